@@ -1,0 +1,108 @@
+/* qr_test — the small test harness every unit test uses (one executable per test file,
+ * registered with ctest). CHECK records a failure and continues; REQUIRE stops the test
+ * function. Each test file defines tests with TEST(name) and lists them in main via
+ * RUN(name); QR_TEST_MAIN_END prints "N passed, N failed" and returns the exit status. */
+#ifndef QR_TEST_H
+#define QR_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int qr_test_passed;
+static int qr_test_failed;
+static int qr_test_cur_failures;
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
+            qr_test_cur_failures++;                                                            \
+        }                                                                                      \
+    } while (0)
+
+#define REQUIRE(cond)                                                                          \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);         \
+            qr_test_cur_failures++;                                                            \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                     \
+    do {                                                                                       \
+        long long qr_a_ = (long long)(a), qr_b_ = (long long)(b);                              \
+        if (qr_a_ != qr_b_) {                                                                  \
+            fprintf(stderr, "%s:%d: CHECK_EQ_INT failed: %s == %lld, %s == %lld\n", __FILE__,  \
+                    __LINE__, #a, qr_a_, #b, qr_b_);                                           \
+            qr_test_cur_failures++;                                                            \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_EQ_STR(a, b)                                                                     \
+    do {                                                                                       \
+        const char *qr_a_ = (a), *qr_b_ = (b);                                                 \
+        if (!qr_a_ || !qr_b_ || strcmp(qr_a_, qr_b_) != 0) {                                   \
+            fprintf(stderr, "%s:%d: CHECK_EQ_STR failed:\n  %s = \"%s\"\n  %s = \"%s\"\n",     \
+                    __FILE__, __LINE__, #a, qr_a_ ? qr_a_ : "(null)", #b,                      \
+                    qr_b_ ? qr_b_ : "(null)");                                                 \
+            qr_test_cur_failures++;                                                            \
+        }                                                                                      \
+    } while (0)
+
+#define TEST(name) static void test_##name(void)
+
+#define RUN(name)                                                                              \
+    do {                                                                                       \
+        qr_test_cur_failures = 0;                                                              \
+        test_##name();                                                                         \
+        if (qr_test_cur_failures) {                                                            \
+            qr_test_failed++;                                                                  \
+            printf("not ok - %s\n", #name);                                                    \
+        } else {                                                                               \
+            qr_test_passed++;                                                                  \
+            printf("ok - %s\n", #name);                                                        \
+        }                                                                                      \
+        fflush(stdout);                                                                        \
+    } while (0)
+
+#define QR_TEST_MAIN_END()                                                                     \
+    do {                                                                                       \
+        printf("%d passed, %d failed\n", qr_test_passed, qr_test_failed);                      \
+        return qr_test_failed ? 1 : 0;                                                         \
+    } while (0)
+
+/* A fresh empty directory under $QR_TMP (or /tmp) unique to this process and name. The
+ * returned string is static storage per call site's buffer. */
+static inline const char *qr_test_tmpdir(const char *name, char *buf, size_t cap)
+{
+    const char *base = getenv("QR_TMP");
+    if (!base || !*base) base = "/tmp";
+    snprintf(buf, cap, "%s/%s.%d", base, name, (int)getpid());
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    if (system(cmd) != 0) return NULL;
+    return buf;
+}
+
+static inline void qr_test_rmdir(const char *path)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* Deterministic PRNG for tests (splitmix64). */
+static inline uint64_t qr_test_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+#endif
