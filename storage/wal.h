@@ -80,6 +80,11 @@ typedef struct wal_stats {
 } wal_stats;
 void wal_get_stats(wal_t *w, wal_stats *out);
 
+/* Reads every record of every file in dir, read-only (no truncation, no lock needed), handing
+ * each to fn like wal_replay; stops at the first bad record and reports it. */
+int wal_scan_dir(const char *dir, wal_replay_fn fn, void *ctx, wal_replay_report *report,
+                 qr_diag *d);
+
 /* Checks every record of every file in dir without replaying into anything (quarry check).
  * Fills the report; returns 0 if clean, QR_ECORRUPT if a bad record was found. */
 int wal_verify_dir(const char *dir, wal_replay_report *report, qr_diag *d);

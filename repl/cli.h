@@ -1,0 +1,22 @@
+/* cli — the `quarry` subcommands (one file each) and their shared helpers.
+ * Each cli_* function takes argc/argv after the subcommand name and returns the exit status:
+ * 0 ok, 1 failure (the subcommand says what), 2 usage error. Messages go to stderr. */
+#ifndef QR_CLI_H
+#define QR_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int cli_gen(int argc, char **argv);
+int cli_ingest(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_export(int argc, char **argv);
+
+/* "--name value" and "--name=value" parsing: returns the value or NULL and advances *idx. */
+const char *cli_opt_value(int argc, char **argv, int *idx, const char *name);
+bool cli_parse_u64(const char *s, uint64_t *out);
+/* 1234567 → "1,234,567" */
+const char *cli_group_digits(uint64_t v, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,45 @@
+#include "repl/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cli_opt_value(int argc, char **argv, int *idx, const char *name)
+{
+    const char *arg = argv[*idx];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0) return NULL;
+    if (arg[n] == '=') return arg + n + 1;
+    if (arg[n] != '\0') return NULL;
+    if (*idx + 1 >= argc) {
+        fprintf(stderr, "quarry: %s needs a value\n", name);
+        exit(2);
+    }
+    (*idx)++;
+    return argv[*idx];
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+const char *cli_group_digits(uint64_t v, char *buf, size_t cap)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    size_t out = 0;
+    for (int idx = 0; idx < n && out + 2 < cap; idx++) {
+        if (idx && (n - idx) % 3 == 0) buf[out++] = ',';
+        buf[out++] = tmp[idx];
+    }
+    buf[out] = '\0';
+    return buf;
+}

@@ -1,0 +1,441 @@
+/* The data directory end to end: ingest from threads, flush, close/reopen with and without
+ * flushing (WAL replay), tenants, the directory lock — and a model test: random events in,
+ * everything read back equal through snapshots, whatever mix of memtables and segments. */
+#include "qr_test.h"
+#include "storage/db.h"
+
+#include <pthread.h>
+
+/* --- random events and their canonical text --------------------------------------------- */
+
+static const char *svc_names[] = {"api", "payment", "auth", "search", "checkout", "\xc3\xa9t\xc3\xa9"};
+static const char *words[] = {"timeout", "card", "declined", "user", "GET", "/api/v1",
+                              "\xe6\x97\xa5\xe6\x9c\xac", "retry", "42", "ok", "id=7", "\"q\""};
+
+static void rand_text(uint64_t *rng, char *buf, size_t cap, int max_words)
+{
+    size_t len = 0;
+    int n = 1 + (int)(qr_test_rand(rng) % (uint64_t)max_words);
+    buf[0] = '\0';
+    for (int w = 0; w < n && len + 40 < cap; w++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", w ? " " : "",
+                                words[qr_test_rand(rng) % (sizeof words / sizeof words[0])]);
+        if (qr_test_rand(rng) % 3 == 0)
+            len += (size_t)snprintf(buf + len, cap - len, "%llu",
+                                    (unsigned long long)(qr_test_rand(rng) % 100000));
+    }
+}
+
+static void add_random_event(qr_batch *b, uint64_t *rng, int64_t base_ts)
+{
+    char msg[512], tmp[128];
+    qr_event *e = qr_batch_push(b);
+    e->ts_ns = base_ts + (int64_t)(qr_test_rand(rng) % 3600000000000ULL) - 1000;
+    e->ingest_ts_ns = e->ts_ns + (int64_t)(qr_test_rand(rng) % 5000000000ULL);
+    e->level = (uint8_t)(qr_test_rand(rng) % QR_LEVEL_COUNT);
+    const char *svc = svc_names[qr_test_rand(rng) % 6];
+    e->service = qr_batch_str(b, svc, strlen(svc));
+    int hl = snprintf(tmp, sizeof tmp, "host-%llu", (unsigned long long)(qr_test_rand(rng) % 9));
+    e->host = qr_batch_str(b, tmp, (size_t)hl);
+    rand_text(rng, msg, sizeof msg, 12);
+    e->msg = qr_batch_str(b, msg, strlen(msg));
+    int nfields = (int)(qr_test_rand(rng) % 6);
+    for (int fi = 0; fi < nfields; fi++) {
+        qr_field f;
+        memset(&f, 0, sizeof f);
+        switch (qr_test_rand(rng) % 7) {
+        case 0:
+            f.key = qr_batch_str(b, "latency_ms", 10);
+            f.type = QR_FT_INT;
+            f.v.i = (int64_t)(qr_test_rand(rng) % 5000) - 10;
+            break;
+        case 1:
+            f.key = qr_batch_str(b, "ratio", 5);
+            f.type = QR_FT_FLOAT;
+            f.v.f = (double)(qr_test_rand(rng) % 100000) / 7.0;
+            break;
+        case 2:
+            f.key = qr_batch_str(b, "cached", 6);
+            f.type = QR_FT_BOOL;
+            f.v.b = qr_test_rand(rng) & 1;
+            break;
+        case 3: {
+            f.key = qr_batch_str(b, "trace_id", 8);
+            f.type = QR_FT_STRING;
+            int n = snprintf(tmp, sizeof tmp, "%016llx%016llx",
+                             (unsigned long long)qr_test_rand(rng),
+                             (unsigned long long)qr_test_rand(rng));
+            f.v.s = qr_batch_str(b, tmp, (size_t)n);
+            break;
+        }
+        case 4:
+            f.key = qr_batch_str(b, "http.method", 11);
+            f.type = QR_FT_STRING;
+            f.v.s = qr_batch_str(b, qr_test_rand(rng) & 1 ? "GET" : "POST", 3 + (1 & 0));
+            break;
+        case 5:
+            /* the same key with another type */
+            f.key = qr_batch_str(b, "latency_ms", 10);
+            f.type = QR_FT_STRING;
+            f.v.s = qr_batch_str(b, "slow", 4);
+            break;
+        default:
+            rand_text(rng, tmp, sizeof tmp, 3);
+            f.key = qr_batch_str(b, "note", 4);
+            f.type = QR_FT_STRING;
+            f.v.s = qr_batch_str(b, tmp, strlen(tmp));
+        }
+        /* one value per key and type per event */
+        bool dup = false;
+        const qr_field *have = qr_event_fields(b, &b->events[b->count - 1]);
+        for (uint32_t h = 0; h < b->events[b->count - 1].field_count; h++)
+            if (have[h].type == f.type && qr_str_eq(have[h].key, f.key)) dup = true;
+        if (!dup) qr_batch_add_field(b, &f);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct rowset {
+    char **rows;
+    size_t count, cap;
+} rowset;
+
+static void rowset_add(rowset *s, char *row)
+{
+    if (s->count == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1024;
+        s->rows = realloc(s->rows, s->cap * sizeof *s->rows);
+    }
+    s->rows[s->count++] = row;
+}
+
+static void rowset_free(rowset *s)
+{
+    for (size_t idx = 0; idx < s->count; idx++) free(s->rows[idx]);
+    free(s->rows);
+    memset(s, 0, sizeof *s);
+}
+
+/* canonical text: ts|ingest|level|service|host|msg|sorted "key:type=value" fields */
+static char *canon(int64_t ts, int64_t ingest, int level, qr_str svc, qr_str host, qr_str msg,
+                   char **fields, int nfields)
+{
+    qsort(fields, (size_t)nfields, sizeof *fields, cmp_str);
+    size_t cap = 256 + svc.len + host.len + msg.len;
+    for (int idx = 0; idx < nfields; idx++) cap += strlen(fields[idx]) + 1;
+    char *out = malloc(cap);
+    int n = snprintf(out, cap, "%lld|%lld|%d|%.*s|%.*s|%.*s", (long long)ts, (long long)ingest,
+                     level, (int)svc.len, svc.ptr, (int)host.len, host.ptr, (int)msg.len, msg.ptr);
+    for (int idx = 0; idx < nfields; idx++)
+        n += snprintf(out + n, cap - (size_t)n, "|%s", fields[idx]);
+    return out;
+}
+
+static char *field_text(qr_str key, int type, const char *value)
+{
+    size_t cap = key.len + strlen(value) + 16;
+    char *s = malloc(cap);
+    snprintf(s, cap, "%.*s:%d=%s", (int)key.len, key.ptr, type, value);
+    return s;
+}
+
+static void value_text(int type, int64_t i, double f, bool b, qr_str s, char *buf, size_t cap)
+{
+    switch (type) {
+    case QR_FT_INT: snprintf(buf, cap, "%lld", (long long)i); break;
+    case QR_FT_FLOAT: snprintf(buf, cap, "%.17g", f); break;
+    case QR_FT_BOOL: snprintf(buf, cap, "%d", b ? 1 : 0); break;
+    default: snprintf(buf, cap, "%.*s", (int)s.len, s.ptr); break;
+    }
+}
+
+static void canon_batch(const qr_batch *b, rowset *out)
+{
+    char val[600];
+    for (size_t row = 0; row < b->count; row++) {
+        const qr_event *e = &b->events[row];
+        char *fields[QR_FIELDS_MAX];
+        const qr_field *f = qr_event_fields(b, e);
+        for (uint32_t fi = 0; fi < e->field_count; fi++) {
+            value_text(f[fi].type, f[fi].v.i, f[fi].v.f, f[fi].v.b, f[fi].v.s, val, sizeof val);
+            fields[fi] = field_text(f[fi].key, f[fi].type, val);
+        }
+        rowset_add(out, canon(e->ts_ns, e->ingest_ts_ns, e->level, e->service, e->host, e->msg,
+                              fields, (int)e->field_count));
+        for (uint32_t fi = 0; fi < e->field_count; fi++) free(fields[fi]);
+    }
+}
+
+static int canon_snapshot(db_t *db, const char *tenant, rowset *out, size_t *segments)
+{
+    db_snapshot *snap;
+    if (db_snapshot_open(db, tenant, &snap)) return -1;
+    qr_arena a;
+    qr_arena_init(&a, 1 << 20, 0);
+    char val[600];
+    int bad = 0;
+    *segments = 0;
+    for (size_t pi = 0; pi < db_snapshot_part_count(snap); pi++) {
+        qr_part *p = db_snapshot_part(snap, pi);
+        if (p->kind == QR_PART_SEGMENT) (*segments)++;
+        qr_column *fcols = calloc(p->field_count + 1, sizeof *fcols);
+        for (uint32_t bi = 0; bi < p->block_count; bi++) {
+            qr_block_meta meta;
+            qr_column ts, ing, lvl, svc, host, msg;
+            qr_diag d;
+            qr_diag_init(&d);
+            bad |= qr_part_block_meta(p, bi, &meta);
+            bad |= qr_part_load_column(p, bi, QR_COL_TS, 0, &a, &ts, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_INGEST_TS, 0, &a, &ing, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_LEVEL, 0, &a, &lvl, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_SERVICE, 0, &a, &svc, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_HOST, 0, &a, &host, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_MSG, 0, &a, &msg, &d);
+            for (uint32_t fi = 0; fi < p->field_count; fi++)
+                bad |= qr_part_load_column(p, bi, QR_COL_FIELD, fi, &a, &fcols[fi], &d);
+            if (bad) {
+                fprintf(stderr, "load failed: %s\n", d.msg);
+                break;
+            }
+            for (uint32_t r = 0; r < meta.row_count; r++) {
+                char *fields[QR_FIELDS_MAX];
+                int nf = 0;
+                for (uint32_t fi = 0; fi < p->field_count && nf < QR_FIELDS_MAX; fi++) {
+                    const qr_column *c = &fcols[fi];
+                    if (!qr_column_has(c, r)) continue;
+                    qr_str s = {"", 0};
+                    if (c->type == QR_FT_STRING) s = c->strs ? c->strs[r] : c->dict[c->ids[r]];
+                    value_text(c->type, c->i64 ? c->i64[r] : 0, c->f64 ? c->f64[r] : 0,
+                               c->u8 ? c->u8[r] : 0, s, val, sizeof val);
+                    fields[nf++] = field_text(p->fields[fi].key, p->fields[fi].type, val);
+                }
+                rowset_add(out, canon(ts.i64[r], ing.i64[r], lvl.u8[r], svc.dict[svc.ids[r]],
+                                      host.dict[host.ids[r]], msg.strs[r], fields, nf));
+                for (int fi = 0; fi < nf; fi++) free(fields[fi]);
+            }
+            qr_arena_reset(&a);
+        }
+        free(fcols);
+    }
+    qr_arena_fini(&a);
+    db_snapshot_free(snap);
+    return bad ? -1 : 0;
+}
+
+static bool rowsets_equal(rowset *a, rowset *b)
+{
+    qsort(a->rows, a->count, sizeof *a->rows, cmp_str);
+    qsort(b->rows, b->count, sizeof *b->rows, cmp_str);
+    if (a->count != b->count) {
+        fprintf(stderr, "row counts differ: %zu vs %zu\n", a->count, b->count);
+        return false;
+    }
+    for (size_t idx = 0; idx < a->count; idx++) {
+        if (strcmp(a->rows[idx], b->rows[idx]) != 0) {
+            fprintf(stderr, "row %zu differs:\n  %s\n  %s\n", idx, a->rows[idx], b->rows[idx]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- tests --------------------------------------------------------------------------------- */
+
+static db_opts small_opts(void)
+{
+    db_opts o;
+    memset(&o, 0, sizeof o);
+    o.wal.fsync_policy = WAL_FSYNC_NEVER; /* the crash test covers fsync=always */
+    o.flush_rows = 3000;
+    o.block_rows = 512;
+    return o;
+}
+
+TEST(model_random_events_read_back_equal)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_model", dir, sizeof dir));
+    uint64_t rng = 77;
+    rowset expect[2] = {{0}, {0}};
+    const char *tenants[2] = {"default", "acme"};
+    db_opts o = small_opts();
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    qr_batch b;
+    qr_batch_init(&b);
+    for (int step = 0; step < 60; step++) {
+        int t = (int)(qr_test_rand(&rng) % 2);
+        qr_batch_reset(&b);
+        int n = 1 + (int)(qr_test_rand(&rng) % 700);
+        for (int k = 0; k < n; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+        CHECK_EQ_INT(db_ingest(db, tenants[t], &b, &d), 0);
+        canon_batch(&b, &expect[t]);
+        uint64_t action = qr_test_rand(&rng) % 10;
+        if (action == 0) {
+            CHECK_EQ_INT(db_flush(db, &d), 0);
+        } else if (action == 1) {
+            /* reopen; the next close either flushes or leaves rows to WAL replay */
+            db_close(db);
+            db_opts again = o;
+            again.no_flush_on_close = qr_test_rand(&rng) & 1;
+            REQUIRE(db_open(dir, &again, &db, NULL, &d) == 0);
+        }
+        if (step % 15 == 14) {
+            for (int tt = 0; tt < 2; tt++) {
+                rowset got = {0};
+                size_t segs;
+                CHECK_EQ_INT(canon_snapshot(db, tenants[tt], &got, &segs), 0);
+                CHECK(rowsets_equal(&expect[tt], &got));
+                rowset_free(&got);
+            }
+        }
+    }
+    CHECK_EQ_INT(db_flush(db, &d), 0);
+    for (int tt = 0; tt < 2; tt++) {
+        rowset got = {0};
+        size_t segs = 0;
+        CHECK_EQ_INT(canon_snapshot(db, tenants[tt], &got, &segs), 0);
+        CHECK(segs > 0);
+        CHECK(rowsets_equal(&expect[tt], &got));
+        rowset_free(&got);
+    }
+    db_close(db);
+    qr_batch_fini(&b);
+    rowset_free(&expect[0]);
+    rowset_free(&expect[1]);
+    qr_test_rmdir(dir);
+}
+
+TEST(directory_lock_and_tenant_names)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_lock", dir, sizeof dir));
+    db_opts o = small_opts();
+    db_t *db = NULL, *db2 = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    qr_diag_init(&d);
+    CHECK_EQ_INT(db_open(dir, &o, &db2, NULL, &d), QR_EBUSY);
+    CHECK(strstr(d.msg, "in use by another process") != NULL);
+    qr_batch b;
+    qr_batch_init(&b);
+    uint64_t rng = 5;
+    add_random_event(&b, &rng, 0);
+    qr_diag_init(&d);
+    CHECK_EQ_INT(db_ingest(db, "../escape", &b, &d), QR_EINVAL);
+    CHECK(strstr(d.msg, "bad tenant name") != NULL);
+    CHECK(!db_tenant_name_ok(""));
+    CHECK(!db_tenant_name_ok("a/b"));
+    CHECK(db_tenant_name_ok("team-7_prod"));
+    /* tenants never see each other's rows */
+    CHECK_EQ_INT(db_ingest(db, "a", &b, &d), 0);
+    db_snapshot *snap;
+    REQUIRE(db_snapshot_open(db, "b", &snap) == 0);
+    CHECK_EQ_INT(db_snapshot_part_count(snap), 0);
+    db_snapshot_free(snap);
+    REQUIRE(db_snapshot_open(db, "a", &snap) == 0);
+    CHECK_EQ_INT(db_snapshot_part_count(snap), 1);
+    db_snapshot_free(snap);
+    db_close(db);
+    /* the lock is released at close */
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    db_close(db);
+    qr_batch_fini(&b);
+    qr_test_rmdir(dir);
+}
+
+typedef struct ingest_thread {
+    db_t *db;
+    uint64_t seed;
+    int batches;
+    int failures;
+    rowset rows;
+} ingest_thread;
+
+static void *ingest_main(void *arg)
+{
+    ingest_thread *it = arg;
+    qr_batch b;
+    qr_batch_init(&b);
+    for (int n = 0; n < it->batches; n++) {
+        qr_batch_reset(&b);
+        for (int k = 0; k < 200; k++) add_random_event(&b, &it->seed, 1749945600000000000LL);
+        qr_diag d;
+        qr_diag_init(&d);
+        if (db_ingest(it->db, NULL, &b, &d)) it->failures++;
+        else canon_batch(&b, &it->rows);
+    }
+    qr_batch_fini(&b);
+    return NULL;
+}
+
+TEST(concurrent_ingest_with_background_flush)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_conc", dir, sizeof dir));
+    db_opts o = small_opts();
+    o.wal.fsync_policy = WAL_FSYNC_ALWAYS; /* group commit under real fsyncs */
+    o.flush_rows = 2000;
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    ingest_thread th[4];
+    pthread_t tid[4];
+    for (int t = 0; t < 4; t++) {
+        memset(&th[t], 0, sizeof th[t]);
+        th[t].db = db;
+        th[t].seed = 100 + (uint64_t)t;
+        th[t].batches = 25;
+        pthread_create(&tid[t], NULL, ingest_main, &th[t]);
+    }
+    /* snapshots taken during ingest always see whole batches, never a row twice */
+    for (int n = 0; n < 20; n++) {
+        rowset got = {0};
+        size_t segs;
+        CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+        CHECK_EQ_INT(got.count % 200, 0);
+        rowset_free(&got);
+    }
+    rowset all = {0};
+    for (int t = 0; t < 4; t++) {
+        pthread_join(tid[t], NULL);
+        CHECK_EQ_INT(th[t].failures, 0);
+        for (size_t r = 0; r < th[t].rows.count; r++) rowset_add(&all, th[t].rows.rows[r]);
+        free(th[t].rows.rows);
+    }
+    rowset got = {0};
+    size_t segs = 0;
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(rowsets_equal(&all, &got));
+    rowset_free(&got);
+    db_stats st;
+    db_get_stats(db, &st);
+    CHECK(st.wal.fsyncs > 0);
+    db_close(db);
+    /* reopened, the same rows: now all in segments */
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    memset(&got, 0, sizeof got);
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(rowsets_equal(&all, &got));
+    CHECK(segs > 0);
+    rowset_free(&got);
+    db_close(db);
+    rowset_free(&all);
+    qr_test_rmdir(dir);
+}
+
+int main(void)
+{
+    RUN(model_random_events_read_back_equal);
+    RUN(directory_lock_and_tenant_names);
+    RUN(concurrent_ingest_with_background_flush);
+    QR_TEST_MAIN_END();
+}
