@@ -90,6 +90,7 @@ static void *arena_arr(qr_arena *a, size_t n, size_t size)
 
 static bool ref_ok(const seg_reader *s, const seg_ref *r)
 {
+    if (r->len == 0) return r->off == 0 && r->crc == 0;
     return r->off >= SEG_HEADER_BYTES && r->off <= s->data_end && r->len <= s->data_end - r->off;
 }
 
