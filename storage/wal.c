@@ -753,8 +753,9 @@ void wal_close(wal_t *w)
         pthread_join(w->syncer, NULL);
     }
     if (w->fd >= 0) {
-        /* appends are synchronous: nothing is queued; make what was written durable */
-        if (!w->failed && w->opts.fsync_policy != WAL_FSYNC_ALWAYS) (void)fdatasync(w->fd);
+        /* appends are synchronous: nothing is queued; under fsync=interval, make what was
+         * written since the last tick durable (fsync=never leaves it to the OS) */
+        if (!w->failed && w->opts.fsync_policy == WAL_FSYNC_INTERVAL) (void)fdatasync(w->fd);
         close(w->fd);
     }
     close(w->dir_fd);

@@ -10,7 +10,8 @@
  *                      (group commit: one leader writes and syncs everything queued).
  *   WAL_FSYNC_INTERVAL written before returning, fsync'd by a background timer every
  *                      interval_ms: a crash of the machine loses at most that window.
- *   WAL_FSYNC_NEVER    written only; the OS decides (tests, bulk loads).
+ *   WAL_FSYNC_NEVER    written only; the OS decides (tests, bulk loads). Data files are
+ *                      never fsync'd, not even at close; directory changes still are.
  * Recovery (wal_replay) reads every file in LSN order, hands each complete, checksum-valid
  * record to a callback, and stops at the first torn or corrupt record, reporting where and
  * what it skipped; the torn tail is truncated so new appends follow the last good record.
@@ -82,7 +83,8 @@ int wal_append(wal_t *w, const char *tenant, const qr_batch *batch, uint64_t *ou
 /* Deletes every WAL file whose records all have LSN <= lsn; the file being appended to is
  * never deleted. Errors: QR_EIO, QR_ENOMEM. */
 int wal_release(wal_t *w, uint64_t lsn, qr_diag *d);
-/* Flushes and fsyncs what is pending, stops the timer, closes files. NULL is a no-op. */
+/* Stops the timer, fsyncs what the interval policy has not yet synced, closes files.
+ * NULL is a no-op. */
 void wal_close(wal_t *w);
 
 /* Figures for /metrics and benchmarks. */
