@@ -193,16 +193,34 @@ int qr_batch_copy_event(qr_batch *dst, const qr_batch *src, size_t idx)
 
 #define BATCH_MAGIC 0x31544251u /* "QBT1" */
 
+/* The encoder refuses what qr_batch_decode would reject, so the WAL never logs a record that
+ * recovery then treats as corruption. */
 int qr_batch_encode(const qr_batch *b, qr_buf *out)
 {
+    for (size_t row = 0; row < b->count; row++) {
+        const qr_event *e = &b->events[row];
+        if (e->level >= QR_LEVEL_COUNT) return QR_EINVAL;
+        if (e->service.len > QR_LABEL_MAX_BYTES || e->host.len > QR_LABEL_MAX_BYTES ||
+            e->msg.len > QR_MSG_MAX_BYTES || e->field_count > QR_FIELDS_MAX)
+            return QR_ELIMIT;
+        const qr_field *fields = qr_event_fields(b, e);
+        for (uint32_t fi = 0; fi < e->field_count; fi++) {
+            const qr_field *f = &fields[fi];
+            if (f->type > QR_FT_BOOL) return QR_EINVAL;
+            if (f->key.len > QR_KEY_MAX_BYTES ||
+                (f->type == QR_FT_STRING && f->v.s.len > QR_MSG_MAX_BYTES))
+                return QR_ELIMIT;
+        }
+    }
     qr_buf_u32(out, BATCH_MAGIC);
     qr_buf_uvarint(out, b->count);
     int64_t prev_ts = 0;
     for (size_t row = 0; row < b->count; row++) {
         const qr_event *e = &b->events[row];
-        qr_buf_svarint(out, e->ts_ns - prev_ts);
+        /* deltas wrap (two's complement) like the decoder's sums: no signed overflow */
+        qr_buf_svarint(out, (int64_t)((uint64_t)e->ts_ns - (uint64_t)prev_ts));
         prev_ts = e->ts_ns;
-        qr_buf_svarint(out, e->ingest_ts_ns - e->ts_ns);
+        qr_buf_svarint(out, (int64_t)((uint64_t)e->ingest_ts_ns - (uint64_t)e->ts_ns));
         qr_buf_u8(out, e->level);
         qr_buf_bytes(out, e->service.ptr, e->service.len);
         qr_buf_bytes(out, e->host.ptr, e->host.len);

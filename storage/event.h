@@ -118,12 +118,15 @@ qr_str qr_batch_str(qr_batch *b, const char *p, size_t n);
 int qr_batch_add_field(qr_batch *b, const qr_field *f);
 static inline const qr_field *qr_event_fields(const qr_batch *b, const qr_event *e)
 {
-    return b->fields + e->field_off;
+    /* a batch without any field has fields == NULL: NULL + 0 is undefined behaviour */
+    return e->field_count ? b->fields + e->field_off : b->fields;
 }
 /* Deep-copies event `idx` of src onto the end of dst. */
 int qr_batch_copy_event(qr_batch *dst, const qr_batch *src, size_t idx);
 
-/* Binary form for the WAL (not compressed here). Format in docs/format.md, "WAL batch". */
+/* Binary form for the WAL (not compressed here). Format in docs/format.md, "WAL batch".
+ * Appends to out. QR_ELIMIT if a value is over a limit above, QR_EINVAL for a level or field
+ * type out of range (nothing appended in both cases), QR_ENOMEM. */
 int qr_batch_encode(const qr_batch *b, qr_buf *out);
 /* Appends the decoded events to b. Untrusted input: QR_ECORRUPT with diag on any violation. */
 int qr_batch_decode(const uint8_t *p, size_t len, qr_batch *b, qr_diag *d);

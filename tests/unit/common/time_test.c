@@ -28,7 +28,8 @@ TEST(rfc3339_rejects)
 {
     int64_t ns;
     const char *bad[] = {"", "2025", "2025-13-01", "2025-06-15T25:00:00Z", "2025-06-15T14:23",
-                         "2025-06-15T14:23:01.Z", "2025-06-15T14:23:01Zjunk", "yesterday"};
+                         "2025-06-15T14:23:01.Z", "2025-06-15T14:23:01Zjunk", "yesterday",
+                         "9999-12-31T23:59:59Z", "1000-01-01T00:00:00Z"}; /* outside int64 ns */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (strcmp(bad[i], "2025-06-15T14:23") == 0) continue; /* accepted: seconds optional */
         CHECK(qr_time_parse_rfc3339(bad[i], strlen(bad[i]), &ns) == QR_EINVAL);

@@ -1,0 +1,311 @@
+/* codec — see codec.h for the byte formats.
+ *
+ * Bit-unpacking reads one unaligned 64-bit word per value while 8 bytes remain (shift +
+ * width <= 64 for widths up to 57), and falls back to a byte-wise read near the end of the
+ * input and for wider values, so it never reads past in_len. Encoders pick the smallest
+ * encoding by computing exact sizes (cheap: one pass for widths, one for runs). */
+#include "storage/codec.h"
+
+#include "common/qr_err.h"
+
+unsigned codec_width_u64(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
+
+void codec_bitpack(const uint64_t *v, size_t n, unsigned width, uint8_t *out)
+{
+    size_t total = codec_bitpack_bytes(n, width);
+    if (width == 0) return;
+    uint64_t mask = width == 64 ? ~0ull : (1ull << width) - 1;
+    uint64_t acc = 0;
+    unsigned bits = 0;
+    size_t o = 0;
+    for (size_t idx = 0; idx < n; idx++) {
+        uint64_t x = v[idx] & mask;
+        acc |= x << bits;
+        if (bits + width >= 64) {
+            qr_store_u64(out + o, acc);
+            o += 8;
+            unsigned used = 64 - bits;
+            acc = used >= 64 ? 0 : x >> used;
+            bits = bits + width - 64;
+        } else {
+            bits += width;
+        }
+    }
+    for (unsigned b = 0; o < total; b += 8) out[o++] = (uint8_t)(acc >> b);
+}
+
+/* Reads the `width` bits starting at bit `bitpos`; caller has checked they lie in in_len. */
+static inline uint64_t bits_read(const uint8_t *in, size_t in_len, uint64_t bitpos, unsigned width,
+                                 uint64_t mask)
+{
+    size_t byte = (size_t)(bitpos >> 3);
+    unsigned shift = (unsigned)(bitpos & 7);
+    if (byte + 8 <= in_len && shift + width <= 64) return (qr_load_u64(in + byte) >> shift) & mask;
+    uint8_t tmp[16] = {0};
+    size_t avail = in_len - byte;
+    memcpy(tmp, in + byte, avail < 9 ? avail : 9);
+    uint64_t lo = qr_load_u64(tmp) >> shift;
+    if (shift + width > 64) lo |= (uint64_t)tmp[8] << (64 - shift);
+    return lo & mask;
+}
+
+int codec_bitunpack_u64(const uint8_t *in, size_t in_len, size_t n, unsigned width, uint64_t add,
+                        uint64_t *out)
+{
+    if (width > 64 || in_len < codec_bitpack_bytes(n, width)) return QR_ECORRUPT;
+    if (width == 0) {
+        for (size_t idx = 0; idx < n; idx++) out[idx] = add;
+        return 0;
+    }
+    uint64_t mask = width == 64 ? ~0ull : (1ull << width) - 1;
+    uint64_t bitpos = 0;
+    for (size_t idx = 0; idx < n; idx++, bitpos += width)
+        out[idx] = bits_read(in, in_len, bitpos, width, mask) + add;
+    return 0;
+}
+
+int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned width, uint32_t add,
+                        uint32_t *out)
+{
+    if (width > 32 || in_len < codec_bitpack_bytes(n, width)) return QR_ECORRUPT;
+    if (width == 0) {
+        for (size_t idx = 0; idx < n; idx++) out[idx] = add;
+        return 0;
+    }
+    uint64_t mask = (1ull << width) - 1;
+    uint64_t bitpos = 0;
+    size_t idx = 0;
+    /* Fast path: whole 8-byte words available. */
+    size_t safe_bits = in_len >= 8 ? (in_len - 8) * 8 : 0;
+    for (; idx < n && bitpos <= safe_bits; idx++, bitpos += width)
+        out[idx] = (uint32_t)((qr_load_u64(in + (bitpos >> 3)) >> (bitpos & 7)) & mask) + add;
+    for (; idx < n; idx++, bitpos += width)
+        out[idx] = (uint32_t)bits_read(in, in_len, bitpos, width, mask) + add;
+    return 0;
+}
+
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Writes width, then v - min bit-packed (wrapping), 64 values at a time through a small
+ * stack buffer: 64 values of any width end on a byte boundary. */
+static void put_for_u64(qr_buf *out, const uint64_t *v, size_t n, uint64_t min, unsigned width)
+{
+    qr_buf_u8(out, (uint8_t)width);
+    size_t bytes = codec_bitpack_bytes(n, width);
+    if (!bytes) return;
+    uint8_t *p = qr_buf_extend(out, bytes);
+    if (!p) return;
+    /* Pack in chunks to subtract the reference without a heap copy. */
+    uint64_t tmp[64];
+    size_t done = 0;
+    while (done < n) {
+        size_t cnt = n - done < 64 ? n - done : 64;
+        for (size_t idx = 0; idx < cnt; idx++) tmp[idx] = v[done + idx] - min;
+        codec_bitpack(tmp, cnt, width, p + (done / 64) * 8 * width);
+        done += cnt;
+    }
+}
+
+void codec_u64_encode(const uint64_t *v, size_t n, qr_buf *out)
+{
+    uint64_t min = n ? v[0] : 0, max = min;
+    size_t rle_bytes = 0, runs = 0;
+    for (size_t idx = 0; idx < n;) {
+        size_t end = idx + 1;
+        while (end < n && v[end] == v[idx]) end++;
+        if (v[idx] < min) min = v[idx];
+        if (v[idx] > max) max = v[idx];
+        rle_bytes += uvarint_len(v[idx]) + uvarint_len(end - idx);
+        runs++;
+        idx = end;
+    }
+    unsigned width = codec_width_u64(max - min);
+    size_t for_bytes = uvarint_len(min) + 1 + codec_bitpack_bytes(n, width);
+    rle_bytes += uvarint_len(runs);
+    if (rle_bytes < for_bytes) {
+        qr_buf_u8(out, CODEC_U64_RLE);
+        qr_buf_uvarint(out, runs);
+        for (size_t idx = 0; idx < n;) {
+            size_t end = idx + 1;
+            while (end < n && v[end] == v[idx]) end++;
+            qr_buf_uvarint(out, v[idx]);
+            qr_buf_uvarint(out, end - idx);
+            idx = end;
+        }
+        return;
+    }
+    qr_buf_u8(out, CODEC_U64_FOR);
+    qr_buf_uvarint(out, min);
+    put_for_u64(out, v, n, min, width);
+}
+
+/* Shared decoder for both output widths. */
+static int u64_decode_any(qr_rd *r, size_t n, uint64_t *out64, uint32_t *out32, uint32_t max32)
+{
+    uint8_t mode = qr_rd_u8(r);
+    if (r->bad) return QR_ECORRUPT;
+    if (mode == CODEC_U64_FOR) {
+        uint64_t min = qr_rd_uvarint(r);
+        unsigned width = qr_rd_u8(r);
+        if (r->bad || width > 64) return QR_ECORRUPT;
+        size_t bytes = codec_bitpack_bytes(n, width);
+        const uint8_t *p = qr_rd_take(r, bytes);
+        if (!p) return QR_ECORRUPT;
+        if (out64) return codec_bitunpack_u64(p, bytes, n, width, min, out64);
+        if (width > 32 || min > max32) return QR_ECORRUPT;
+        uint64_t mask = width ? (1ull << width) - 1 : 0;
+        if (min + mask <= max32) return codec_bitunpack_u32(p, bytes, n, width, (uint32_t)min, out32);
+        /* The width allows values past max: unpack the offsets and check each. */
+        int rc = codec_bitunpack_u32(p, bytes, n, width, 0, out32);
+        if (rc) return rc;
+        for (size_t idx = 0; idx < n; idx++) {
+            if ((uint64_t)out32[idx] + min > max32) return QR_ECORRUPT;
+            out32[idx] += (uint32_t)min;
+        }
+        return 0;
+    }
+    if (mode == CODEC_U64_RLE) {
+        uint64_t runs = qr_rd_uvarint(r);
+        if (r->bad || runs > n) return QR_ECORRUPT;
+        size_t pos = 0;
+        for (uint64_t run = 0; run < runs; run++) {
+            uint64_t value = qr_rd_uvarint(r);
+            uint64_t len = qr_rd_uvarint(r);
+            if (r->bad || len == 0 || len > n - pos) return QR_ECORRUPT;
+            if (out64) {
+                for (uint64_t idx = 0; idx < len; idx++) out64[pos + idx] = value;
+            } else {
+                if (value > max32) return QR_ECORRUPT;
+                for (uint64_t idx = 0; idx < len; idx++) out32[pos + idx] = (uint32_t)value;
+            }
+            pos += len;
+        }
+        return pos == n ? 0 : QR_ECORRUPT;
+    }
+    return QR_ECORRUPT;
+}
+
+int codec_u64_decode(qr_rd *r, size_t n, uint64_t *out)
+{
+    return u64_decode_any(r, n, out, NULL, 0);
+}
+
+int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out)
+{
+    return u64_decode_any(r, n, NULL, out, max);
+}
+
+static size_t svarint_len(int64_t v) { return uvarint_len(qr_zigzag_enc(v)); }
+
+void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out)
+{
+    /* One pass for the ranges of values, deltas and delta-of-deltas (wrapping arithmetic,
+     * compared as signed). */
+    int64_t vmin = n ? v[0] : 0, vmax = vmin;
+    int64_t dmin = INT64_MAX, dmax = INT64_MIN, ddmin = INT64_MAX, ddmax = INT64_MIN;
+    int64_t dprev = 0;
+    for (size_t idx = 1; idx < n; idx++) {
+        if (v[idx] < vmin) vmin = v[idx];
+        if (v[idx] > vmax) vmax = v[idx];
+        int64_t d = (int64_t)((uint64_t)v[idx] - (uint64_t)v[idx - 1]);
+        if (d < dmin) dmin = d;
+        if (d > dmax) dmax = d;
+        if (idx >= 2) {
+            int64_t dd = (int64_t)((uint64_t)d - (uint64_t)dprev);
+            if (dd < ddmin) ddmin = dd;
+            if (dd > ddmax) ddmax = dd;
+        }
+        dprev = d;
+    }
+    unsigned w_for = codec_width_u64((uint64_t)vmax - (uint64_t)vmin);
+    unsigned w_d = codec_width_u64((uint64_t)dmax - (uint64_t)dmin);
+    unsigned w_dd = codec_width_u64((uint64_t)ddmax - (uint64_t)ddmin);
+    size_t s_for = svarint_len(vmin) + 1 + codec_bitpack_bytes(n, w_for);
+    size_t s_d = n >= 2 ? svarint_len(v[0]) + svarint_len(dmin) + 1 + codec_bitpack_bytes(n - 1, w_d)
+                        : SIZE_MAX;
+    size_t s_dd = n >= 3 ? svarint_len(v[0]) + svarint_len((int64_t)((uint64_t)v[1] - (uint64_t)v[0])) +
+                               svarint_len(ddmin) + 1 + codec_bitpack_bytes(n - 2, w_dd)
+                         : SIZE_MAX;
+    uint64_t tmp[64];
+    if (s_for <= s_d && s_for <= s_dd) {
+        qr_buf_u8(out, CODEC_I64_FOR);
+        qr_buf_svarint(out, vmin);
+        put_for_u64(out, (const uint64_t *)v, n, (uint64_t)vmin, w_for);
+        return;
+    }
+    size_t order = s_d <= s_dd ? 1 : 2;
+    qr_buf_u8(out, order == 1 ? CODEC_I64_DELTA : CODEC_I64_DELTA2);
+    qr_buf_svarint(out, v[0]);
+    if (order == 2) qr_buf_svarint(out, (int64_t)((uint64_t)v[1] - (uint64_t)v[0]));
+    uint64_t ref = order == 1 ? (uint64_t)dmin : (uint64_t)ddmin;
+    unsigned width = order == 1 ? w_d : w_dd;
+    qr_buf_svarint(out, (int64_t)ref);
+    qr_buf_u8(out, (uint8_t)width);
+    size_t count = n - order;
+    size_t bytes = codec_bitpack_bytes(count, width);
+    if (!bytes) return;
+    uint8_t *p = qr_buf_extend(out, bytes);
+    if (!p) return;
+    for (size_t done = 0; done < count;) {
+        size_t cnt = count - done < 64 ? count - done : 64;
+        for (size_t idx = 0; idx < cnt; idx++) {
+            size_t at = done + idx + order; /* value index of this delta */
+            uint64_t d = (uint64_t)v[at] - (uint64_t)v[at - 1];
+            if (order == 2) d -= (uint64_t)v[at - 1] - (uint64_t)v[at - 2];
+            tmp[idx] = d - ref;
+        }
+        codec_bitpack(tmp, cnt, width, p + (done / 64) * 8 * width);
+        done += cnt;
+    }
+}
+
+int codec_i64_decode(qr_rd *r, size_t n, int64_t *out)
+{
+    uint8_t mode = qr_rd_u8(r);
+    if (r->bad) return QR_ECORRUPT;
+    uint64_t *o = (uint64_t *)out;
+    if (mode == CODEC_I64_FOR) {
+        int64_t min = qr_rd_svarint(r);
+        unsigned width = qr_rd_u8(r);
+        if (r->bad || width > 64) return QR_ECORRUPT;
+        size_t bytes = codec_bitpack_bytes(n, width);
+        const uint8_t *p = qr_rd_take(r, bytes);
+        if (!p) return QR_ECORRUPT;
+        return codec_bitunpack_u64(p, bytes, n, width, (uint64_t)min, o);
+    }
+    if (mode != CODEC_I64_DELTA && mode != CODEC_I64_DELTA2) return QR_ECORRUPT;
+    size_t order = mode == CODEC_I64_DELTA ? 1 : 2;
+    if (n < order) return QR_ECORRUPT; /* the encoder never picks these for so few values */
+    uint64_t v0 = (uint64_t)qr_rd_svarint(r);
+    uint64_t d1 = order == 2 ? (uint64_t)qr_rd_svarint(r) : 0;
+    uint64_t ref = (uint64_t)qr_rd_svarint(r);
+    unsigned width = qr_rd_u8(r);
+    if (r->bad || width > 64) return QR_ECORRUPT;
+    size_t count = n - order;
+    size_t bytes = codec_bitpack_bytes(count, width);
+    const uint8_t *p = qr_rd_take(r, bytes);
+    if (!p) return QR_ECORRUPT;
+    /* Unpack the deltas into out[order..n), then integrate in place. */
+    int rc = codec_bitunpack_u64(p, bytes, count, width, ref, o + order);
+    if (rc) return rc;
+    o[0] = v0;
+    if (order == 1) {
+        for (size_t idx = 1; idx < n; idx++) o[idx] += o[idx - 1];
+    } else {
+        o[1] = v0 + d1;
+        uint64_t d = d1;
+        for (size_t idx = 2; idx < n; idx++) {
+            d += o[idx];
+            o[idx] = o[idx - 1] + d;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,88 @@
+/* invidx — the segment's inverted index: token → rows whose msg contains it.
+ *
+ * Built once per segment by invidx_builder: tokens are interned to term ids (a hash lookup
+ * on the token hash the bloom needs anyway) and every (term, row) occurrence is appended to
+ * one flat array; invidx_builder_finish counting-sorts occurrences by term (rows stay
+ * ascending because they were added in row order), sorts the distinct terms by bytes and
+ * writes the blob below. No roaring_bitmap_add per occurrence: that was 2.4x the cost of the
+ * rest of ingest (DESIGN.md §3).
+ *
+ * Blob (little-endian), all offsets relative to the blob:
+ *   0   u32 magic "QIX1"  | u32 term_count | u32 head_count | u32 terms_per_block
+ *   16  u64 dict_len      | u64 post_len
+ *   32  head_count x 20 B: u32 dict_off, u32 dict_crc, u64 post_off, u32 post_crc
+ *       (dict block i is dict[dict_off_i, dict_off_i+1), its postings post[post_off_i,
+ *       post_off_i+1); crcs are qr_checksum32 of those ranges)
+ *   H = 32 + 20*head_count: u32 qr_checksum32 of bytes [0, H)
+ *   H+4            dict: head_count front-coded blocks of up to terms_per_block terms
+ *   H+4+dict_len   postings: the lists of terms with more than INVIDX_INLINE_MAX rows
+ * A term entry: uvarint shared (prefix bytes shared with the previous term, 0 at a block
+ * start), uvarint suffix_len, suffix, uvarint row_count (>= 1), then either row_count
+ * uvarints (first row, then gaps >= 1) when row_count <= INVIDX_INLINE_MAX, or uvarint
+ * (post_len << 1 | kind): kind 0 = roaring portable format, kind 1 = uvarint first row +
+ * gaps; the list lies at the running offset in the block's postings range.
+ * Terms are strictly increasing in byte order (memcmp, shorter first).
+ *
+ * Reading: invidx_open checks the header and the heads checksum; every dict block and
+ * postings range is checksummed when a lookup touches it (QR_ECORRUPT on mismatch), so a
+ * flipped byte is never returned as an answer. invidx_verify checks all of it.
+ * Threads: a builder belongs to one thread; an opened invidx is read-only, any threads. */
+#ifndef QR_INVIDX_H
+#define QR_INVIDX_H
+
+#include "common/qr_buf.h"
+#include "common/qr_err.h"
+
+#include <roaring/roaring.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INVIDX_MAGIC 0x31584951u /* "QIX1" */
+#define INVIDX_TERMS_PER_BLOCK 32
+#define INVIDX_INLINE_MAX 2
+#define INVIDX_TERM_MAX 255
+#define INVIDX_HEADER_BYTES 32
+#define INVIDX_HEAD_BYTES 20
+
+typedef struct invidx_builder invidx_builder;
+
+invidx_builder *invidx_builder_new(void);
+void invidx_builder_free(invidx_builder *b);
+/* Records that row contains the token (rows must be added in non-decreasing order; repeats of a
+ * token within one row are ignored). hash = qr_token_hash(tok, len). Errors: QR_ENOMEM,
+ * QR_EINVAL (len 0 or > INVIDX_TERM_MAX, row going backwards). */
+int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash,
+                       uint32_t row);
+/* Appends the blob to out. Errors: QR_ENOMEM. */
+int invidx_builder_finish(invidx_builder *b, qr_buf *out);
+uint32_t invidx_builder_term_count(const invidx_builder *b);
+
+typedef struct invidx {
+    const uint8_t *blob;
+    size_t blob_len;
+    const uint8_t *heads;
+    const uint8_t *dict;
+    const uint8_t *post;
+    uint64_t dict_len;
+    uint64_t post_len;
+    uint32_t term_count;
+    uint32_t head_count;
+    uint32_t per_block;
+    uint32_t row_count; /* rows of the part: every posting must be below */
+} invidx;
+
+/* Borrows blob (which must outlive ix). Errors: QR_ECORRUPT (d: offset within the blob). */
+int invidx_open(invidx *ix, const uint8_t *blob, size_t len, uint32_t row_count, qr_diag *d);
+/* *out = rows containing term (caller frees), or NULL when the term is absent. */
+int invidx_postings(const invidx *ix, const char *term, size_t len, roaring_bitmap_t **out,
+                    qr_diag *d);
+/* Calls fn for each term starting with prefix, in byte order; stops when fn returns
+ * non-zero (returned as is if negative, else 0). */
+int invidx_terms_with_prefix(const invidx *ix, const char *prefix, size_t len,
+                             int (*fn)(void *ctx, const char *term, size_t len), void *ctx,
+                             qr_diag *d);
+/* Checks every checksum, term order, and that every posting decodes below row_count. */
+int invidx_verify(const invidx *ix, qr_diag *d);
+
+#endif

@@ -1,0 +1,1109 @@
+/* seg_writer — writes one segment file from event batches (contract in segment.h).
+ *
+ * FILE FORMAT (version 1; docs/format.md has the same text with examples). Integers are
+ * little-endian; uvarint = LEB128, svarint = zigzag LEB128; crc = qr_checksum32 (low half
+ * of xxh3-64). A "ref" is (uvarint offset, uvarint length, u32 crc) of a byte range of the
+ * file; length 0 means "absent".
+ *
+ *   Header, 16 bytes:   8 magic "QSEG\r\n\x1a\n" | u32 version | u32 crc of bytes 0..11
+ *   Chunks              column chunks, blooms, msg frames, field dictionaries, the inverted
+ *                       index: each referenced from the footer, in any order
+ *   Footer              footer_len bytes, below
+ *   Trailer, 32 bytes:  u64 footer_off | u32 footer_len | u32 footer crc | u32 version |
+ *                       u32 crc of the trailer's first 20 bytes | 8 magic "QSEGEND\n"
+ *
+ * Footer (read sequentially):
+ *   uvarint version, segment_id, row_count, block_count, block_rows
+ *   svarint min_ts_ns, max_ts_ns
+ *   7 x uvarint rows per level (UNKNOWN, TRACE .. FATAL)
+ *   uvarint service_count, service_count x (uvarint len, bytes), service_count x uvarint rows
+ *   uvarint host_count, host_count x (uvarint len, bytes)
+ *   uvarint field_count; per field: (uvarint len, key bytes), u8 type (qr_field_type),
+ *       uvarint row_count, u8 kind (0 plain, 1 dict); dict: uvarint dict_count, ref
+ *       (dict chunk: u8 0, then dict_count x (uvarint len, bytes), sorted by bytes)
+ *   u8 has_index; if 1: ref of the inverted index blob (storage/invidx.h); its crc covers
+ *       the whole blob and is checked by seg_verify; reads check the blob's inner crcs
+ *   per block: uvarint row_count, uvarint min_ts - segment min_ts, uvarint max_ts - min_ts,
+ *       uvarint count_n, count_n x (uvarint service_id, u8 level, uvarint rows) sorted by
+ *       (service_id, level), then refs: bloom, ts, ingest_ts, level, service, host, msg,
+ *       then one per field (length 0 when no row of the block has the field)
+ *
+ * Rows are sorted by ts (stable: ties keep batch order); block b holds rows
+ * [sum of earlier row_counts, + row_count). Column chunks (n = block row_count) start with
+ * u8 comp: 0 = the payload follows; 1 = uvarint raw_len, then one zstd frame of raw_len
+ * bytes (only field and ingest_ts chunks are ever compressed; labels never are):
+ *   bloom      u8 0, storage/bloom.h filter over the distinct msg token hashes of the block
+ *   ts         codec i64 (storage/codec.h) of ts_ns
+ *   ingest_ts  codec i64 of ingest_ts_ns - ts_ns (wrapping)
+ *   level      codec u64 of levels (0..6)
+ *   service    codec u64 of service ids; host: same with host ids
+ *   msg        u8 0, codec u64 of msg byte lengths, uvarint frame_count, uvarint data_off
+ *              (file offset of the first frame), frame_count x (uvarint rows, uvarint
+ *              comp_len, u32 crc of the frame); frames lie back to back from data_off; frame
+ *              f holds the concatenated msgs of its rows as one zstd frame (raw size =
+ *              sum of their lengths, <= SEG_MSG_FRAME_MAX)
+ *   field      u8 has_present, [ceil(n/8) bytes bitmap, bit r = row r has a value], then
+ *              u8 encoding and the m values of the present rows (m = popcount, or n):
+ *              1 INT codec i64 | 2 FLOAT_RAW m x f64 | 3 FLOAT_DEC u8 d, codec i64 of
+ *              v*10^d (v == int / 10^d exactly) | 4 BOOL ceil(m/8) bytes of bits |
+ *              5 STR codec u64 lengths + bytes | 6 HEX u8 upper, uvarint hex_len (even),
+ *              m x hex_len/2 bytes | 7 DICT codec u64 ids | 8 NULL (no bytes)
+ *
+ * Algorithm: one pass interns services, hosts, field (key, type) pairs and low-cardinality
+ * string values; rows are sorted; each block is encoded column by column into a write
+ * buffer flushed to the .tmp file; msg tokens feed the block bloom (distinct hashes) and
+ * the inverted index builder (invidx.h). Then dictionaries, index, footer, trailer; fsync,
+ * rename, fsync of the directory. */
+#include "common/qr_hash.h"
+#include "storage/bloom.h"
+#include "storage/codec.h"
+#include "storage/invidx.h"
+#include "storage/seg_int.h"
+#include "storage/tokenize.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* ------------------------------------------------------------ string interning */
+
+typedef struct strtab {
+    qr_str *strs;
+    uint64_t *hashes;
+    uint8_t *tags;
+    uint32_t *rows; /* rows per entry */
+    uint32_t count;
+    uint32_t cap;
+    uint32_t *table;
+    uint32_t mask;
+} strtab;
+
+static void strtab_fini(strtab *t)
+{
+    free(t->strs);
+    free(t->hashes);
+    free(t->tags);
+    free(t->rows);
+    free(t->table);
+    memset(t, 0, sizeof *t);
+}
+
+static int strtab_grow_table(strtab *t)
+{
+    uint32_t mask = t->mask ? t->mask * 2 + 1 : 255;
+    uint32_t *table = calloc((size_t)mask + 1, sizeof *table);
+    if (!table) return QR_ENOMEM;
+    for (uint32_t id = 0; id < t->count; id++) {
+        uint32_t slot = (uint32_t)t->hashes[id] & mask;
+        while (table[slot]) slot = (slot + 1) & mask;
+        table[slot] = id + 1;
+    }
+    free(t->table);
+    t->table = table;
+    t->mask = mask;
+    return 0;
+}
+
+/* Interns (s, tag); strings are borrowed. */
+static int strtab_intern(strtab *t, qr_str s, uint8_t tag, uint32_t *id)
+{
+    if (!t->table) {
+        int rc = strtab_grow_table(t);
+        if (rc) return rc;
+    }
+    uint64_t h = qr_hash64_seed(s.ptr, s.len, tag);
+    uint32_t slot = (uint32_t)h & t->mask;
+    for (;;) {
+        uint32_t v = t->table[slot];
+        if (!v) break;
+        uint32_t c = v - 1;
+        if (t->hashes[c] == h && t->tags[c] == tag && t->strs[c].len == s.len &&
+            (s.len == 0 || memcmp(t->strs[c].ptr, s.ptr, s.len) == 0)) {
+            t->rows[c]++;
+            *id = c;
+            return 0;
+        }
+        slot = (slot + 1) & t->mask;
+    }
+    if (t->count == t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 64;
+        qr_str *strs = realloc(t->strs, cap * sizeof *strs);
+        if (!strs) return QR_ENOMEM;
+        t->strs = strs;
+        uint64_t *hashes = realloc(t->hashes, cap * sizeof *hashes);
+        if (!hashes) return QR_ENOMEM;
+        t->hashes = hashes;
+        uint8_t *tags = realloc(t->tags, cap);
+        if (!tags) return QR_ENOMEM;
+        t->tags = tags;
+        uint32_t *rows = realloc(t->rows, cap * sizeof *rows);
+        if (!rows) return QR_ENOMEM;
+        t->rows = rows;
+        t->cap = cap;
+    }
+    uint32_t nid = t->count++;
+    t->strs[nid] = s;
+    t->hashes[nid] = h;
+    t->tags[nid] = tag;
+    t->rows[nid] = 1;
+    t->table[slot] = nid + 1;
+    *id = nid;
+    if ((uint64_t)t->count * 2 > t->mask) return strtab_grow_table(t);
+    return 0;
+}
+
+static int str_cmp(qr_str a, qr_str b)
+{
+    uint32_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
+    if (c) return c;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
+typedef struct sort_ent {
+    qr_str s;
+    uint32_t id;
+} sort_ent;
+
+static int sort_ent_cmp(const void *a, const void *b)
+{
+    return str_cmp(((const sort_ent *)a)->s, ((const sort_ent *)b)->s);
+}
+
+/* Sorts the table's strings by bytes: sorted[i] = string, remap[old id] = new id. */
+static int strtab_sorted(const strtab *t, qr_str **sorted_out, uint32_t **remap_out)
+{
+    size_t n = t->count ? t->count : 1;
+    sort_ent *ents = malloc(n * sizeof *ents);
+    qr_str *sorted = malloc(n * sizeof *sorted);
+    uint32_t *remap = malloc(n * sizeof *remap);
+    if (!ents || !sorted || !remap) {
+        free(ents);
+        free(sorted);
+        free(remap);
+        return QR_ENOMEM;
+    }
+    for (uint32_t id = 0; id < t->count; id++) ents[id] = (sort_ent){t->strs[id], id};
+    qsort(ents, t->count, sizeof *ents, sort_ent_cmp);
+    for (uint32_t idx = 0; idx < t->count; idx++) {
+        sorted[idx] = ents[idx].s;
+        remap[ents[idx].id] = idx;
+    }
+    free(ents);
+    *sorted_out = sorted;
+    *remap_out = remap;
+    return 0;
+}
+
+/* ------------------------------------------------------------ writer state */
+
+typedef struct row_ref {
+    int64_t ts_ns;
+    uint32_t batch;
+    uint32_t idx;
+} row_ref;
+
+typedef struct occ_ref {
+    uint32_t batch;
+    uint32_t occ; /* index into the batch's fields */
+} occ_ref;
+
+typedef struct wfield {
+    qr_str key;
+    uint8_t type;
+    uint32_t row_count;
+    strtab values; /* string fields: distinct values until SEG_DICT_MAX */
+    bool too_many;
+    bool is_dict;
+    qr_str *dict;
+    uint32_t *remap;
+    seg_ref dict_ref;
+    /* per block */
+    occ_ref *vals;
+    uint32_t val_count;
+    uint64_t *present;
+} wfield;
+
+typedef struct hashset {
+    uint64_t *slots;
+    uint32_t mask;
+    uint32_t count;
+    bool has_zero;
+} hashset;
+
+typedef struct seg_w {
+    const char *path;
+    char *tmp_path;
+    int fd;
+    uint64_t off;    /* file offset of out->data[0] */
+    qr_buf out;      /* pending file bytes */
+    qr_buf scratch;  /* chunk under construction */
+    qr_buf scratch2; /* compression output, msg raw bytes */
+    ZSTD_CCtx *cctx;
+    int zstd_level;
+    seg_stats st;
+    qr_diag *d;
+    const qr_batch *const *batches;
+    size_t batch_count;
+    uint32_t **fcol;  /* per batch, per field occurrence: field index */
+    uint32_t **fval;  /* per batch, per field occurrence: value id (string fields) */
+    row_ref *rows;
+    uint32_t row_count;
+    uint32_t *svc;  /* per sorted row */
+    uint32_t *host; /* per sorted row */
+    strtab services;
+    strtab hosts;
+    qr_str *svc_sorted, *host_sorted;
+    uint32_t *svc_remap, *host_remap;
+    uint64_t *svc_rows;
+    strtab fkeys;
+    wfield *fields;
+    uint32_t field_count;
+    invidx_builder *ix;
+    hashset tokset;
+    uint32_t cur_row;
+    int tok_rc;
+    /* per block scratch */
+    int64_t *i64a;
+    int64_t *i64b;
+    uint64_t *u64a;
+    uint32_t *cell_count; /* service_count * 8 */
+    uint32_t *cells;      /* touched cells */
+    seg_ref *refs;        /* block_count x slots */
+    uint32_t slots;
+    uint32_t block_count;
+    uint32_t block_rows;
+    qr_buf footer_blocks;
+    int64_t min_ts, max_ts;
+    uint64_t level_rows[QR_LEVEL_COUNT];
+} seg_w;
+
+static int w_io(seg_w *w, const char *what)
+{
+    return qr_diag_errno(w->d, QR_EIO, "segment %s: %s", w->path, what);
+}
+
+static int w_flush(seg_w *w)
+{
+    size_t done = 0;
+    while (done < w->out.len) {
+        ssize_t n = write(w->fd, w->out.data + done, w->out.len - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return w_io(w, "write");
+        }
+        done += (size_t)n;
+    }
+    w->off += w->out.len;
+    qr_buf_clear(&w->out);
+    return 0;
+}
+
+static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
+
+/* Appends bytes to the file and returns their ref. */
+static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
+{
+    ref->off = w_pos(w);
+    ref->len = len;
+    ref->crc = qr_checksum32(p, len);
+    qr_buf_append(&w->out, p, len);
+    if (!qr_buf_ok(&w->out)) return QR_ENOMEM;
+    if (w->out.len >= (4u << 20)) return w_flush(w);
+    return 0;
+}
+
+/* Writes scratch (which starts with a SEG_COMP_NONE byte) as a chunk, zstd-compressing the
+ * payload when allowed and it saves at least 1/8. */
+static int w_put_chunk(seg_w *w, bool try_zstd, seg_ref *ref, uint64_t *stat)
+{
+    if (!qr_buf_ok(&w->scratch)) return QR_ENOMEM;
+    size_t raw_len = w->scratch.len - 1;
+    if (raw_len > SEG_CHUNK_RAW_MAX)
+        return qr_diag_set(w->d, QR_ELIMIT, "segment %s: a column chunk exceeds %u bytes", w->path,
+                           SEG_CHUNK_RAW_MAX);
+    int rc;
+    if (try_zstd && raw_len >= 64) {
+        size_t bound = ZSTD_compressBound(raw_len);
+        qr_buf_clear(&w->scratch2);
+        qr_buf_u8(&w->scratch2, SEG_COMP_ZSTD);
+        qr_buf_uvarint(&w->scratch2, raw_len);
+        size_t hdr = w->scratch2.len;
+        if (!qr_buf_reserve(&w->scratch2, bound)) return QR_ENOMEM;
+        size_t zn = ZSTD_compressCCtx(w->cctx, w->scratch2.data + hdr, bound, w->scratch.data + 1,
+                                      raw_len, w->zstd_level);
+        if (!ZSTD_isError(zn) && hdr + zn < raw_len + 1 - raw_len / 8) {
+            w->scratch2.len = hdr + zn;
+            rc = w_put(w, w->scratch2.data, w->scratch2.len, ref);
+            *stat += ref->len;
+            return rc;
+        }
+    }
+    rc = w_put(w, w->scratch.data, w->scratch.len, ref);
+    *stat += ref->len;
+    return rc;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void hashset_clear(hashset *s)
+{
+    if (s->slots && s->count) memset(s->slots, 0, ((size_t)s->mask + 1) * sizeof *s->slots);
+    s->count = 0;
+    s->has_zero = false;
+}
+
+static int hashset_add(hashset *s, uint64_t h)
+{
+    if (h == 0) {
+        s->has_zero = true;
+        return 0;
+    }
+    if (!s->slots || (uint64_t)(s->count + 1) * 2 > s->mask) {
+        uint32_t mask = s->slots ? s->mask * 2 + 1 : 16383;
+        uint64_t *slots = calloc((size_t)mask + 1, sizeof *slots);
+        if (!slots) return QR_ENOMEM;
+        if (s->slots) {
+            for (uint32_t idx = 0; idx <= s->mask; idx++) {
+                uint64_t v = s->slots[idx];
+                if (!v) continue;
+                uint32_t slot = (uint32_t)v & mask;
+                while (slots[slot]) slot = (slot + 1) & mask;
+                slots[slot] = v;
+            }
+        }
+        free(s->slots);
+        s->slots = slots;
+        s->mask = mask;
+    }
+    uint32_t slot = (uint32_t)h & s->mask;
+    while (s->slots[slot]) {
+        if (s->slots[slot] == h) return 0;
+        slot = (slot + 1) & s->mask;
+    }
+    s->slots[slot] = h;
+    s->count++;
+    return 0;
+}
+
+static int row_ref_cmp(const void *a, const void *b)
+{
+    const row_ref *x = a, *y = b;
+    if (x->ts_ns != y->ts_ns) return x->ts_ns < y->ts_ns ? -1 : 1;
+    if (x->batch != y->batch) return x->batch < y->batch ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static const qr_event *row_event(const seg_w *w, uint32_t row)
+{
+    return &w->batches[w->rows[row].batch]->events[w->rows[row].idx];
+}
+
+static void put_ref(qr_buf *b, const seg_ref *r)
+{
+    qr_buf_uvarint(b, r->off);
+    qr_buf_uvarint(b, r->len);
+    qr_buf_u32(b, r->crc);
+}
+
+static int hex_val(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int tok_cb(void *ctx, const char *tok, size_t len, size_t offset)
+{
+    seg_w *w = ctx;
+    uint64_t h = qr_token_hash(tok, len);
+    int rc = hashset_add(&w->tokset, h);
+    if (!rc && w->ix) rc = invidx_builder_add(w->ix, tok, len, h, w->cur_row);
+    if (rc) w->tok_rc = rc;
+    return rc;
+}
+
+/* ------------------------------------------------------------ pass 1: dictionaries */
+
+static int w_collect(seg_w *w)
+{
+    uint64_t total = 0;
+    for (size_t b = 0; b < w->batch_count; b++) total += w->batches[b]->count;
+    if (total == 0) return qr_diag_set(w->d, QR_EINVAL, "segment %s: no rows", w->path);
+    if (total >= UINT32_MAX)
+        return qr_diag_set(w->d, QR_ELIMIT, "segment %s: too many rows", w->path);
+    w->row_count = (uint32_t)total;
+    w->rows = malloc(total * sizeof *w->rows);
+    w->fcol = calloc(w->batch_count, sizeof *w->fcol);
+    w->fval = calloc(w->batch_count, sizeof *w->fval);
+    if (!w->rows || !w->fcol || !w->fval) return QR_ENOMEM;
+    uint32_t row = 0;
+    bool sorted = true;
+    for (size_t b = 0; b < w->batch_count; b++) {
+        const qr_batch *bt = w->batches[b];
+        for (size_t idx = 0; idx < bt->count; idx++) {
+            const qr_event *e = &bt->events[idx];
+            if (e->level >= QR_LEVEL_COUNT)
+                return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad level %u", w->path, e->level);
+            if (e->msg.len > QR_MSG_MAX_BYTES)
+                return qr_diag_set(w->d, QR_ELIMIT, "segment %s: msg of %u bytes", w->path,
+                                   e->msg.len);
+            w->rows[row] = (row_ref){e->ts_ns, (uint32_t)b, (uint32_t)idx};
+            if (row && row_ref_cmp(&w->rows[row - 1], &w->rows[row]) > 0) sorted = false;
+            row++;
+        }
+        if (bt->field_count) {
+            w->fcol[b] = malloc(bt->field_count * sizeof **w->fcol);
+            w->fval[b] = malloc(bt->field_count * sizeof **w->fval);
+            if (!w->fcol[b] || !w->fval[b]) return QR_ENOMEM;
+        }
+        for (size_t fo = 0; fo < bt->field_count; fo++) {
+            const qr_field *f = &bt->fields[fo];
+            if (f->type > QR_FT_BOOL)
+                return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad field type", w->path);
+            if (f->type == QR_FT_STRING && f->v.s.len > SEG_STR_MAX_BYTES)
+                return qr_diag_set(w->d, QR_ELIMIT, "segment %s: field value too long", w->path);
+            uint32_t fid;
+            int rc = strtab_intern(&w->fkeys, f->key, f->type, &fid);
+            if (rc) return rc;
+            if (fid == w->field_count) {
+                wfield *nf = realloc(w->fields, (fid + 1) * sizeof *nf);
+                if (!nf) return QR_ENOMEM;
+                w->fields = nf;
+                memset(&nf[fid], 0, sizeof *nf);
+                nf[fid].key = f->key;
+                nf[fid].type = f->type;
+                w->field_count++;
+            }
+            w->fcol[b][fo] = fid;
+            w->fval[b][fo] = 0;
+            wfield *wf = &w->fields[fid];
+            if (f->type == QR_FT_STRING && !wf->too_many) {
+                uint32_t vid;
+                rc = strtab_intern(&wf->values, f->v.s, 0, &vid);
+                if (rc) return rc;
+                w->fval[b][fo] = vid;
+                if (wf->values.count > SEG_DICT_MAX) {
+                    wf->too_many = true;
+                    strtab_fini(&wf->values);
+                }
+            }
+        }
+    }
+    if (!sorted) qsort(w->rows, total, sizeof *w->rows, row_ref_cmp);
+    w->min_ts = w->rows[0].ts_ns;
+    w->max_ts = w->rows[total - 1].ts_ns;
+
+    /* Service and host dictionaries, sorted by name. */
+    uint32_t *svc = malloc(total * sizeof *svc), *host = malloc(total * sizeof *host);
+    w->svc = svc;
+    w->host = host;
+    if (!svc || !host) return QR_ENOMEM;
+    for (uint32_t r = 0; r < w->row_count; r++) {
+        const qr_event *e = row_event(w, r);
+        int rc = strtab_intern(&w->services, e->service, 0, &svc[r]);
+        if (!rc) rc = strtab_intern(&w->hosts, e->host, 0, &host[r]);
+        if (rc) return rc;
+        w->level_rows[e->level]++;
+    }
+    int rc = strtab_sorted(&w->services, &w->svc_sorted, &w->svc_remap);
+    if (!rc) rc = strtab_sorted(&w->hosts, &w->host_sorted, &w->host_remap);
+    if (rc) return rc;
+    w->svc_rows = calloc(w->services.count, sizeof *w->svc_rows);
+    if (!w->svc_rows) return QR_ENOMEM;
+    for (uint32_t r = 0; r < w->row_count; r++) {
+        svc[r] = w->svc_remap[svc[r]];
+        host[r] = w->host_remap[host[r]];
+        w->svc_rows[svc[r]]++;
+    }
+    /* Field row counts (first occurrence of a (key, type) per event only) and dictionaries:
+     * a string field is dict-encoded when its distinct values are few next to its rows. */
+    for (size_t b = 0; b < w->batch_count; b++) {
+        const qr_batch *bt = w->batches[b];
+        for (size_t idx = 0; idx < bt->count; idx++) {
+            const qr_event *e = &bt->events[idx];
+            for (uint32_t k = 0; k < e->field_count; k++) {
+                uint32_t fid = w->fcol[b][e->field_off + k];
+                bool dup = false;
+                for (uint32_t k2 = 0; k2 < k && !dup; k2++)
+                    dup = w->fcol[b][e->field_off + k2] == fid;
+                if (dup)
+                    w->fcol[b][e->field_off + k] = UINT32_MAX; /* later duplicates are dropped */
+                else
+                    w->fields[fid].row_count++;
+            }
+        }
+    }
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        wfield *wf = &w->fields[fid];
+        if (wf->type != QR_FT_STRING || wf->too_many) continue;
+        if ((uint64_t)wf->values.count * 4 > wf->row_count) continue;
+        rc = strtab_sorted(&wf->values, &wf->dict, &wf->remap);
+        if (rc) return rc;
+        wf->is_dict = true;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ pass 2: blocks */
+
+static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
+{
+    qr_buf *s = &w->scratch;
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    uint32_t m = wf->val_count;
+    if (m == n) {
+        qr_buf_u8(s, 0);
+    } else {
+        qr_buf_u8(s, 1);
+        size_t bytes = (n + 7) / 8;
+        uint8_t *p = qr_buf_extend(s, bytes);
+        if (!p) return QR_ENOMEM;
+        for (size_t byte = 0; byte < bytes; byte++)
+            p[byte] = (uint8_t)(wf->present[byte / 8] >> (8 * (byte % 8)));
+    }
+#define FVAL(idx) (&w->batches[wf->vals[idx].batch]->fields[wf->vals[idx].occ])
+    switch (wf->type) {
+    case QR_FT_NULL:
+        qr_buf_u8(s, SEG_FENC_NULL);
+        break;
+    case QR_FT_INT:
+        for (uint32_t idx = 0; idx < m; idx++) w->i64a[idx] = FVAL(idx)->v.i;
+        qr_buf_u8(s, SEG_FENC_INT);
+        codec_i64_encode(w->i64a, m, s);
+        break;
+    case QR_FT_FLOAT: {
+        /* Smallest decimal scaling that reproduces every value exactly, else raw. */
+        static const double pow10[SEG_FLOAT_DEC_MAX + 1] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+        int dec = -1;
+        for (int dd = 0; dd <= SEG_FLOAT_DEC_MAX && dec < 0; dd++) {
+            bool ok = true;
+            for (uint32_t idx = 0; idx < m && ok; idx++) {
+                double v = FVAL(idx)->v.f;
+                double sv = v * pow10[dd];
+                if (!(fabs(sv) < 9007199254740992.0) || (v == 0 && signbit(v))) {
+                    ok = false;
+                    break;
+                }
+                int64_t iv = (int64_t)llround(sv);
+                double back = (double)iv / pow10[dd];
+                ok = memcmp(&back, &v, sizeof v) == 0;
+                w->i64a[idx] = iv;
+            }
+            if (ok) dec = dd;
+        }
+        if (dec >= 0) {
+            qr_buf_u8(s, SEG_FENC_FLOAT_DEC);
+            qr_buf_u8(s, (uint8_t)dec);
+            codec_i64_encode(w->i64a, m, s);
+        } else {
+            qr_buf_u8(s, SEG_FENC_FLOAT_RAW);
+            for (uint32_t idx = 0; idx < m; idx++) {
+                double v = FVAL(idx)->v.f;
+                uint64_t bits;
+                memcpy(&bits, &v, 8);
+                qr_buf_u64(s, bits);
+            }
+        }
+        break;
+    }
+    case QR_FT_BOOL: {
+        qr_buf_u8(s, SEG_FENC_BOOL);
+        uint8_t *p = qr_buf_extend(s, (m + 7) / 8);
+        if (!p && m) return QR_ENOMEM;
+        for (uint32_t idx = 0; idx < m; idx++)
+            if (FVAL(idx)->v.b) p[idx / 8] |= (uint8_t)(1u << (idx % 8));
+        break;
+    }
+    case QR_FT_STRING: {
+        if (wf->is_dict) {
+            qr_buf_u8(s, SEG_FENC_DICT);
+            for (uint32_t idx = 0; idx < m; idx++)
+                w->u64a[idx] =
+                    wf->remap[w->fval[wf->vals[idx].batch][wf->vals[idx].occ]];
+            codec_u64_encode(w->u64a, m, s);
+            break;
+        }
+        /* Hex ids: same even length, hex digits, one letter case → binary. */
+        uint32_t hex_len = m ? FVAL(0)->v.s.len : 0;
+        bool hex = hex_len >= 2 && hex_len <= SEG_HEX_MAX && hex_len % 2 == 0;
+        bool lower = false, upper = false;
+        for (uint32_t idx = 0; idx < m && hex; idx++) {
+            qr_str v = FVAL(idx)->v.s;
+            if (v.len != hex_len) {
+                hex = false;
+                break;
+            }
+            for (uint32_t c = 0; c < v.len; c++) {
+                uint8_t ch = (uint8_t)v.ptr[c];
+                if (hex_val(ch) < 0) {
+                    hex = false;
+                    break;
+                }
+                if (ch >= 'a') lower = true;
+                else if (ch >= 'A') upper = true;
+            }
+        }
+        if (hex && !(lower && upper)) {
+            qr_buf_u8(s, SEG_FENC_HEX);
+            qr_buf_u8(s, upper ? 1 : 0);
+            qr_buf_uvarint(s, hex_len);
+            uint8_t *p = qr_buf_extend(s, (size_t)m * (hex_len / 2));
+            if (!p) return QR_ENOMEM;
+            for (uint32_t idx = 0; idx < m; idx++) {
+                const uint8_t *v = (const uint8_t *)FVAL(idx)->v.s.ptr;
+                for (uint32_t c = 0; c < hex_len; c += 2)
+                    *p++ = (uint8_t)(hex_val(v[c]) << 4 | hex_val(v[c + 1]));
+            }
+            break;
+        }
+        qr_buf_u8(s, SEG_FENC_STR);
+        for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = FVAL(idx)->v.s.len;
+        codec_u64_encode(w->u64a, m, s);
+        for (uint32_t idx = 0; idx < m; idx++) {
+            qr_str v = FVAL(idx)->v.s;
+            qr_buf_append(s, v.ptr, v.len);
+        }
+        break;
+    }
+    }
+#undef FVAL
+    return w_put_chunk(w, wf->type != QR_FT_BOOL && wf->type != QR_FT_NULL, ref, &w->st.field_bytes);
+}
+
+static int w_msg(seg_w *w, uint32_t first, uint32_t n, seg_ref *ref)
+{
+    /* Frames first (so the index can name their offset), then the index chunk. */
+    typedef struct {
+        uint32_t rows;
+        uint64_t comp_len;
+        uint32_t crc;
+    } frame_info;
+    frame_info fr_small[64];
+    frame_info *frames = fr_small;
+    size_t frame_cap = 64, frame_count = 0;
+    uint64_t data_off = w_pos(w);
+    int rc = 0;
+    uint32_t row = 0;
+    while (row < n) {
+        qr_buf_clear(&w->scratch2);
+        uint32_t start = row;
+        while (row < n && (row == start || w->scratch2.len < SEG_MSG_FRAME_TARGET)) {
+            qr_str m = row_event(w, first + row)->msg;
+            qr_buf_append(&w->scratch2, m.ptr, m.len);
+            row++;
+        }
+        if (!qr_buf_ok(&w->scratch2)) {
+            rc = QR_ENOMEM;
+            break;
+        }
+        size_t bound = ZSTD_compressBound(w->scratch2.len);
+        qr_buf_clear(&w->scratch);
+        if (!qr_buf_reserve(&w->scratch, bound)) {
+            rc = QR_ENOMEM;
+            break;
+        }
+        size_t zn = ZSTD_compressCCtx(w->cctx, w->scratch.data, bound, w->scratch2.data,
+                                      w->scratch2.len, w->zstd_level);
+        if (ZSTD_isError(zn)) {
+            rc = qr_diag_set(w->d, QR_ENOMEM, "zstd: %s", ZSTD_getErrorName(zn));
+            break;
+        }
+        if (frame_count == frame_cap) {
+            frame_info *nf = malloc(frame_cap * 2 * sizeof *nf);
+            if (!nf) {
+                rc = QR_ENOMEM;
+                break;
+            }
+            memcpy(nf, frames, frame_count * sizeof *nf);
+            if (frames != fr_small) free(frames);
+            frames = nf;
+            frame_cap *= 2;
+        }
+        seg_ref fref;
+        rc = w_put(w, w->scratch.data, zn, &fref);
+        if (rc) break;
+        frames[frame_count++] = (frame_info){row - start, zn, fref.crc};
+        w->st.msg_bytes += zn;
+    }
+    if (!rc) {
+        qr_buf *s = &w->scratch;
+        qr_buf_clear(s);
+        qr_buf_u8(s, SEG_COMP_NONE);
+        for (uint32_t r = 0; r < n; r++) w->u64a[r] = row_event(w, first + r)->msg.len;
+        codec_u64_encode(w->u64a, n, s);
+        qr_buf_uvarint(s, frame_count);
+        qr_buf_uvarint(s, data_off);
+        for (size_t f = 0; f < frame_count; f++) {
+            qr_buf_uvarint(s, frames[f].rows);
+            qr_buf_uvarint(s, frames[f].comp_len);
+            qr_buf_u32(s, frames[f].crc);
+        }
+        rc = w_put_chunk(w, false, ref, &w->st.msg_bytes);
+    }
+    if (frames != fr_small) free(frames);
+    return rc;
+}
+
+static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
+{
+    seg_ref *refs = w->refs + (size_t)block_idx * w->slots;
+    qr_buf *s = &w->scratch;
+    int rc;
+    /* Tokens: bloom over distinct hashes; inverted index over (token, row). */
+    hashset_clear(&w->tokset);
+    for (uint32_t r = 0; r < n; r++) {
+        qr_str m = row_event(w, first + r)->msg;
+        w->cur_row = first + r;
+        qr_tokenize(m.ptr, m.len, tok_cb, w);
+        if (w->tok_rc) return w->tok_rc;
+    }
+    {
+        uint32_t cnt = 0;
+        uint64_t *hs = w->tokset.slots;
+        /* Compact the set in place (it is cleared before the next block). */
+        if (hs)
+            for (uint32_t idx = 0; idx <= w->tokset.mask; idx++)
+                if (hs[idx]) hs[cnt++] = hs[idx];
+        if (w->tokset.has_zero && hs) hs[cnt++] = 0;
+        qr_buf_clear(s);
+        qr_buf_u8(s, SEG_COMP_NONE);
+        bloom_build(hs, cnt, BLOOM_BITS_PER_KEY, s);
+        if (hs) memset(hs, 0, ((size_t)w->tokset.mask + 1) * sizeof *hs);
+        w->tokset.count = 0;
+        w->tokset.has_zero = false;
+        rc = w_put_chunk(w, false, &refs[SEG_SLOT_BLOOM], &w->st.bloom_bytes);
+        if (rc) return rc;
+    }
+    /* ts, ingest_ts */
+    for (uint32_t r = 0; r < n; r++) {
+        const qr_event *e = row_event(w, first + r);
+        w->i64a[r] = e->ts_ns;
+        w->i64b[r] = (int64_t)((uint64_t)e->ingest_ts_ns - (uint64_t)e->ts_ns);
+    }
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    codec_i64_encode(w->i64a, n, s);
+    rc = w_put_chunk(w, false, &refs[SEG_SLOT_TS], &w->st.ts_bytes);
+    if (rc) return rc;
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    codec_i64_encode(w->i64b, n, s);
+    rc = w_put_chunk(w, true, &refs[SEG_SLOT_INGEST_TS], &w->st.ingest_ts_bytes);
+    if (rc) return rc;
+    /* labels */
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = row_event(w, first + r)->level;
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    codec_u64_encode(w->u64a, n, s);
+    rc = w_put_chunk(w, false, &refs[SEG_SLOT_LEVEL], &w->st.level_bytes);
+    if (rc) return rc;
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->svc[first + r];
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    codec_u64_encode(w->u64a, n, s);
+    rc = w_put_chunk(w, false, &refs[SEG_SLOT_SERVICE], &w->st.service_bytes);
+    if (rc) return rc;
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->host[first + r];
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    codec_u64_encode(w->u64a, n, s);
+    rc = w_put_chunk(w, false, &refs[SEG_SLOT_HOST], &w->st.host_bytes);
+    if (rc) return rc;
+    rc = w_msg(w, first, n, &refs[SEG_SLOT_MSG]);
+    if (rc) return rc;
+    /* fields: gather the block's values per field, in row order */
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        wfield *wf = &w->fields[fid];
+        wf->val_count = 0;
+        if (wf->present) memset(wf->present, 0, ((n + 63) / 64) * sizeof(uint64_t));
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        const row_ref *rr = &w->rows[first + r];
+        const qr_batch *bt = w->batches[rr->batch];
+        const qr_event *e = &bt->events[rr->idx];
+        for (uint32_t k = 0; k < e->field_count; k++) {
+            uint32_t occ = e->field_off + k;
+            uint32_t fid = w->fcol[rr->batch][occ];
+            if (fid == UINT32_MAX) continue;
+            wfield *wf = &w->fields[fid];
+            if (!wf->vals) {
+                wf->vals = malloc((size_t)w->block_rows * sizeof *wf->vals);
+                wf->present = calloc((w->block_rows + 63) / 64, sizeof *wf->present);
+                if (!wf->vals || !wf->present) return QR_ENOMEM;
+            }
+            wf->present[r >> 6] |= 1ull << (r & 63);
+            wf->vals[wf->val_count++] = (occ_ref){rr->batch, occ};
+        }
+    }
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        wfield *wf = &w->fields[fid];
+        seg_ref *fr = &refs[SEG_SLOT_FIELD0 + fid];
+        if (!wf->val_count) {
+            *fr = (seg_ref){0, 0, 0};
+            continue;
+        }
+        rc = w_field_chunk(w, wf, n, fr);
+        if (rc) return rc;
+    }
+    /* block meta: rows per (service, level) */
+    uint32_t touched = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t cell = w->svc[first + r] * 8 + row_event(w, first + r)->level;
+        if (!w->cell_count[cell]++) w->cells[touched++] = cell;
+    }
+    /* sort touched cells (insertion sort: few per block) */
+    for (uint32_t a = 1; a < touched; a++) {
+        uint32_t v = w->cells[a], b = a;
+        while (b > 0 && w->cells[b - 1] > v) {
+            w->cells[b] = w->cells[b - 1];
+            b--;
+        }
+        w->cells[b] = v;
+    }
+    int64_t bmin = w->rows[first].ts_ns, bmax = w->rows[first + n - 1].ts_ns;
+    qr_buf *fb = &w->footer_blocks;
+    qr_buf_uvarint(fb, n);
+    qr_buf_uvarint(fb, (uint64_t)bmin - (uint64_t)w->min_ts);
+    qr_buf_uvarint(fb, (uint64_t)bmax - (uint64_t)bmin);
+    qr_buf_uvarint(fb, touched);
+    for (uint32_t c = 0; c < touched; c++) {
+        uint32_t cell = w->cells[c];
+        qr_buf_uvarint(fb, cell / 8);
+        qr_buf_u8(fb, (uint8_t)(cell % 8));
+        qr_buf_uvarint(fb, w->cell_count[cell]);
+        w->cell_count[cell] = 0;
+    }
+    for (uint32_t slot = 0; slot < w->slots; slot++) put_ref(fb, &refs[slot]);
+    return qr_buf_ok(fb) ? 0 : QR_ENOMEM;
+}
+
+/* ------------------------------------------------------------ finish */
+
+static int w_dict_chunk(seg_w *w, const qr_str *strs, uint32_t count, seg_ref *ref)
+{
+    qr_buf *s = &w->scratch;
+    qr_buf_clear(s);
+    qr_buf_u8(s, SEG_COMP_NONE);
+    for (uint32_t idx = 0; idx < count; idx++) qr_buf_bytes(s, strs[idx].ptr, strs[idx].len);
+    return w_put_chunk(w, false, ref, &w->st.meta_bytes);
+}
+
+static int w_finish(seg_w *w, const seg_write_opts *opts)
+{
+    int rc;
+    seg_ref ix_ref = {0, 0, 0};
+    if (w->ix) {
+        qr_buf_clear(&w->scratch);
+        rc = invidx_builder_finish(w->ix, &w->scratch);
+        if (rc) return rc;
+        rc = w_put(w, w->scratch.data, w->scratch.len, &ix_ref);
+        if (rc) return rc;
+        w->st.postings_bytes += ix_ref.len;
+    }
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        wfield *wf = &w->fields[fid];
+        if (!wf->is_dict) continue;
+        rc = w_dict_chunk(w, wf->dict, wf->values.count, &wf->dict_ref);
+        if (rc) return rc;
+    }
+    qr_buf footer;
+    qr_buf_init(&footer);
+    qr_buf_uvarint(&footer, SEG_FORMAT_VERSION);
+    qr_buf_uvarint(&footer, opts->segment_id);
+    qr_buf_uvarint(&footer, w->row_count);
+    qr_buf_uvarint(&footer, w->block_count);
+    qr_buf_uvarint(&footer, w->block_rows);
+    qr_buf_svarint(&footer, w->min_ts);
+    qr_buf_svarint(&footer, w->max_ts);
+    for (int lvl = 0; lvl < QR_LEVEL_COUNT; lvl++) qr_buf_uvarint(&footer, w->level_rows[lvl]);
+    qr_buf_uvarint(&footer, w->services.count);
+    for (uint32_t idx = 0; idx < w->services.count; idx++)
+        qr_buf_bytes(&footer, w->svc_sorted[idx].ptr, w->svc_sorted[idx].len);
+    for (uint32_t idx = 0; idx < w->services.count; idx++) qr_buf_uvarint(&footer, w->svc_rows[idx]);
+    qr_buf_uvarint(&footer, w->hosts.count);
+    for (uint32_t idx = 0; idx < w->hosts.count; idx++)
+        qr_buf_bytes(&footer, w->host_sorted[idx].ptr, w->host_sorted[idx].len);
+    qr_buf_uvarint(&footer, w->field_count);
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        const wfield *wf = &w->fields[fid];
+        qr_buf_bytes(&footer, wf->key.ptr, wf->key.len);
+        qr_buf_u8(&footer, wf->type);
+        qr_buf_uvarint(&footer, wf->row_count);
+        qr_buf_u8(&footer, wf->is_dict ? SEG_FIELD_DICT : SEG_FIELD_PLAIN);
+        if (wf->is_dict) {
+            qr_buf_uvarint(&footer, wf->values.count);
+            put_ref(&footer, &wf->dict_ref);
+        }
+    }
+    qr_buf_u8(&footer, w->ix ? 1 : 0);
+    if (w->ix) put_ref(&footer, &ix_ref);
+    qr_buf_append(&footer, w->footer_blocks.data, w->footer_blocks.len);
+    if (!qr_buf_ok(&footer) || footer.len > UINT32_MAX) {
+        qr_buf_fini(&footer);
+        return QR_ENOMEM;
+    }
+    uint64_t footer_off = w_pos(w);
+    uint8_t trailer[SEG_TRAILER_BYTES];
+    qr_store_u64(trailer, footer_off);
+    qr_store_u32(trailer + 8, (uint32_t)footer.len);
+    qr_store_u32(trailer + 12, qr_checksum32(footer.data, footer.len));
+    qr_store_u32(trailer + 16, SEG_FORMAT_VERSION);
+    qr_store_u32(trailer + 20, qr_checksum32(trailer, 20));
+    memcpy(trailer + 24, SEG_TRAILER_MAGIC, 8);
+    qr_buf_append(&w->out, footer.data, footer.len);
+    qr_buf_append(&w->out, trailer, sizeof trailer);
+    w->st.meta_bytes += footer.len + SEG_TRAILER_BYTES + SEG_HEADER_BYTES;
+    qr_buf_fini(&footer);
+    if (!qr_buf_ok(&w->out)) return QR_ENOMEM;
+    rc = w_flush(w);
+    if (rc) return rc;
+    w->st.file_bytes = w->off;
+    if (fsync(w->fd) != 0) return w_io(w, "fsync");
+    if (close(w->fd) != 0) {
+        w->fd = -1;
+        return w_io(w, "close");
+    }
+    w->fd = -1;
+    if (rename(w->tmp_path, w->path) != 0) return w_io(w, "rename");
+    /* fsync the directory so the rename is durable */
+    char *dir = strdup(w->path);
+    if (!dir) return QR_ENOMEM;
+    char *slash = strrchr(dir, '/');
+    const char *dpath = ".";
+    if (slash == dir)
+        dpath = "/";
+    else if (slash) {
+        *slash = 0;
+        dpath = dir;
+    }
+    int dfd = open(dpath, O_RDONLY | O_DIRECTORY);
+    rc = 0;
+    if (dfd < 0 || fsync(dfd) != 0) rc = w_io(w, "fsync directory");
+    if (dfd >= 0) close(dfd);
+    free(dir);
+    return rc;
+}
+
+static void w_fini(seg_w *w)
+{
+    if (w->fd >= 0) close(w->fd);
+    qr_buf_fini(&w->out);
+    qr_buf_fini(&w->scratch);
+    qr_buf_fini(&w->scratch2);
+    qr_buf_fini(&w->footer_blocks);
+    ZSTD_freeCCtx(w->cctx);
+    if (w->fcol)
+        for (size_t b = 0; b < w->batch_count; b++) free(w->fcol[b]);
+    if (w->fval)
+        for (size_t b = 0; b < w->batch_count; b++) free(w->fval[b]);
+    free(w->fcol);
+    free(w->fval);
+    free(w->rows);
+    free(w->svc);
+    free(w->host);
+    strtab_fini(&w->services);
+    strtab_fini(&w->hosts);
+    strtab_fini(&w->fkeys);
+    free(w->svc_sorted);
+    free(w->host_sorted);
+    free(w->svc_remap);
+    free(w->host_remap);
+    free(w->svc_rows);
+    for (uint32_t fid = 0; fid < w->field_count; fid++) {
+        wfield *wf = &w->fields[fid];
+        strtab_fini(&wf->values);
+        free(wf->dict);
+        free(wf->remap);
+        free(wf->vals);
+        free(wf->present);
+    }
+    free(w->fields);
+    invidx_builder_free(w->ix);
+    free(w->tokset.slots);
+    free(w->i64a);
+    free(w->i64b);
+    free(w->u64a);
+    free(w->cell_count);
+    free(w->cells);
+    free(w->refs);
+    free(w->tmp_path);
+}
+
+int seg_write(const char *path, const qr_batch *const *batches, size_t batch_count,
+              const seg_write_opts *opts, seg_stats *stats_out, qr_diag *d)
+{
+    static const seg_write_opts defaults = {0};
+    if (!opts) opts = &defaults;
+    seg_w w;
+    memset(&w, 0, sizeof w);
+    w.fd = -1;
+    w.path = path;
+    w.d = d;
+    w.batches = batches;
+    w.batch_count = batch_count;
+    w.block_rows = opts->block_rows ? opts->block_rows : SEG_DEFAULT_BLOCK_ROWS;
+    if (w.block_rows > SEG_MAX_BLOCK_ROWS) w.block_rows = SEG_MAX_BLOCK_ROWS;
+    w.zstd_level = opts->zstd_level ? opts->zstd_level : 1;
+    qr_buf_init(&w.out);
+    qr_buf_init(&w.scratch);
+    qr_buf_init(&w.scratch2);
+    qr_buf_init(&w.footer_blocks);
+    int rc = w_collect(&w);
+    if (rc) goto out;
+    rc = QR_ENOMEM;
+    w.cctx = ZSTD_createCCtx();
+    size_t plen = strlen(path);
+    w.tmp_path = malloc(plen + 5);
+    if (!w.cctx || !w.tmp_path) goto out;
+    memcpy(w.tmp_path, path, plen);
+    memcpy(w.tmp_path + plen, ".tmp", 5);
+    if (!opts->no_postings && !(w.ix = invidx_builder_new())) goto out;
+    w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
+    w.slots = SEG_SLOT_FIELD0 + w.field_count;
+    size_t brows = w.block_rows < w.row_count ? w.block_rows : w.row_count;
+    w.i64a = malloc(brows * sizeof *w.i64a);
+    w.i64b = malloc(brows * sizeof *w.i64b);
+    w.u64a = malloc(brows * sizeof *w.u64a);
+    w.cell_count = calloc((size_t)w.services.count * 8, sizeof *w.cell_count);
+    w.cells = malloc((size_t)w.services.count * 8 * sizeof *w.cells);
+    w.refs = calloc((size_t)w.block_count * w.slots, sizeof *w.refs);
+    if (!w.i64a || !w.i64b || !w.u64a || !w.cell_count || !w.cells || !w.refs) goto out;
+    w.fd = open(w.tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w.fd < 0) {
+        rc = w_io(&w, "create");
+        goto out;
+    }
+    uint8_t header[SEG_HEADER_BYTES];
+    memcpy(header, SEG_MAGIC, 8);
+    qr_store_u32(header + 8, SEG_FORMAT_VERSION);
+    qr_store_u32(header + 12, qr_checksum32(header, 12));
+    qr_buf_append(&w.out, header, sizeof header);
+    for (uint32_t blk = 0; blk < w.block_count; blk++) {
+        uint32_t first = blk * w.block_rows;
+        uint32_t n = w.row_count - first < w.block_rows ? w.row_count - first : w.block_rows;
+        rc = w_block(&w, blk, first, n);
+        if (rc) goto out;
+    }
+    rc = w_finish(&w, opts);
+out:
+    if (rc && w.tmp_path) unlink(w.tmp_path);
+    if (!rc) {
+        w.st.rows = w.row_count;
+        w.st.blocks = w.block_count;
+        if (stats_out) *stats_out = w.st;
+    } else if (rc == QR_ENOMEM && d && !d->code) {
+        qr_diag_set(d, QR_ENOMEM, "segment %s: out of memory", path);
+    }
+    w_fini(&w);
+    return rc;
+}
