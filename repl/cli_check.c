@@ -76,13 +76,14 @@ int cli_check(int argc, char **argv)
         printf("{\"ok\": %s, \"events\": %llu, \"segments\": %llu, \"bytes\": %llu, "
                "\"tenants\": %llu, \"segment_events\": %llu, \"wal_events\": %llu, "
                "\"wal_files\": %llu, \"wal_records\": %llu, \"wal_bytes\": %llu, "
+               "\"wal_torn_tail_bytes\": %llu, "
                "\"bytes_per_event\": %.2f, \"columns\": {",
                r.ok ? "true" : "false", (unsigned long long)r.events,
                (unsigned long long)r.segments, (unsigned long long)r.bytes,
                (unsigned long long)r.tenants, (unsigned long long)r.segment_rows,
                (unsigned long long)r.wal_events, (unsigned long long)r.wal_files,
                (unsigned long long)r.wal_records, (unsigned long long)r.wal_bytes,
-               per_event(r.bytes, r.events));
+               (unsigned long long)r.wal_torn_tail_bytes, per_event(r.bytes, r.events));
         for (size_t idx = 0; idx < ncols; idx++)
             printf("%s\"%s\": {\"bytes\": %llu, \"bytes_per_event\": %.3f}", idx ? ", " : "",
                    cols[idx].name, (unsigned long long)cols[idx].bytes,
@@ -111,6 +112,10 @@ int cli_check(int argc, char **argv)
                        cli_group_digits(cols[idx].bytes, a, sizeof a),
                        per_event(cols[idx].bytes, r.segment_rows));
         }
+        if (r.wal_torn_tail_bytes)
+            printf("  note        the WAL ends with %llu bytes of an append cut short by a crash "
+                   "(never acknowledged; dropped at the next open)\n",
+                   (unsigned long long)r.wal_torn_tail_bytes);
         for (uint32_t idx = 0; idx < r.problem_count && idx < 8; idx++)
             printf("  problem: %s\n", r.problems[idx]);
         if (r.problem_count > 8)

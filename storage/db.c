@@ -876,7 +876,10 @@ int db_check(const char *dir, db_check_report *r, qr_diag *d)
         int rc = wal_scan_dir(path, check_wal_record, &ctx, &wr, &wd);
         r->wal_files = wr.files;
         r->wal_records = wr.records;
-        if (rc == QR_ECORRUPT || wr.skipped_offset >= 0) {
+        if (rc == QR_ECORRUPT && wr.torn_tail) {
+            /* a crash cut the last append short: unacknowledged, dropped at the next open */
+            r->wal_torn_tail_bytes = wr.skipped_bytes;
+        } else if (rc == QR_ECORRUPT || wr.skipped_offset >= 0) {
             char where[400];
             snprintf(where, sizeof where, "%s offset %lld: %s", wr.skipped_file,
                      (long long)wr.skipped_offset, wr.skipped_reason);

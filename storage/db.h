@@ -100,6 +100,8 @@ typedef struct db_check_report {
     uint64_t events;          /* segment rows + wal_events */
     uint64_t bytes;           /* segment files + WAL files */
     uint64_t wal_bytes;
+    uint64_t wal_torn_tail_bytes; /* an unacknowledged append cut short by a crash (not
+                                     corruption; recovery drops it) */
     seg_stats columns;        /* summed over segments */
     uint32_t problem_count;
     char problems[8][300];

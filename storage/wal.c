@@ -476,6 +476,7 @@ static int scan_file(wal_scan *s, uint64_t name_lsn, bool is_last, uint64_t *goo
         uint8_t prefix[WAL_REC_PREFIX_BYTES];
         if (left < WAL_REC_PREFIX_BYTES) {
             scan_mark_bad(s, path, off, size, "torn record header");
+            s->report->torn_tail = is_last;
             break;
         }
         if (pread_full(fd, prefix, sizeof prefix, off) != 0) {
@@ -494,6 +495,7 @@ static int scan_file(wal_scan *s, uint64_t name_lsn, bool is_last, uint64_t *goo
                      "record of %" PRIu32 " bytes runs past the end of the file (torn write)",
                      body_bytes);
             scan_mark_bad(s, path, off, size, why);
+            s->report->torn_tail = is_last;
             break;
         }
         if (!scan_grow(&s->body, &s->body_cap, body_bytes)) {
@@ -622,22 +624,31 @@ static void scan_fini(wal_scan *s)
     qr_batch_fini(&s->batch);
 }
 
-int wal_verify_dir(const char *dir, wal_replay_report *report, qr_diag *d)
+int wal_scan_dir(const char *dir, wal_replay_fn fn, void *ctx, wal_replay_report *report,
+                 qr_diag *d)
 {
     wal_replay_report local;
     if (!report) report = &local;
     wal_scan s;
     memset(&s, 0, sizeof s);
     s.dir = dir;
+    s.fn = fn;
+    s.ctx = ctx;
     s.report = report;
     int rc = scan_dir(&s, -1, d);
     bool bad = s.found_bad;
+    if (!rc && s.cb_rc) rc = s.cb_rc;
     scan_fini(&s);
     if (rc) return rc;
     if (bad)
         return qr_diag_set(d, QR_ECORRUPT, "wal: %s at offset %" PRId64 ": %s",
                            report->skipped_file, report->skipped_offset, report->skipped_reason);
     return 0;
+}
+
+int wal_verify_dir(const char *dir, wal_replay_report *report, qr_diag *d)
+{
+    return wal_scan_dir(dir, NULL, NULL, report, d);
 }
 
 /* ---------------------------------------------------------------- open / close */

@@ -58,6 +58,8 @@ typedef struct wal_replay_report {
     char skipped_file[256]; /* path of the file holding the bad record, "" if clean */
     int64_t skipped_offset; /* offset of the bad record in that file, -1 if clean */
     char skipped_reason[128];
+    bool torn_tail; /* the bad record is a write cut short at the end of the last file: what
+                       a crash leaves of an unacknowledged append, not corruption */
 } wal_replay_report;
 
 /* Called per record in LSN order. The batch is valid only during the call (copy or move its
