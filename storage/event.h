@@ -118,7 +118,7 @@ qr_str qr_batch_str(qr_batch *b, const char *p, size_t n);
 int qr_batch_add_field(qr_batch *b, const qr_field *f);
 static inline const qr_field *qr_event_fields(const qr_batch *b, const qr_event *e)
 {
-    return b->fields + e->field_off;
+    return b->fields ? b->fields + e->field_off : NULL; /* NULL + 0 is UB */
 }
 /* Deep-copies event `idx` of src onto the end of dst. */
 int qr_batch_copy_event(qr_batch *dst, const qr_batch *src, size_t idx);
