@@ -33,7 +33,7 @@ static const qr_event *ev(void)
 static const qr_field *field(const char *key)
 {
     const qr_event *e = ev();
-    if (!e) return NULL;
+    if (!e || !e->field_count) return NULL;
     const qr_field *f = qr_event_fields(&B, e);
     for (uint32_t fi = 0; fi < e->field_count; fi++)
         if (qr_str_eq_cstr(f[fi].key, key)) return &f[fi];
