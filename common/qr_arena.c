@@ -13,41 +13,53 @@ struct qr_arena_chunk {
     _Alignas(16) unsigned char data[];
 };
 
+#define ARENA_SPARE_MAX_BYTES (16u << 20)
+
 void qr_arena_init(qr_arena *a, size_t chunk_bytes, size_t budget_bytes)
 {
     a->head = NULL;
+    a->spare = NULL;
     a->chunk_bytes = chunk_bytes ? chunk_bytes : 64 * 1024;
     a->total_bytes = 0;
     a->budget_bytes = budget_bytes;
     a->over_budget = false;
 }
 
-void qr_arena_fini(qr_arena *a)
+static void chunk_list_free(qr_arena_chunk *c)
 {
-    qr_arena_chunk *c = a->head;
     while (c) {
         qr_arena_chunk *next = c->next;
         free(c);
         c = next;
     }
-    a->head = NULL;
+}
+
+void qr_arena_fini(qr_arena *a)
+{
+    chunk_list_free(a->head);
+    chunk_list_free(a->spare);
+    a->head = a->spare = NULL;
     a->total_bytes = 0;
 }
 
 void qr_arena_reset(qr_arena *a)
 {
-    if (!a->head) return;
-    qr_arena_chunk *keep = a->head;
-    while (keep->next) keep = keep->next; /* the oldest chunk is the default-sized one */
+    size_t kept = 0;
+    for (qr_arena_chunk *c = a->spare; c; c = c->next) kept += c->cap;
     qr_arena_chunk *c = a->head;
-    while (c != keep) {
+    while (c) {
         qr_arena_chunk *next = c->next;
-        free(c);
+        if (c->cap == a->chunk_bytes && kept + c->cap <= ARENA_SPARE_MAX_BYTES) {
+            c->next = a->spare;
+            a->spare = c;
+            kept += c->cap;
+        } else {
+            free(c);
+        }
         c = next;
     }
-    keep->used = 0;
-    a->head = keep;
-    a->total_bytes = keep->cap;
+    a->head = NULL;
+    a->total_bytes = 0;
     a->over_budget = false;
 }
 
@@ -67,8 +79,13 @@ void *qr_arena_alloc(qr_arena *a, size_t bytes)
         a->over_budget = true;
         return NULL;
     }
-    c = malloc(sizeof(qr_arena_chunk) + cap);
-    if (!c) return NULL;
+    if (cap == a->chunk_bytes && a->spare) {
+        c = a->spare;
+        a->spare = c->next;
+    } else {
+        c = malloc(sizeof(qr_arena_chunk) + cap);
+        if (!c) return NULL;
+    }
     c->cap = cap;
     c->used = bytes;
     a->total_bytes += cap;

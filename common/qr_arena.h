@@ -16,6 +16,7 @@ typedef struct qr_arena_chunk qr_arena_chunk;
 
 typedef struct qr_arena {
     qr_arena_chunk *head;  /* current chunk (newest first) */
+    qr_arena_chunk *spare; /* default-size chunks kept by qr_arena_reset for reuse */
     size_t chunk_bytes;    /* default size of a new chunk */
     size_t total_bytes;    /* bytes held in chunks */
     size_t budget_bytes;   /* 0 = unlimited */
@@ -24,7 +25,8 @@ typedef struct qr_arena {
 
 void qr_arena_init(qr_arena *a, size_t chunk_bytes, size_t budget_bytes);
 void qr_arena_fini(qr_arena *a);
-/* Frees all chunks but the first, which is kept for reuse. */
+/* Makes all memory reusable: default-size chunks are kept (up to 16 MiB) so a reused arena
+ * does not fault its pages in again; oversized chunks are freed. */
 void qr_arena_reset(qr_arena *a);
 /* 16-byte aligned; NULL on OOM or over budget. */
 void *qr_arena_alloc(qr_arena *a, size_t bytes);

@@ -15,7 +15,7 @@
  *   span_id (16 hex) on 70% of events (request-scoped ones), user_id (45%), latency_ms (log-normal,
  * median ~18 ms, 1% tail x10, with one decimal so the field is always a float), nested http
  * {method, status, path} for gateway-ish services (status follows the level);
- * - error bursts: about every 60k events one service starts a burst of 300-2000 events during
+ * - error bursts: about every 40k events one service starts a burst of 300-2000 events during
  *   which a fifth of all events are ERRORs from that service with one identical message;
  * - time: the clock advances by U(0, 2) / rate seconds; 3% of events are stamped up to
  *   250 ms in the past (out of order, as shippers deliver them). */
@@ -846,7 +846,7 @@ void qr_gen_next_ndjson(qr_gen *g, qr_buf *out)
     if (g->burst_left) {
         g->burst_left--;
         is_burst = rng_below(g, 5) == 0;
-    } else if (rng_below(g, 60000) == 0) {
+    } else if (rng_below(g, 40000) == 0) {
         g->burst_left = 300 + rng_below(g, 1700);
         g->burst_svc = (uint8_t)pick_service(g);
         g->burst_msg = (uint8_t)rng_below(g, BURST_MSG_COUNT);

@@ -3,9 +3,10 @@
  *
  * Why our own: Debian ships no yyjson or simdjson for C, and the ingest goal (>= 1 M events/s
  * on 2 cores for parse + encode + WAL + index) leaves ~300-400 ns to parse a ~250-byte event.
- * Measured by bench/json_bench.c on generator output (qr_gen, seed 1, 200k lines, ~237 B/line,
- * -O2, this 2-core machine, one core): qr_json 184 ns/event (1290 MB/s); jansson 2.14
- * json_loadb+json_decref 2050 ns/event (116 MB/s): 11x slower, far outside the budget.
+ * Measured with bench/json_bench.c on qr_gen output (seed 1, 200k lines, 277 B/line), gcc -O2,
+ * one core of this shared 2-vCPU Xeon VM (thread CPU time, best of 5 runs, machine busy):
+ * qr_json 290-330 ns/event (840-960 MB/s); jansson 2.14 json_loadb + json_decref
+ * 6.9-7.3 us/event (38-40 MB/s) — 22x slower, 20x over the whole parsing budget.
  *
  * Why a tape DOM rather than a pull/SAX API: the event decoder looks keys up and walks nested
  * objects (meta.*) in any order, and the writer needs whole subtrees; a tape gives that with

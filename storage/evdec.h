@@ -34,7 +34,7 @@
  * object: diag offset and message say where and what), QR_ELIMIT (a limit in event.h, named
  * in the message: msg > 256 KiB, > 256 fields, key > 128 B, service/host > 256 B, a field
  * value > 256 KiB) or QR_ENOMEM; the batch's events, fields and `bytes` are left as they
- * were (its arena may keep a few unreachable bytes). evdec does not check
+ * were (its arena may keep the rejected line's bytes). evdec does not check
  * QR_BATCH_MAX_BYTES: callers cut batches by b->bytes. Reentrant; state lives in the
  * caller's batch. */
 #ifndef QR_EVDEC_H

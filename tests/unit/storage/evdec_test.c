@@ -33,7 +33,7 @@ static const qr_event *ev(void)
 static const qr_field *field(const char *key)
 {
     const qr_event *e = ev();
-    if (!e) return NULL;
+    if (!e || !e->field_count) return NULL;
     const qr_field *f = qr_event_fields(&B, e);
     for (uint32_t fi = 0; fi < e->field_count; fi++)
         if (qr_str_eq_cstr(f[fi].key, key)) return &f[fi];
@@ -123,9 +123,15 @@ TEST(ts_aliases_and_forms)
     CHECK_EQ_INT(nd("{\"ts\":1749997381}"), 0);
     CHECK_EQ_INT(ev()->ts_ns, 1749997381000000000LL);
     /* unparsable or out of range: now, flagged */
-    static const char *bad[] = {"{\"ts\":\"yesterday\"}", "{\"ts\":\"9999-01-01T00:00:00Z\"}",
-                                "{\"ts\":99999999999}",   "{\"ts\":1e300}",
-                                "{\"ts\":\"\"}",          "{\"ts\":-99999999999}"};
+    static const char *bad[] = {"{\"ts\":\"yesterday\"}",
+                                "{\"ts\":\"9999-01-01T00:00:00Z\"}",
+                                "{\"ts\":99999999999}",
+                                "{\"ts\":1e300}",
+                                "{\"ts\":\"\"}",
+                                "{\"ts\":\"2025-13-15T14:23:01.123Z\"}",
+                                "{\"ts\":\"2025-06-15T14:23:61.123Z\"}",
+                                "{\"ts\":\"2025-06-15T14:23:01.12xZ\"}",
+                                "{\"ts\":-99999999999}"};
     for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
         CHECK_EQ_INT(nd(bad[c]), 0);
         CHECK_EQ_INT(ev()->ts_ns, NOW_NS);
