@@ -8,7 +8,10 @@
 
 #include "common/qr_err.h"
 
-unsigned codec_width_u64(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
+unsigned codec_width_u64(uint64_t v)
+{
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+}
 
 void codec_bitpack(const uint64_t *v, size_t n, unsigned width, uint8_t *out)
 {
@@ -76,9 +79,11 @@ int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned wid
     uint64_t bitpos = 0;
     size_t idx = 0;
     /* Fast path: whole 8-byte words available. */
-    size_t safe_bits = in_len >= 8 ? (in_len - 8) * 8 : 0;
-    for (; idx < n && bitpos <= safe_bits; idx++, bitpos += width)
-        out[idx] = (uint32_t)((qr_load_u64(in + (bitpos >> 3)) >> (bitpos & 7)) & mask) + add;
+    if (in_len >= 8) {
+        uint64_t safe_bits = (uint64_t)(in_len - 8) * 8; /* word loads stay inside in_len */
+        for (; idx < n && bitpos <= safe_bits; idx++, bitpos += width)
+            out[idx] = (uint32_t)((qr_load_u64(in + (bitpos >> 3)) >> (bitpos & 7)) & mask) + add;
+    }
     for (; idx < n; idx++, bitpos += width)
         out[idx] = (uint32_t)bits_read(in, in_len, bitpos, width, mask) + add;
     return 0;
@@ -162,7 +167,8 @@ static int u64_decode_any(qr_rd *r, size_t n, uint64_t *out64, uint32_t *out32, 
         if (out64) return codec_bitunpack_u64(p, bytes, n, width, min, out64);
         if (width > 32 || min > max32) return QR_ECORRUPT;
         uint64_t mask = width ? (1ull << width) - 1 : 0;
-        if (min + mask <= max32) return codec_bitunpack_u32(p, bytes, n, width, (uint32_t)min, out32);
+        if (min + mask <= max32)
+            return codec_bitunpack_u32(p, bytes, n, width, (uint32_t)min, out32);
         /* The width allows values past max: unpack the offsets and check each. */
         int rc = codec_bitunpack_u32(p, bytes, n, width, 0, out32);
         if (rc) return rc;
@@ -203,7 +209,45 @@ int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out)
     return u64_decode_any(r, n, NULL, out, max);
 }
 
-static size_t svarint_len(int64_t v) { return uvarint_len(qr_zigzag_enc(v)); }
+static size_t svarint_len(int64_t v)
+{
+    return uvarint_len(qr_zigzag_enc(v));
+}
+
+static const uint64_t pow10_u64[CODEC_SCALE_MAX + 1] = {1ull,
+                                                        10ull,
+                                                        100ull,
+                                                        1000ull,
+                                                        10000ull,
+                                                        100000ull,
+                                                        1000000ull,
+                                                        10000000ull,
+                                                        100000000ull,
+                                                        1000000000ull,
+                                                        10000000000ull,
+                                                        100000000000ull,
+                                                        1000000000000ull,
+                                                        10000000000000ull,
+                                                        100000000000000ull,
+                                                        1000000000000000ull,
+                                                        10000000000000000ull,
+                                                        100000000000000000ull,
+                                                        1000000000000000000ull};
+
+/* Largest e such that every v_i - v_0 is a multiple of 10^e (timestamps with ms or us
+ * precision, amounts in cents...). Gives up at the first value that breaks e = 1, so data
+ * without a common scale costs one division per value at most. */
+static unsigned common_scale(const int64_t *v, size_t n)
+{
+    unsigned e = CODEC_SCALE_MAX;
+    for (size_t idx = 1; idx < n && e; idx++) {
+        int64_t x;
+        if (__builtin_sub_overflow(v[idx], v[0], &x)) return 0;
+        uint64_t ax = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+        while (e && ax % pow10_u64[e]) e--;
+    }
+    return n > 1 ? e : 0;
+}
 
 void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out)
 {
@@ -225,43 +269,54 @@ void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out)
         }
         dprev = d;
     }
-    unsigned w_for = codec_width_u64((uint64_t)vmax - (uint64_t)vmin);
-    unsigned w_d = codec_width_u64((uint64_t)dmax - (uint64_t)dmin);
-    unsigned w_dd = codec_width_u64((uint64_t)ddmax - (uint64_t)ddmin);
-    size_t s_for = svarint_len(vmin) + 1 + codec_bitpack_bytes(n, w_for);
-    size_t s_d = n >= 2 ? svarint_len(v[0]) + svarint_len(dmin) + 1 + codec_bitpack_bytes(n - 1, w_d)
-                        : SIZE_MAX;
-    size_t s_dd = n >= 3 ? svarint_len(v[0]) + svarint_len((int64_t)((uint64_t)v[1] - (uint64_t)v[0])) +
-                               svarint_len(ddmin) + 1 + codec_bitpack_bytes(n - 2, w_dd)
+    /* Every offset below (value - min, delta - min delta, ...) is a multiple of 10^scale. */
+    unsigned scale = common_scale(v, n);
+    uint64_t div = pow10_u64[scale];
+    unsigned w_for = codec_width_u64(((uint64_t)vmax - (uint64_t)vmin) / div);
+    unsigned w_d = codec_width_u64(((uint64_t)dmax - (uint64_t)dmin) / div);
+    unsigned w_dd = codec_width_u64(((uint64_t)ddmax - (uint64_t)ddmin) / div);
+    size_t s_for = svarint_len(vmin) + 2 + codec_bitpack_bytes(n, w_for);
+    size_t s_d = n >= 2
+                     ? svarint_len(v[0]) + svarint_len(dmin) + 2 + codec_bitpack_bytes(n - 1, w_d)
+                     : SIZE_MAX;
+    size_t s_dd = n >= 3 ? svarint_len(v[0]) +
+                               svarint_len((int64_t)((uint64_t)v[1] - (uint64_t)v[0])) +
+                               svarint_len(ddmin) + 2 + codec_bitpack_bytes(n - 2, w_dd)
                          : SIZE_MAX;
-    uint64_t tmp[64];
-    if (s_for <= s_d && s_for <= s_dd) {
-        qr_buf_u8(out, CODEC_I64_FOR);
-        qr_buf_svarint(out, vmin);
-        put_for_u64(out, (const uint64_t *)v, n, (uint64_t)vmin, w_for);
-        return;
+    size_t order = s_for <= s_d && s_for <= s_dd ? 0 : s_d <= s_dd ? 1 : 2;
+    static const uint8_t modes[3] = {CODEC_I64_FOR, CODEC_I64_DELTA, CODEC_I64_DELTA2};
+    qr_buf_u8(out, modes[order]);
+    uint64_t ref;
+    unsigned width;
+    if (order == 0) {
+        ref = (uint64_t)vmin;
+        width = w_for;
+    } else {
+        qr_buf_svarint(out, v[0]);
+        if (order == 2) qr_buf_svarint(out, (int64_t)((uint64_t)v[1] - (uint64_t)v[0]));
+        ref = order == 1 ? (uint64_t)dmin : (uint64_t)ddmin;
+        width = order == 1 ? w_d : w_dd;
     }
-    size_t order = s_d <= s_dd ? 1 : 2;
-    qr_buf_u8(out, order == 1 ? CODEC_I64_DELTA : CODEC_I64_DELTA2);
-    qr_buf_svarint(out, v[0]);
-    if (order == 2) qr_buf_svarint(out, (int64_t)((uint64_t)v[1] - (uint64_t)v[0]));
-    uint64_t ref = order == 1 ? (uint64_t)dmin : (uint64_t)ddmin;
-    unsigned width = order == 1 ? w_d : w_dd;
     qr_buf_svarint(out, (int64_t)ref);
+    qr_buf_u8(out, (uint8_t)scale);
     qr_buf_u8(out, (uint8_t)width);
     size_t count = n - order;
     size_t bytes = codec_bitpack_bytes(count, width);
     if (!bytes) return;
     uint8_t *p = qr_buf_extend(out, bytes);
     if (!p) return;
+    uint64_t tmp[64];
     for (size_t done = 0; done < count;) {
         size_t cnt = count - done < 64 ? count - done : 64;
         for (size_t idx = 0; idx < cnt; idx++) {
-            size_t at = done + idx + order; /* value index of this delta */
-            uint64_t d = (uint64_t)v[at] - (uint64_t)v[at - 1];
-            if (order == 2) d -= (uint64_t)v[at - 1] - (uint64_t)v[at - 2];
-            tmp[idx] = d - ref;
+            size_t at = done + idx + order; /* value index of this offset */
+            uint64_t x = (uint64_t)v[at];
+            if (order >= 1) x -= (uint64_t)v[at - 1];
+            if (order == 2) x -= (uint64_t)v[at - 1] - (uint64_t)v[at - 2];
+            x -= ref;
+            tmp[idx] = scale ? x / div : x;
         }
+        /* 64 values of any width end on a byte boundary */
         codec_bitpack(tmp, cnt, width, p + (done / 64) * 8 * width);
         done += cnt;
     }
@@ -272,30 +327,28 @@ int codec_i64_decode(qr_rd *r, size_t n, int64_t *out)
     uint8_t mode = qr_rd_u8(r);
     if (r->bad) return QR_ECORRUPT;
     uint64_t *o = (uint64_t *)out;
-    if (mode == CODEC_I64_FOR) {
-        int64_t min = qr_rd_svarint(r);
-        unsigned width = qr_rd_u8(r);
-        if (r->bad || width > 64) return QR_ECORRUPT;
-        size_t bytes = codec_bitpack_bytes(n, width);
-        const uint8_t *p = qr_rd_take(r, bytes);
-        if (!p) return QR_ECORRUPT;
-        return codec_bitunpack_u64(p, bytes, n, width, (uint64_t)min, o);
-    }
-    if (mode != CODEC_I64_DELTA && mode != CODEC_I64_DELTA2) return QR_ECORRUPT;
-    size_t order = mode == CODEC_I64_DELTA ? 1 : 2;
+    if (mode != CODEC_I64_FOR && mode != CODEC_I64_DELTA && mode != CODEC_I64_DELTA2)
+        return QR_ECORRUPT;
+    size_t order = mode == CODEC_I64_FOR ? 0 : mode == CODEC_I64_DELTA ? 1 : 2;
     if (n < order) return QR_ECORRUPT; /* the encoder never picks these for so few values */
-    uint64_t v0 = (uint64_t)qr_rd_svarint(r);
+    uint64_t v0 = order ? (uint64_t)qr_rd_svarint(r) : 0;
     uint64_t d1 = order == 2 ? (uint64_t)qr_rd_svarint(r) : 0;
     uint64_t ref = (uint64_t)qr_rd_svarint(r);
+    unsigned scale = qr_rd_u8(r);
     unsigned width = qr_rd_u8(r);
-    if (r->bad || width > 64) return QR_ECORRUPT;
+    if (r->bad || width > 64 || scale > CODEC_SCALE_MAX) return QR_ECORRUPT;
     size_t count = n - order;
     size_t bytes = codec_bitpack_bytes(count, width);
     const uint8_t *p = qr_rd_take(r, bytes);
     if (!p) return QR_ECORRUPT;
-    /* Unpack the deltas into out[order..n), then integrate in place. */
-    int rc = codec_bitunpack_u64(p, bytes, count, width, ref, o + order);
+    /* Unpack the offsets into out[order..n), scale, then integrate in place. */
+    int rc = codec_bitunpack_u64(p, bytes, count, width, scale ? 0 : ref, o + order);
     if (rc) return rc;
+    if (scale) {
+        uint64_t mul = pow10_u64[scale];
+        for (size_t idx = order; idx < n; idx++) o[idx] = o[idx] * mul + ref;
+    }
+    if (order == 0) return 0;
     o[0] = v0;
     if (order == 1) {
         for (size_t idx = 1; idx < n; idx++) o[idx] += o[idx - 1];

@@ -12,11 +12,13 @@
  *     0x02 RLE     uvarint run_count, run_count x (uvarint value, uvarint run_len);
  *                  the run lengths sum to n
  *   i64 sequence  (timestamps, int fields; codec_i64_encode chooses the smallest)
- *     0x11 FOR     svarint min, u8 width, packed (v - min) (two's complement wrap)
- *     0x12 DELTA   svarint v0, svarint min_delta, u8 width, packed (d_i - min_delta) for
- *                  the n-1 deltas d_i = v_i - v_(i-1) (wrapping)
- *     0x13 DELTA2  svarint v0, svarint d1, svarint min_dd, u8 width, packed (dd_i - min_dd)
- *                  for the n-2 delta-of-deltas dd_i = d_i - d_(i-1) (wrapping)
+ *     0x11 FOR     svarint min, u8 e, u8 width, packed (v - min) / 10^e
+ *     0x12 DELTA   svarint v0, svarint min_delta, u8 e, u8 width, packed (d_i - min_delta)
+ *                  / 10^e for the n-1 deltas d_i = v_i - v_(i-1)
+ *     0x13 DELTA2  svarint v0, svarint d1, svarint min_dd, u8 e, u8 width, packed
+ *                  (dd_i - min_dd) / 10^e for the n-2 delta-of-deltas dd_i = d_i - d_(i-1)
+ *     All arithmetic wraps (two's complement). e (0..18) is the largest power of ten dividing
+ *     every v_i - v_0: ms-precision timestamps in ns pack 20 bits narrower.
  * Bit-packing: value i occupies bits [i*w, i*w+w) of the byte string, little-endian;
  * codec_bitpack_bytes(n, w) = ceil(n*w/8) bytes. */
 #ifndef QR_CODEC_H
@@ -26,6 +28,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define CODEC_SCALE_MAX 18
 
 enum {
     CODEC_U64_FOR = 0x01,

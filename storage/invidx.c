@@ -63,7 +63,10 @@ void invidx_builder_free(invidx_builder *b)
     free(b);
 }
 
-uint32_t invidx_builder_term_count(const invidx_builder *b) { return b->term_count; }
+uint32_t invidx_builder_term_count(const invidx_builder *b)
+{
+    return b->term_count;
+}
 
 static bool grow(void **p, size_t elem, size_t need, size_t *cap)
 {
@@ -137,8 +140,7 @@ static int term_intern(invidx_builder *b, const char *tok, size_t len, uint64_t 
     return 0;
 }
 
-int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash,
-                       uint32_t row)
+int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row)
 {
     if (b->failed) return QR_ENOMEM;
     if (len == 0 || len > INVIDX_TERM_MAX || row == UINT32_MAX) return QR_EINVAL;
@@ -213,6 +215,12 @@ static uint64_t postings_put(const uint32_t *rows, uint32_t n, qr_buf *post)
     return (uint64_t)vsize << 1 | 1;
 }
 
+/* Checksum of b[off, len); b->data may be NULL while empty. */
+static uint32_t range_crc(const qr_buf *b, size_t off)
+{
+    return b->len > off ? qr_checksum32(b->data + off, b->len - off) : qr_checksum32("", 0);
+}
+
 int invidx_builder_finish(invidx_builder *b, qr_buf *out)
 {
     if (b->failed) return QR_ENOMEM;
@@ -249,8 +257,8 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     for (uint32_t blk = 0; blk < head_count; blk++) {
         size_t dict_off = dict.len, post_off = post.len;
         uint32_t first = blk * INVIDX_TERMS_PER_BLOCK;
-        uint32_t last = first + INVIDX_TERMS_PER_BLOCK < nterms ? first + INVIDX_TERMS_PER_BLOCK
-                                                                : nterms;
+        uint32_t last =
+            first + INVIDX_TERMS_PER_BLOCK < nterms ? first + INVIDX_TERMS_PER_BLOCK : nterms;
         for (uint32_t t = first; t < last; t++) {
             const term_ref *tr = &order[t];
             uint32_t shared = 0;
@@ -276,9 +284,9 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
         }
         if (dict.len > UINT32_MAX) goto out;
         qr_buf_u32(&heads, (uint32_t)dict_off);
-        qr_buf_u32(&heads, qr_checksum32(dict.data + dict_off, dict.len - dict_off));
+        qr_buf_u32(&heads, range_crc(&dict, dict_off));
         qr_buf_u64(&heads, post_off);
-        qr_buf_u32(&heads, qr_checksum32(post.data + post_off, post.len - post_off));
+        qr_buf_u32(&heads, range_crc(&post, post_off));
     }
     if (!qr_buf_ok(&heads) || !qr_buf_ok(&dict) || !qr_buf_ok(&post)) goto out;
     size_t base = out->len;
@@ -308,8 +316,8 @@ out:
 
 static int ix_corrupt(qr_diag *d, int64_t off, const char *what)
 {
-    int rc = qr_diag_set(d, QR_ECORRUPT, "inverted index: %s at blob offset %lld", what,
-                         (long long)off);
+    int rc =
+        qr_diag_set(d, QR_ECORRUPT, "inverted index: %s at blob offset %lld", what, (long long)off);
     if (d) d->offset = off;
     return rc;
 }
@@ -321,7 +329,8 @@ int invidx_open(invidx *ix, const uint8_t *blob, size_t len, uint32_t row_count,
     uint32_t head_count = qr_load_u32(blob + 8), per_block = qr_load_u32(blob + 12);
     uint64_t dict_len = qr_load_u64(blob + 16), post_len = qr_load_u64(blob + 24);
     if (magic != INVIDX_MAGIC) return ix_corrupt(d, 0, "bad magic");
-    if (per_block == 0 || per_block > 4096 || head_count != (term_count + per_block - 1) / per_block)
+    if (per_block == 0 || per_block > 4096 ||
+        head_count != (term_count + per_block - 1) / per_block)
         return ix_corrupt(d, 4, "bad term/head counts");
     uint64_t heads_end = INVIDX_HEADER_BYTES + (uint64_t)head_count * INVIDX_HEAD_BYTES;
     if (heads_end + 4 > len) return ix_corrupt(d, 8, "heads past the end");
@@ -375,8 +384,8 @@ typedef struct dict_iter {
     int post_kind;
 } dict_iter;
 
-static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *dend,
-                     uint64_t *poff, uint64_t *pend)
+static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *dend, uint64_t *poff,
+                     uint64_t *pend)
 {
     const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
     *doff = qr_load_u32(h);
@@ -390,7 +399,10 @@ static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *d
     }
 }
 
-static int64_t dict_pos(const invidx *ix, const uint8_t *p) { return p - ix->blob; }
+static int64_t dict_pos(const invidx *ix, const uint8_t *p)
+{
+    return p - ix->blob;
+}
 
 /* Positions the iterator at the start of dict block blk, checking its checksum. */
 static int iter_seek(dict_iter *it, uint32_t blk, qr_diag *d)

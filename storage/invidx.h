@@ -52,8 +52,7 @@ void invidx_builder_free(invidx_builder *b);
 /* Records that row contains the token (rows must be added in non-decreasing order; repeats of a
  * token within one row are ignored). hash = qr_token_hash(tok, len). Errors: QR_ENOMEM,
  * QR_EINVAL (len 0 or > INVIDX_TERM_MAX, row going backwards). */
-int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash,
-                       uint32_t row);
+int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
 uint32_t invidx_builder_term_count(const invidx_builder *b);

@@ -47,18 +47,22 @@ typedef struct seg_ref {
     uint32_t crc;
 } seg_ref;
 
+/* First payload byte of an ingest_ts chunk. */
+enum { SEG_INGEST_FROM_TS = 0, SEG_INGEST_RAW = 1 };
+
 /* Field dictionary kinds in the schema. */
 enum { SEG_FIELD_PLAIN = 0, SEG_FIELD_DICT = 1 };
 
 /* Limits (format invariants the reader enforces). */
-#define SEG_MAX_BLOCK_ROWS (1u << 20)         /* bounds per-block decode buffers */
-#define SEG_MSG_FRAME_TARGET (64 * 1024)      /* raw msg bytes per zstd frame, about */
-#define SEG_MSG_FRAME_MAX (SEG_MSG_FRAME_TARGET + QR_MSG_MAX_BYTES) /* a frame closes past target */
+#define SEG_MAX_BLOCK_ROWS (1u << 20)    /* bounds per-block decode buffers */
+#define SEG_MSG_FRAME_TARGET (64 * 1024) /* raw msg bytes per zstd frame, about */
+#define SEG_MSG_FRAME_MAX (SEG_MSG_FRAME_TARGET + QR_MSG_MAX_BYTES) /* a frame closes past target  \
+                                                                     */
 #define SEG_CHUNK_RAW_MAX (256u * 1024 * 1024) /* decompressed size of one column chunk */
-#define SEG_STR_MAX_BYTES QR_BATCH_MAX_BYTES  /* one string field value */
-#define SEG_HEX_MAX 128                       /* longest hex string stored as binary */
-#define SEG_DICT_MAX 65536                    /* distinct values for a dictionary string field */
-#define SEG_FLOAT_DEC_MAX 6                   /* decimals tried for exact float scaling */
+#define SEG_STR_MAX_BYTES QR_BATCH_MAX_BYTES   /* one string field value */
+#define SEG_HEX_MAX 128                        /* longest hex string stored as binary */
+#define SEG_DICT_MAX 65536                     /* distinct values for a dictionary string field */
+#define SEG_FLOAT_DEC_MAX 6                    /* decimals tried for exact float scaling */
 
 /* Open flags for seg_open_ex. SEG_OPEN_NO_CHECKSUMS is for the fuzzer only: it lets random
  * bytes reach the structural decoders, which must stay safe without checksums. */

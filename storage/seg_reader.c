@@ -66,7 +66,10 @@ typedef struct seg_reader {
     atomic_uchar *bloom_state; /* 0 unknown, 1 good, 2 bad */
 } seg_reader;
 
-static seg_reader *impl(qr_part *p) { return (seg_reader *)p->impl; }
+static seg_reader *impl(qr_part *p)
+{
+    return (seg_reader *)p->impl;
+}
 
 static int corrupt_at(const seg_reader *s, qr_diag *d, uint64_t off, const char *what)
 {
@@ -154,6 +157,40 @@ static int load_i64(const seg_reader *s, const seg_ref *r, uint32_t n, qr_arena 
     return 0;
 }
 
+static int load_ingest(const seg_reader *s, uint32_t block_idx, qr_arena *a, qr_column *out,
+                       qr_diag *d)
+{
+    const seg_ref *r = block_ref(s, block_idx, SEG_SLOT_INGEST_TS);
+    uint32_t n = s->blocks[block_idx].row_count;
+    const uint8_t *p;
+    size_t len;
+    int rc = chunk_payload(s, r, a, &p, &len, d);
+    if (rc) return rc;
+    int64_t *v = arena_arr(a, n, sizeof *v);
+    if (!v) return oom(a, d);
+    qr_rd rd;
+    qr_rd_init(&rd, p, len);
+    uint8_t mode = qr_rd_u8(&rd);
+    if (mode == SEG_INGEST_RAW) {
+        rc = codec_u64_decode(&rd, n, (uint64_t *)v);
+    } else if (mode == SEG_INGEST_FROM_TS) {
+        rc = codec_i64_decode(&rd, n, v);
+        int64_t *ts;
+        if (!rc && !qr_rd_left(&rd)) {
+            rc = load_i64(s, block_ref(s, block_idx, SEG_SLOT_TS), n, a, &ts, d);
+            if (rc) return rc;
+            for (uint32_t row = 0; row < n; row++)
+                v[row] = (int64_t)((uint64_t)v[row] + (uint64_t)ts[row]);
+        }
+    } else {
+        rc = QR_ECORRUPT;
+    }
+    if (rc || rd.bad || qr_rd_left(&rd)) return corrupt_at(s, d, r->off, "bad ingest_ts column");
+    out->type = QR_FT_INT;
+    out->i64 = v;
+    return 0;
+}
+
 static int load_ids(const seg_reader *s, const seg_ref *r, uint32_t n, uint32_t max, qr_arena *a,
                     uint32_t **out, qr_diag *d)
 {
@@ -226,7 +263,8 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
         row += rows;
         off += clen;
     }
-    if (row != n || qr_rd_left(&rd)) return corrupt_at(s, d, r->off, "msg frames do not cover the block");
+    if (row != n || qr_rd_left(&rd))
+        return corrupt_at(s, d, r->off, "msg frames do not cover the block");
     mi->frame_first[frames] = n;
     mi->n = n;
     mi->lens_prefix = lens;
@@ -271,7 +309,10 @@ static int load_msg_column(const seg_reader *s, uint32_t block_idx, qr_arena *a,
     return 0;
 }
 
-static int hexdig(unsigned v, bool upper) { return v < 10 ? '0' + (int)v : (upper ? 'A' : 'a') + (int)v - 10; }
+static int hexdig(unsigned v, bool upper)
+{
+    return v < 10 ? '0' + (int)v : (upper ? 'A' : 'a') + (int)v - 10;
+}
 
 static int load_field_column(const seg_reader *s, uint32_t block_idx, uint32_t field_idx,
                              qr_arena *a, qr_column *out, qr_diag *d)
@@ -292,18 +333,26 @@ static int load_field_column(const seg_reader *s, uint32_t block_idx, uint32_t f
         if (!present) return oom(a, d);
         out->present = present;
         switch (fs->type) {
-        case QR_FT_INT: out->i64 = arena_arr(a, n, sizeof(int64_t)); break;
-        case QR_FT_FLOAT: out->f64 = arena_arr(a, n, sizeof(double)); break;
-        case QR_FT_BOOL: out->u8 = arena_arr(a, n, 1); break;
+        case QR_FT_INT:
+            out->i64 = arena_arr(a, n, sizeof(int64_t));
+            break;
+        case QR_FT_FLOAT:
+            out->f64 = arena_arr(a, n, sizeof(double));
+            break;
+        case QR_FT_BOOL:
+            out->u8 = arena_arr(a, n, 1);
+            break;
         case QR_FT_STRING:
             if (rf->kind == SEG_FIELD_DICT)
                 out->ids = arena_arr(a, n, sizeof(uint32_t));
             else
                 out->strs = arena_arr(a, n, sizeof(qr_str));
             if (out->strs)
-                for (uint32_t row = 0; row < n; row++) ((qr_str *)out->strs)[row] = qr_str_make("", 0);
+                for (uint32_t row = 0; row < n; row++)
+                    ((qr_str *)out->strs)[row] = qr_str_make("", 0);
             break;
-        default: break;
+        default:
+            break;
         }
         if (!out->i64 && !out->f64 && !out->u8 && !out->ids && !out->strs && fs->type != QR_FT_NULL)
             return oom(a, d);
@@ -335,13 +384,13 @@ static int load_field_column(const seg_reader *s, uint32_t block_idx, uint32_t f
     out->present = present;
     uint8_t enc = qr_rd_u8(&rd);
     if (rd.bad) return corrupt_at(s, d, r->off, "short field chunk");
-    /* Decode the m present values, then spread them over the n rows. */
-#define SPREAD(dst, src, zero)                                                                 \
-    do {                                                                                       \
-        uint32_t vi_ = 0;                                                                      \
-        for (uint32_t row_ = 0; row_ < n; row_++)                                              \
-            (dst)[row_] = (!present || (present[row_ >> 6] >> (row_ & 63) & 1)) ? (src)[vi_++] \
-                                                                                : (zero);     \
+        /* Decode the m present values, then spread them over the n rows. */
+#define SPREAD(dst, src, zero)                                                                     \
+    do {                                                                                           \
+        uint32_t vi_ = 0;                                                                          \
+        for (uint32_t row_ = 0; row_ < n; row_++)                                                  \
+            (dst)[row_] =                                                                          \
+                (!present || (present[row_ >> 6] >> (row_ & 63) & 1)) ? (src)[vi_++] : (zero);     \
     } while (0)
     switch (fs->type) {
     case QR_FT_NULL:
@@ -423,7 +472,8 @@ static int load_field_column(const seg_reader *s, uint32_t block_idx, uint32_t f
         } else if (enc == SEG_FENC_STR) {
             uint64_t *lens = arena_arr(a, m, sizeof *lens);
             if (!lens) return oom(a, d);
-            if (codec_u64_decode(&rd, m, lens)) return corrupt_at(s, d, r->off, "bad string lengths");
+            if (codec_u64_decode(&rd, m, lens))
+                return corrupt_at(s, d, r->off, "bad string lengths");
             for (uint32_t idx = 0; idx < m; idx++) {
                 if (lens[idx] > SEG_STR_MAX_BYTES)
                     return corrupt_at(s, d, r->off, "string too long");
@@ -482,19 +532,13 @@ static int op_load_column(qr_part *p, uint32_t block_idx, qr_col_kind kind, uint
         col.i64 = v;
         break;
     }
-    case QR_COL_INGEST_TS: {
-        int64_t *ts, *v;
-        rc = load_i64(s, block_ref(s, block_idx, SEG_SLOT_TS), n, a, &ts, d);
-        if (!rc) rc = load_i64(s, block_ref(s, block_idx, SEG_SLOT_INGEST_TS), n, a, &v, d);
-        if (rc) break;
-        for (uint32_t row = 0; row < n; row++) v[row] = (int64_t)((uint64_t)v[row] + (uint64_t)ts[row]);
-        col.type = QR_FT_INT;
-        col.i64 = v;
+    case QR_COL_INGEST_TS:
+        rc = load_ingest(s, block_idx, a, &col, d);
         break;
-    }
     case QR_COL_LEVEL: {
         uint32_t *ids;
-        rc = load_ids(s, block_ref(s, block_idx, SEG_SLOT_LEVEL), n, QR_LEVEL_COUNT - 1, a, &ids, d);
+        rc =
+            load_ids(s, block_ref(s, block_idx, SEG_SLOT_LEVEL), n, QR_LEVEL_COUNT - 1, a, &ids, d);
         if (rc) break;
         uint8_t *lv = arena_arr(a, n, 1);
         if (!lv) return oom(a, d);
@@ -516,13 +560,16 @@ static int op_load_column(qr_part *p, uint32_t block_idx, qr_col_kind kind, uint
         col.dict_count = count;
         break;
     }
-    case QR_COL_MSG: rc = load_msg_column(s, block_idx, a, &col, d); break;
+    case QR_COL_MSG:
+        rc = load_msg_column(s, block_idx, a, &col, d);
+        break;
     case QR_COL_FIELD:
         if (field_idx >= p->field_count)
             return qr_diag_set(d, QR_EINVAL, "segment %s: no field %u", s->path, field_idx);
         rc = load_field_column(s, block_idx, field_idx, a, &col, d);
         break;
-    default: return qr_diag_set(d, QR_EINVAL, "segment %s: bad column kind %d", s->path, (int)kind);
+    default:
+        return qr_diag_set(d, QR_EINVAL, "segment %s: bad column kind %d", s->path, (int)kind);
     }
     if (rc) return rc;
     *out = col;
@@ -551,7 +598,8 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
         while (row >= mi.frame_first[f + 1]) f++;
         if ((int64_t)f != frame_loaded) {
             uint64_t base = mi.lens_prefix[mi.frame_first[f]];
-            uint8_t *buf = qr_arena_alloc(a, (size_t)(mi.lens_prefix[mi.frame_first[f + 1]] - base) + 1);
+            uint8_t *buf =
+                qr_arena_alloc(a, (size_t)(mi.lens_prefix[mi.frame_first[f + 1]] - base) + 1);
             if (!buf) return oom(a, d);
             rc = msg_frame_read(s, &mi, f, buf, d);
             if (rc) return rc;
@@ -590,8 +638,7 @@ static bool op_block_may_contain_token(qr_part *p, uint32_t block_idx, uint64_t 
     return bloom_may_contain(&bv, token_hash);
 }
 
-static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out,
-                       qr_diag *d)
+static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out, qr_diag *d)
 {
     seg_reader *s = impl(p);
     *out = NULL;
@@ -633,7 +680,10 @@ static void seg_reader_free(seg_reader *s)
     free(s);
 }
 
-static void op_destroy(qr_part *p) { seg_reader_free(impl(p)); }
+static void op_destroy(qr_part *p)
+{
+    seg_reader_free(impl(p));
+}
 
 static const qr_part_ops seg_part_ops = {
     .block_meta = op_block_meta,
@@ -753,14 +803,14 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
         fs->type = qr_rd_u8(&rd);
         uint64_t frows = qr_rd_uvarint(&rd);
         rf->kind = qr_rd_u8(&rd);
-        if (rd.bad || fs->type > QR_FT_BOOL || frows == 0 || frows > rows || rf->kind > SEG_FIELD_DICT ||
-            (rf->kind == SEG_FIELD_DICT && fs->type != QR_FT_STRING))
+        if (rd.bad || fs->type > QR_FT_BOOL || frows == 0 || frows > rows ||
+            rf->kind > SEG_FIELD_DICT || (rf->kind == SEG_FIELD_DICT && fs->type != QR_FT_STRING))
             BAD("bad field schema");
         fs->row_count = (uint32_t)frows;
         if (rf->kind == SEG_FIELD_DICT) {
             uint64_t dc = qr_rd_uvarint(&rd);
-            if (rd.bad || dc == 0 || dc > frows || dc > SEG_DICT_MAX || !rd_ref(&rd, s, &rf->dict_ref) ||
-                dc > rf->dict_ref.len)
+            if (rd.bad || dc == 0 || dc > frows || dc > SEG_DICT_MAX ||
+                !rd_ref(&rd, s, &rf->dict_ref) || dc > rf->dict_ref.len)
                 BAD("bad field dictionary");
             rf->dict_count = (uint32_t)dc;
         }
@@ -934,17 +984,21 @@ int seg_open_ex(const char *path, unsigned flags, qr_part **out, qr_diag *d)
     *out = p;
     return 0;
 fail:
-    if (rc == QR_ENOMEM && d && !d->code) qr_diag_set(d, QR_ENOMEM, "segment %s: out of memory", path);
+    if (rc == QR_ENOMEM && d && !d->code)
+        qr_diag_set(d, QR_ENOMEM, "segment %s: out of memory", path);
     seg_reader_free(s);
     return rc;
 }
 
-int seg_open(const char *path, qr_part **out, qr_diag *d) { return seg_open_ex(path, 0, out, d); }
+int seg_open(const char *path, qr_part **out, qr_diag *d)
+{
+    return seg_open_ex(path, 0, out, d);
+}
 
 /* ------------------------------------------------------------ verify */
 
-static int verify_block(seg_reader *s, uint32_t blk, qr_arena *a, seg_stats *st, uint64_t *field_rows,
-                        qr_diag *d)
+static int verify_block(seg_reader *s, uint32_t blk, qr_arena *a, seg_stats *st,
+                        uint64_t *field_rows, qr_diag *d)
 {
     qr_part *p = &s->part;
     const rblock *b = &s->blocks[blk];
@@ -954,7 +1008,8 @@ static int verify_block(seg_reader *s, uint32_t blk, qr_arena *a, seg_stats *st,
         if (r->len && !crc_ok(s, r)) return corrupt_at(s, d, r->off, "chunk checksum mismatch");
     }
     bloom_view bv;
-    if (bloom_get(s, blk, &bv)) return corrupt_at(s, d, block_ref(s, blk, SEG_SLOT_BLOOM)->off, "bad bloom");
+    if (bloom_get(s, blk, &bv))
+        return corrupt_at(s, d, block_ref(s, blk, SEG_SLOT_BLOOM)->off, "bad bloom");
     qr_column ts, ing, lvl, svc, host, msg;
     int rc = op_load_column(p, blk, QR_COL_TS, 0, a, &ts, d);
     if (!rc) rc = op_load_column(p, blk, QR_COL_INGEST_TS, 0, a, &ing, d);
@@ -995,7 +1050,8 @@ static int verify_block(seg_reader *s, uint32_t blk, qr_arena *a, seg_stats *st,
     rc = msg_index_load(s, blk, a, &mi, d);
     if (rc) return rc;
     for (uint32_t f = 0; f < mi.frame_count; f++) st->msg_bytes += mi.frame_len[f];
-    for (uint32_t f = 0; f < p->field_count; f++) st->field_bytes += block_ref(s, blk, SEG_SLOT_FIELD0 + f)->len;
+    for (uint32_t f = 0; f < p->field_count; f++)
+        st->field_bytes += block_ref(s, blk, SEG_SLOT_FIELD0 + f)->len;
     return 0;
 }
 

@@ -34,7 +34,8 @@
  * bytes (only field and ingest_ts chunks are ever compressed; labels never are):
  *   bloom      u8 0, storage/bloom.h filter over the distinct msg token hashes of the block
  *   ts         codec i64 (storage/codec.h) of ts_ns
- *   ingest_ts  codec i64 of ingest_ts_ns - ts_ns (wrapping)
+ *   ingest_ts  u8 0, codec i64 of ingest_ts_ns - ts_ns (wrapping), or
+ *              u8 1, codec u64 of ingest_ts_ns as two's complement (whichever is smaller)
  *   level      codec u64 of levels (0..6)
  *   service    codec u64 of service ids; host: same with host ids
  *   msg        u8 0, codec u64 of msg byte lengths, uvarint frame_count, uvarint data_off
@@ -252,8 +253,8 @@ typedef struct seg_w {
     qr_diag *d;
     const qr_batch *const *batches;
     size_t batch_count;
-    uint32_t **fcol;  /* per batch, per field occurrence: field index */
-    uint32_t **fval;  /* per batch, per field occurrence: value id (string fields) */
+    uint32_t **fcol; /* per batch, per field occurrence: field index */
+    uint32_t **fval; /* per batch, per field occurrence: value id (string fields) */
     row_ref *rows;
     uint32_t row_count;
     uint32_t *svc;  /* per sorted row */
@@ -306,7 +307,10 @@ static int w_flush(seg_w *w)
     return 0;
 }
 
-static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
+static uint64_t w_pos(const seg_w *w)
+{
+    return w->off + w->out.len;
+}
 
 /* Appends bytes to the file and returns their ref. */
 static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
@@ -413,12 +417,16 @@ static void put_ref(qr_buf *b, const seg_ref *r)
     qr_buf_u32(b, r->crc);
 }
 
+/* Hex digit values + 1 (0 = not a hex digit), so the per-character test is one load. */
+static const uint8_t hex_digit1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hex_val(uint8_t c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    return (int)hex_digit1[c] - 1;
 }
 
 static int tok_cb(void *ctx, const char *tok, size_t len, size_t offset)
@@ -628,8 +636,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
         if (wf->is_dict) {
             qr_buf_u8(s, SEG_FENC_DICT);
             for (uint32_t idx = 0; idx < m; idx++)
-                w->u64a[idx] =
-                    wf->remap[w->fval[wf->vals[idx].batch][wf->vals[idx].occ]];
+                w->u64a[idx] = wf->remap[w->fval[wf->vals[idx].batch][wf->vals[idx].occ]];
             codec_u64_encode(w->u64a, m, s);
             break;
         }
@@ -649,8 +656,10 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
                     hex = false;
                     break;
                 }
-                if (ch >= 'a') lower = true;
-                else if (ch >= 'A') upper = true;
+                if (ch >= 'a')
+                    lower = true;
+                else if (ch >= 'A')
+                    upper = true;
             }
         }
         if (hex && !(lower && upper)) {
@@ -677,7 +686,8 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
     }
     }
 #undef FVAL
-    return w_put_chunk(w, wf->type != QR_FT_BOOL && wf->type != QR_FT_NULL, ref, &w->st.field_bytes);
+    return w_put_chunk(w, wf->type != QR_FT_BOOL && wf->type != QR_FT_NULL, ref,
+                       &w->st.field_bytes);
 }
 
 static int w_msg(seg_w *w, uint32_t first, uint32_t n, seg_ref *ref)
@@ -795,9 +805,21 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     codec_i64_encode(w->i64a, n, s);
     rc = w_put_chunk(w, false, &refs[SEG_SLOT_TS], &w->st.ts_bytes);
     if (rc) return rc;
+    /* ingest_ts: as an offset from ts (skew is small), or raw (one batch shares one ingest
+     * time, so sorted rows repeat a few values: RLE); whichever is smaller. */
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
+    qr_buf_u8(s, SEG_INGEST_FROM_TS);
     codec_i64_encode(w->i64b, n, s);
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = (uint64_t)row_event(w, first + r)->ingest_ts_ns;
+    qr_buf_clear(&w->scratch2);
+    qr_buf_u8(&w->scratch2, SEG_INGEST_RAW);
+    codec_u64_encode(w->u64a, n, &w->scratch2);
+    if (!qr_buf_ok(&w->scratch2)) return QR_ENOMEM;
+    if (w->scratch2.len < s->len - 1) {
+        s->len = 1;
+        qr_buf_append(s, w->scratch2.data, w->scratch2.len);
+    }
     rc = w_put_chunk(w, true, &refs[SEG_SLOT_INGEST_TS], &w->st.ingest_ts_bytes);
     if (rc) return rc;
     /* labels */
@@ -929,7 +951,8 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
     qr_buf_uvarint(&footer, w->services.count);
     for (uint32_t idx = 0; idx < w->services.count; idx++)
         qr_buf_bytes(&footer, w->svc_sorted[idx].ptr, w->svc_sorted[idx].len);
-    for (uint32_t idx = 0; idx < w->services.count; idx++) qr_buf_uvarint(&footer, w->svc_rows[idx]);
+    for (uint32_t idx = 0; idx < w->services.count; idx++)
+        qr_buf_uvarint(&footer, w->svc_rows[idx]);
     qr_buf_uvarint(&footer, w->hosts.count);
     for (uint32_t idx = 0; idx < w->hosts.count; idx++)
         qr_buf_bytes(&footer, w->host_sorted[idx].ptr, w->host_sorted[idx].len);

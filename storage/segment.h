@@ -13,6 +13,13 @@
  * every section (what `quarry check` runs). Bytes from disk are never trusted: every offset
  * and length is bounds-checked; roaring bitmaps are read with the _safe deserializer.
  *
+ * Columns as the part hands them out: ts and ingest_ts as i64 (type INT), level as u8 (type
+ * INT), service and host as ids + the segment's sorted dictionary (type STRING), msg as strs;
+ * fields by schema type (low-cardinality strings as ids + dict). Block blooms hold the msg
+ * tokens only; field values are filtered by scanning their columns.
+ * Every chunk is checksummed when read (QR_ECORRUPT, never wrong data); a damaged bloom
+ * answers "may contain" so the following column read reports the damage.
+ *
  * Ownership: seg_open returns a part holding one reference; qr_part_unref closes the map.
  * Thread safety: seg_write is reentrant (one call per file); an open part may be read from
  * any number of threads. */

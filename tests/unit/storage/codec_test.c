@@ -149,13 +149,35 @@ TEST(i64_modes)
     qr_buf_fini(&b);
     CHECK(roundtrip_i64(ts, 4096, NULL));
     /* unsorted with negative deltas */
-    for (int idx = 0; idx < 4096; idx++) ts[idx] = (int64_t)(qr_test_rand(&state) % 2000000) - 1000000;
+    for (int idx = 0; idx < 4096; idx++)
+        ts[idx] = (int64_t)(qr_test_rand(&state) % 2000000) - 1000000;
     CHECK(roundtrip_i64(ts, 4096, &mode));
     CHECK(mode == CODEC_I64_FOR);
     /* linear ramp with a growing step: DELTA2 wins */
     for (int idx = 0; idx < 4096; idx++) ts[idx] = (int64_t)idx * idx * 3 - 5000;
     CHECK(roundtrip_i64(ts, 4096, &mode));
     CHECK(mode == CODEC_I64_DELTA2);
+    /* ms-precision timestamps in ns: the common factor 10^6 is divided out */
+    t = 1750000000123000000LL;
+    for (int idx = 0; idx < 4096; idx++) {
+        t += (int64_t)(qr_test_rand(&state) % 4) * 1000000;
+        ts[idx] = t;
+    }
+    qr_buf_init(&b);
+    codec_i64_encode(ts, 4096, &b);
+    CHECK(b.len < 16 + 4096 * 2 / 8); /* 2 bits per delta, not 22 */
+    qr_buf_fini(&b);
+    CHECK(roundtrip_i64(ts, 4096, NULL));
+    /* negative multiples of 100 around zero, and a scale that only the first pair has */
+    for (int idx = 0; idx < 500; idx++)
+        ts[idx] = ((int64_t)(qr_test_rand(&state) % 2001) - 1000) * 100;
+    CHECK(roundtrip_i64(ts, 500, NULL));
+    ts[0] = 0;
+    ts[1] = 1000;
+    ts[2] = 1001;
+    CHECK(roundtrip_i64(ts, 3, NULL));
+    int64_t big_scale[3] = {INT64_MIN, 0, 1000000000000000000LL};
+    CHECK(roundtrip_i64(big_scale, 3, NULL));
     /* random full-range values */
     for (int idx = 0; idx < 100; idx++) ts[idx] = (int64_t)qr_test_rand(&state);
     CHECK(roundtrip_i64(ts, 100, NULL));
