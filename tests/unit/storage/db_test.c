@@ -161,7 +161,8 @@ static void canon_batch(const qr_batch *b, rowset *out)
         char *fields[QR_FIELDS_MAX];
         const qr_field *f = qr_event_fields(b, e);
         for (uint32_t fi = 0; fi < e->field_count; fi++) {
-            value_text(f[fi].type, f[fi].v.i, f[fi].v.f, f[fi].v.b, f[fi].v.s, val, sizeof val);
+            value_text(f[fi].type, f[fi].v.i, f[fi].v.f, f[fi].type == QR_FT_BOOL && f[fi].v.b,
+                       f[fi].v.s, val, sizeof val);
             fields[fi] = field_text(f[fi].key, f[fi].type, val);
         }
         rowset_add(out, canon(e->ts_ns, e->ingest_ts_ns, e->level, e->service, e->host, e->msg,
@@ -210,7 +211,7 @@ static int canon_snapshot(db_t *db, const char *tenant, rowset *out, size_t *seg
                     qr_str s = {"", 0};
                     if (c->type == QR_FT_STRING) s = c->strs ? c->strs[r] : c->dict[c->ids[r]];
                     value_text(c->type, c->i64 ? c->i64[r] : 0, c->f64 ? c->f64[r] : 0,
-                               c->u8 ? c->u8[r] : 0, s, val, sizeof val);
+                               c->type == QR_FT_BOOL && c->u8[r], s, val, sizeof val);
                     fields[nf++] = field_text(p->fields[fi].key, p->fields[fi].type, val);
                 }
                 rowset_add(out, canon(ts.i64[r], ing.i64[r], lvl.u8[r], svc.dict[svc.ids[r]],
