@@ -168,7 +168,8 @@ static void *worker_main(void *arg)
         }
         qr_diag d;
         qr_diag_init(&d);
-        int rc = stop ? 0 : db_ingest(st->db, st->tenant, &batch, &d);
+        size_t batch_rows = batch.count;
+        int rc = stop ? 0 : db_ingest_take(st->db, st->tenant, &batch, &d);
         pthread_mutex_lock(&st->mu);
         if (rc) {
             if (!st->fatal_rc) {
@@ -176,7 +177,7 @@ static void *worker_main(void *arg)
                 st->fatal = d;
             }
         } else if (!stop) {
-            st->accepted += batch.count;
+            st->accepted += batch_rows;
             for (uint64_t r = 0; r < rejected_here; r++)
                 note_reject(st, r < 64 ? bad_lines[r] : 0,
                             r < REPORT_REJECTS ? bad_reasons[r] : "");

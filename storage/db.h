@@ -37,7 +37,7 @@
 #define DB_DEFAULT_TENANT "default"
 
 typedef struct db_opts {
-    wal_opts wal;
+    wal_opts wal;              /* wal.zstd_level 0 = -1 here (fast; the WAL is short-lived) */
     uint32_t flush_rows;       /* freeze the active memtable at this many rows; 0 = 262144 */
     uint64_t flush_bytes;      /* ... or this many bytes; 0 = 128 MiB */
     uint32_t flush_age_ms;     /* ... or when its oldest row is this old; 0 = 5000 */
@@ -59,6 +59,9 @@ void db_close(db_t *db);
 
 /* Appends batch for tenant (NULL = "default"); returns when durable. The batch is copied. */
 int db_ingest(db_t *db, const char *tenant, const qr_batch *batch, qr_diag *d);
+/* Like db_ingest, but on success a large batch's contents move into the memtable (no copy)
+ * and *batch is left empty and re-initialized; on failure *batch is unchanged. */
+int db_ingest_take(db_t *db, const char *tenant, qr_batch *batch, qr_diag *d);
 /* Freezes and flushes every tenant's memtable now; returns when the segments are published. */
 int db_flush(db_t *db, qr_diag *d);
 

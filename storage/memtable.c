@@ -1,13 +1,15 @@
 /* Memtable: chunked append-only rows with per-chunk blooms, read lock-free by snapshots.
  *
- * Layout: chunks of MEMTAB_CHUNK_ROWS rows. A chunk's events array is allocated once at full
- * size; its fields array grows by doubling, and a replaced array is kept (not freed) until the
- * memtable dies, because a reader may still hold it. A chunk publishes its row count with a
- * release store after the row is complete, so a reader that loads the count (acquire) sees
- * whole rows. The bloom is a fixed 2^18 bits (32 KiB) per chunk with 4 probes: at ~20 K
- * distinct tokens per 4 K-row chunk that is ~13 bits per token, ~0.5 % false positives.
- * Readers may race with bit-setting for the open chunk; they only test bits of tokens of rows
- * they can see, which were set before those rows were published. */
+ * Layout: chunks of rows. Small ingest batches are copied into an open chunk of
+ * MEMTAB_CHUNK_ROWS rows whose events array is allocated once at full size; its fields array
+ * grows by doubling, and a replaced array is kept (not freed) until the memtable dies, because
+ * a reader may still hold it. A large batch becomes a sealed chunk of its own, moved rather
+ * than copied (memtab_append_take). A chunk publishes its row count with a release store after
+ * the row is complete, so a reader that loads the count (acquire) sees whole rows. The bloom
+ * has 64 bits per row (a power of two, 16 Ki to 16 Mi bits) and 4 probes: at ~5 distinct new
+ * tokens per row that is ~13 bits per token, ~0.5 % false positives. Readers may race with
+ * bit-setting for the open chunk; they only test bits of tokens of rows they can see, which
+ * were set before those rows were published. */
 #include "storage/memtable.h"
 
 #include "common/qr_hash.h"
@@ -17,15 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOOM_BITS_LOG2 18
-#define BLOOM_WORDS ((1u << BLOOM_BITS_LOG2) / 64)
 #define BLOOM_PROBES 4
+/* 64 bits per row: ~13 bits per distinct token at ~5 distinct new tokens per row */
+#define BLOOM_BITS_PER_ROW 64
 
 typedef struct mt_chunk {
     qr_batch rows; /* events: fixed capacity; fields: grows, old arrays kept in graveyard */
-    uint32_t service_id[MEMTAB_CHUNK_ROWS];
-    uint32_t host_id[MEMTAB_CHUNK_ROWS];
-    uint64_t bloom[BLOOM_WORDS];
+    uint32_t capacity;   /* rows the events array holds */
+    bool sealed;         /* taken whole from an ingest batch: never appended to */
+    uint32_t *service_id;
+    uint32_t *host_id;
+    uint64_t *bloom;
+    uint32_t bloom_mask; /* bits - 1 (a power of two) */
     int64_t min_ts_ns;
     int64_t max_ts_ns;
     qr_svc_level_count *counts; /* sorted by (service_id, level) */
@@ -78,6 +83,7 @@ struct memtab {
 };
 
 static void memtab_unref(memtab *m);
+static void chunk_free(mt_chunk *c);
 
 memtab *memtab_new(uint64_t id)
 {
@@ -102,12 +108,8 @@ static void dict_fini(mt_dict *d)
 
 static void memtab_destroy(memtab *m)
 {
-    for (size_t chunk_idx = 0; chunk_idx < m->chunk_count; chunk_idx++) {
-        mt_chunk *c = m->chunks[chunk_idx];
-        qr_batch_fini(&c->rows);
-        free(c->counts);
-        free(c);
-    }
+    for (size_t chunk_idx = 0; chunk_idx < m->chunk_count; chunk_idx++)
+        chunk_free(m->chunks[chunk_idx]);
     for (size_t idx = 0; idx < m->graveyard_count; idx++) free(m->graveyard[idx]);
     free(m->graveyard);
     free(m->chunks);
@@ -234,20 +236,20 @@ static int schema_note(memtab *m, qr_str key, uint8_t type)
 
 /* --- chunks ---------------------------------------------------------------------------- */
 
-static void bloom_add(uint64_t *bloom, uint64_t h)
+static void bloom_add(uint64_t *bloom, uint32_t mask, uint64_t h)
 {
     uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
     for (int probe = 0; probe < BLOOM_PROBES; probe++) {
-        uint32_t bit = (h1 + (uint32_t)probe * h2) & ((1u << BLOOM_BITS_LOG2) - 1);
+        uint32_t bit = (h1 + (uint32_t)probe * h2) & mask;
         bloom[bit >> 6] |= 1ULL << (bit & 63);
     }
 }
 
-static bool bloom_test(const uint64_t *bloom, uint64_t h)
+static bool bloom_test(const uint64_t *bloom, uint32_t mask, uint64_t h)
 {
     uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
     for (int probe = 0; probe < BLOOM_PROBES; probe++) {
-        uint32_t bit = (h1 + (uint32_t)probe * h2) & ((1u << BLOOM_BITS_LOG2) - 1);
+        uint32_t bit = (h1 + (uint32_t)probe * h2) & mask;
         if (!(bloom[bit >> 6] >> (bit & 63) & 1)) return false;
     }
     return true;
@@ -255,22 +257,44 @@ static bool bloom_test(const uint64_t *bloom, uint64_t h)
 
 static int bloom_token_cb(void *ctx, const char *tok, size_t len, size_t offset)
 {
-    bloom_add(ctx, qr_token_hash(tok, len));
+    mt_chunk *c = ctx;
+    bloom_add(c->bloom, c->bloom_mask, qr_token_hash(tok, len));
     return 0;
 }
 
-static mt_chunk *chunk_new(uint32_t first_row)
+static void chunk_free(mt_chunk *c)
+{
+    if (!c) return;
+    qr_batch_fini(&c->rows);
+    free(c->service_id);
+    free(c->host_id);
+    free(c->bloom);
+    free(c->counts);
+    free(c);
+}
+
+/* A chunk for `capacity` rows; with `take`, the caller moves a batch into c->rows. */
+static mt_chunk *chunk_new(uint32_t first_row, uint32_t capacity, bool take)
 {
     mt_chunk *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    qr_batch_init(&c->rows);
-    c->rows.events = malloc(MEMTAB_CHUNK_ROWS * sizeof(qr_event));
-    c->rows.cap = MEMTAB_CHUNK_ROWS;
-    c->rows.fields = malloc(MEMTAB_CHUNK_ROWS * 4 * sizeof(qr_field));
-    c->rows.field_cap = MEMTAB_CHUNK_ROWS * 4;
-    if (!c->rows.events || !c->rows.fields) {
-        qr_batch_fini(&c->rows);
-        free(c);
+    c->capacity = capacity;
+    uint64_t bits = 1u << 14;
+    while (bits < (uint64_t)capacity * BLOOM_BITS_PER_ROW && bits < (1u << 24)) bits <<= 1;
+    c->bloom_mask = (uint32_t)(bits - 1);
+    c->bloom = calloc(bits / 64, sizeof(uint64_t));
+    c->service_id = malloc(capacity * sizeof(uint32_t));
+    c->host_id = malloc(capacity * sizeof(uint32_t));
+    if (!take) {
+        qr_batch_init(&c->rows);
+        c->rows.events = malloc(capacity * sizeof(qr_event));
+        c->rows.cap = capacity;
+        c->rows.fields = malloc((size_t)capacity * 4 * sizeof(qr_field));
+        c->rows.field_cap = (size_t)capacity * 4;
+    }
+    if (!c->bloom || !c->service_id || !c->host_id ||
+        (!take && (!c->rows.events || !c->rows.fields))) {
+        chunk_free(c);
         return NULL;
     }
     c->min_ts_ns = INT64_MAX;
@@ -338,25 +362,69 @@ static int counts_add(mt_chunk *c, uint32_t service_id, uint8_t level)
     return 0;
 }
 
+static int chunks_reserve(memtab *m)
+{
+    if (m->chunk_count < m->chunk_cap) return 0;
+    size_t cap = m->chunk_cap ? m->chunk_cap * 2 : 64;
+    mt_chunk **p = realloc(m->chunks, cap * sizeof *p);
+    if (!p) return QR_ENOMEM;
+    m->chunks = p;
+    m->chunk_cap = cap;
+    return 0;
+}
+
+static uint64_t chunk_fixed_bytes(const mt_chunk *c)
+{
+    return sizeof *c + (uint64_t)c->capacity * 2 * sizeof(uint32_t) +
+           ((uint64_t)c->bloom_mask + 1) / 8;
+}
+
 static mt_chunk *open_chunk(memtab *m)
 {
     if (m->chunk_count) {
         mt_chunk *last = m->chunks[m->chunk_count - 1];
-        if (last->rows.count < MEMTAB_CHUNK_ROWS) return last;
+        if (!last->sealed && last->rows.count < last->capacity) return last;
     }
-    if (m->chunk_count == m->chunk_cap) {
-        size_t cap = m->chunk_cap ? m->chunk_cap * 2 : 64;
-        mt_chunk **p = realloc(m->chunks, cap * sizeof *p);
-        if (!p) return NULL;
-        m->chunks = p;
-        m->chunk_cap = cap;
-    }
-    mt_chunk *c = chunk_new((uint32_t)m->row_count);
+    if (chunks_reserve(m)) return NULL;
+    mt_chunk *c = chunk_new((uint32_t)m->row_count, MEMTAB_CHUNK_ROWS, false);
     if (!c) return NULL;
     m->chunks[m->chunk_count++] = c;
-    m->bytes += sizeof *c + MEMTAB_CHUNK_ROWS * sizeof(qr_event) +
+    m->bytes += chunk_fixed_bytes(c) + MEMTAB_CHUNK_ROWS * sizeof(qr_event) +
                 c->rows.field_cap * sizeof(qr_field);
     return c;
+}
+
+/* Indexes row `local` of chunk c (already in c->rows) and publishes it to readers. */
+static int chunk_index_row(memtab *m, mt_chunk *c, uint32_t local)
+{
+    const qr_event *e = &c->rows.events[local];
+    uint32_t service_id, host_id;
+    if (dict_intern(m, &m->services, e->service, &service_id) ||
+        dict_intern(m, &m->hosts, e->host, &host_id))
+        return QR_ENOMEM;
+    m->services.rows[service_id]++;
+    m->hosts.rows[host_id]++;
+    c->service_id[local] = service_id;
+    c->host_id[local] = host_id;
+    const qr_field *fields = qr_event_fields(&c->rows, e);
+    for (uint32_t fi = 0; fi < e->field_count; fi++)
+        if (schema_note(m, fields[fi].key, fields[fi].type)) return QR_ENOMEM;
+    qr_tokenize(e->msg.ptr, e->msg.len, bloom_token_cb, c);
+    if (counts_add(c, service_id, e->level)) return QR_ENOMEM;
+    if (e->ts_ns < c->min_ts_ns) c->min_ts_ns = e->ts_ns;
+    if (e->ts_ns > c->max_ts_ns) c->max_ts_ns = e->ts_ns;
+    if (e->ts_ns < m->min_ts_ns) m->min_ts_ns = e->ts_ns;
+    if (e->ts_ns > m->max_ts_ns) m->max_ts_ns = e->ts_ns;
+    m->level_rows[e->level < QR_LEVEL_COUNT ? e->level : 0]++;
+    m->row_count++;
+    atomic_store_explicit(&c->published_rows, local + 1, memory_order_release);
+    return 0;
+}
+
+static void note_lsn(memtab *m, uint64_t lsn)
+{
+    if (lsn < m->min_lsn) m->min_lsn = lsn;
+    if (lsn > m->max_lsn) m->max_lsn = lsn;
 }
 
 int memtab_append(memtab *m, const qr_batch *b, uint64_t lsn)
@@ -368,34 +436,32 @@ int memtab_append(memtab *m, const qr_batch *b, uint64_t lsn)
         if (chunk_reserve_fields(m, c, src->field_count)) return QR_ENOMEM;
         size_t arena_before = c->rows.arena.total_bytes;
         if (qr_batch_copy_event(&c->rows, b, row_idx)) return QR_ENOMEM;
-        uint32_t local = (uint32_t)(c->rows.count - 1);
-        const qr_event *e = &c->rows.events[local];
-        uint32_t service_id, host_id;
-        if (dict_intern(m, &m->services, e->service, &service_id) ||
-            dict_intern(m, &m->hosts, e->host, &host_id))
-            return QR_ENOMEM;
-        m->services.rows[service_id]++;
-        m->hosts.rows[host_id]++;
-        c->service_id[local] = service_id;
-        c->host_id[local] = host_id;
-        const qr_field *fields = qr_event_fields(&c->rows, e);
-        for (uint32_t fi = 0; fi < e->field_count; fi++)
-            if (schema_note(m, fields[fi].key, fields[fi].type)) return QR_ENOMEM;
-        qr_tokenize(e->msg.ptr, e->msg.len, bloom_token_cb, c->bloom);
-        if (counts_add(c, service_id, e->level)) return QR_ENOMEM;
-        if (e->ts_ns < c->min_ts_ns) c->min_ts_ns = e->ts_ns;
-        if (e->ts_ns > c->max_ts_ns) c->max_ts_ns = e->ts_ns;
-        if (e->ts_ns < m->min_ts_ns) m->min_ts_ns = e->ts_ns;
-        if (e->ts_ns > m->max_ts_ns) m->max_ts_ns = e->ts_ns;
-        m->level_rows[e->level < QR_LEVEL_COUNT ? e->level : 0]++;
-        m->row_count++;
         m->bytes += sizeof(qr_event) + (c->rows.arena.total_bytes - arena_before);
-        atomic_store_explicit(&c->published_rows, local + 1, memory_order_release);
+        int rc = chunk_index_row(m, c, (uint32_t)(c->rows.count - 1));
+        if (rc) return rc;
     }
-    if (b->count) {
-        if (lsn < m->min_lsn) m->min_lsn = lsn;
-        if (lsn > m->max_lsn) m->max_lsn = lsn;
+    if (b->count) note_lsn(m, lsn);
+    return 0;
+}
+
+int memtab_append_take(memtab *m, qr_batch *b, uint64_t lsn)
+{
+    if (b->count < MEMTAB_TAKE_MIN_ROWS || b->count > UINT32_MAX / 2)
+        return memtab_append(m, b, lsn);
+    if (chunks_reserve(m)) return QR_ENOMEM;
+    mt_chunk *c = chunk_new((uint32_t)m->row_count, (uint32_t)b->count, true);
+    if (!c) return QR_ENOMEM;
+    c->rows = *b;
+    c->sealed = true;
+    qr_batch_init(b);
+    m->chunks[m->chunk_count++] = c;
+    m->bytes += chunk_fixed_bytes(c) + c->rows.cap * sizeof(qr_event) +
+                c->rows.field_cap * sizeof(qr_field) + c->rows.arena.total_bytes;
+    for (uint32_t local = 0; local < c->rows.count; local++) {
+        int rc = chunk_index_row(m, c, local);
+        if (rc) return rc;
     }
+    note_lsn(m, lsn);
     return 0;
 }
 
@@ -548,7 +614,8 @@ static bool mtp_block_may_contain_token(qr_part *p, uint32_t block_idx, uint64_t
 {
     mt_part *mp = p->impl;
     if (block_idx >= p->block_count) return false;
-    return bloom_test(mp->blocks[block_idx].chunk->bloom, token_hash);
+    const mt_chunk *c = mp->blocks[block_idx].chunk;
+    return bloom_test(c->bloom, c->bloom_mask, token_hash);
 }
 
 static int mtp_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out,
@@ -627,7 +694,7 @@ int memtab_part(memtab *m, qr_part **out)
         blk->meta.min_ts_ns = c->min_ts_ns;
         blk->meta.max_ts_ns = c->max_ts_ns;
         blk->meta.count_n = c->count_n;
-        if (chunk_idx + 1 == nblocks && c->rows.count < MEMTAB_CHUNK_ROWS) {
+        if (chunk_idx + 1 == nblocks && !c->sealed && c->rows.count < c->capacity) {
             /* the open chunk keeps counting: give the snapshot its own copy */
             mp->open_counts = malloc((c->count_n + 1) * sizeof *mp->open_counts);
             if (!mp->open_counts) {

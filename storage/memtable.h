@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 #define MEMTAB_CHUNK_ROWS 4096
+/* Batches this large become chunks of their own (memtab_append_take) instead of copies. */
+#define MEMTAB_TAKE_MIN_ROWS 512
 /* Field slots per chunk, sized once; a chunk that cannot take an event's fields is sealed. */
 #define MEMTAB_CHUNK_FIELDS (MEMTAB_CHUNK_ROWS * 12)
 
@@ -34,6 +36,10 @@ void memtab_free(memtab *m);
 
 /* Appends every event of b (copied). lsn is the WAL record the batch came from. */
 int memtab_append(memtab *m, const qr_batch *b, uint64_t lsn);
+/* Like memtab_append, but a batch of at least MEMTAB_TAKE_MIN_ROWS rows is moved into the
+ * memtable as a chunk of its own (no copy): b is left empty and re-initialized. Smaller
+ * batches are copied and b is left as it was. */
+int memtab_append_take(memtab *m, qr_batch *b, uint64_t lsn);
 
 uint64_t memtab_rows(const memtab *m);
 uint64_t memtab_bytes(const memtab *m);
