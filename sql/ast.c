@@ -107,12 +107,6 @@ char *ast_strdup(parse_ctx *ctx, const char *s, size_t len)
     return copy;
 }
 
-char *ast_ident(parse_ctx *ctx, const lex_token *tok)
-{
-    (void)ctx;
-    return (char *)tok->str;
-}
-
 /* ---- expressions ---------------------------------------------------------------------------- */
 
 sql_expr *ast_expr_new(parse_ctx *ctx, sql_expr_kind kind, sql_pos pos)

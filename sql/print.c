@@ -159,19 +159,17 @@ static void print_string(printer *p, const char *s, size_t len)
 /* ---- search strings -----------------------------------------------------------------------------
  */
 
-static void print_search(qr_buf *out, const sql_search *node, bool parens_for_or, bool in_not);
+static void print_search(qr_buf *out, const sql_search *node);
 
 static void print_search_child(qr_buf *out, const sql_search *child, bool wrap)
 {
     if (wrap) qr_buf_append(out, "(", 1);
-    print_search(out, child, false, false);
+    print_search(out, child);
     if (wrap) qr_buf_append(out, ")", 1);
 }
 
-static void print_search(qr_buf *out, const sql_search *node, bool parens_for_or, bool in_not)
+static void print_search(qr_buf *out, const sql_search *node)
 {
-    (void)parens_for_or;
-    (void)in_not;
     switch (node->kind) {
     case SQL_SEARCH_AND:
     case SQL_SEARCH_OR:
@@ -229,7 +227,7 @@ static void print_search(qr_buf *out, const sql_search *node, bool parens_for_or
     case SQL_SEARCH_FIELD:
         qr_buf_append(out, node->text, node->text_len);
         qr_buf_append(out, ":", 1);
-        print_search(out, node->children[0], false, false);
+        print_search(out, node->children[0]);
         break;
     }
 }
@@ -375,7 +373,7 @@ static void print_expr(printer *p, const sql_expr *e, int min_level)
         if (e->u.binary.op == SQL_OP_MATCH && e->u.binary.search) {
             qr_buf text;
             qr_buf_init(&text);
-            print_search(&text, e->u.binary.search, false, false);
+            print_search(&text, e->u.binary.search);
             if (text.oom) p->out->oom = true;
             print_string(p, text.len ? (const char *)text.data : "", text.len);
             qr_buf_fini(&text);

@@ -46,7 +46,7 @@ typedef struct ast_pos_cursor {
 } ast_pos_cursor;
 
 void ast_pos_cursor_init(ast_pos_cursor *c, const char *base, const char *start, sql_pos start_pos);
-/* Position of target (target >= c->p; an earlier target restarts from nothing better than p). */
+/* Position of target; a target before the cursor restarts the walk from the text's start. */
 sql_pos ast_pos_cursor_at(ast_pos_cursor *c, const char *target);
 
 /* ---- lexer (lexer.re) ----------------------------------------------------------------------- */
@@ -107,7 +107,6 @@ ast_list *ast_list_new(parse_ctx *ctx, void *first);
 ast_list *ast_list_add(parse_ctx *ctx, ast_list *list, void *item);
 
 char *ast_strdup(parse_ctx *ctx, const char *s, size_t len);
-char *ast_ident(parse_ctx *ctx, const lex_token *tok); /* ID or QID text */
 
 sql_expr *ast_expr_new(parse_ctx *ctx, sql_expr_kind kind, sql_pos pos);
 sql_expr *ast_literal(parse_ctx *ctx, int token_code, const lex_token *tok);
