@@ -108,6 +108,8 @@ int qr_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ns)
     }
     int64_t days = qr_days_from_civil(year, (unsigned)mon, (unsigned)day);
     int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
+    /* int64 nanoseconds span the years 1678-2262; later or earlier times do not fit */
+    if (secs >= INT64_MAX / QR_NS_PER_SEC || secs <= INT64_MIN / QR_NS_PER_SEC) return QR_EINVAL;
     *out_ns = secs * QR_NS_PER_SEC + frac_ns;
     return 0;
 }

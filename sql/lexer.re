@@ -22,7 +22,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/qr_time.h"
 #include "storage/event.h"
@@ -95,13 +94,17 @@ static const lex_keyword_entry lex_keywords[] = {
 
 int lex_keyword(const char *s, size_t len)
 {
+    char lower[16];
+    if (len == 0 || len >= sizeof lower) return 0;
+    for (size_t idx = 0; idx < len; idx++) {
+        char c = s[idx];
+        lower[idx] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    lower[len] = '\0';
     size_t lo = 0, hi = sizeof lex_keywords / sizeof lex_keywords[0];
-    if (len > 16) return 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *name = lex_keywords[mid].name;
-        int cmp = strncasecmp(s, name, len);
-        if (cmp == 0 && name[len] != '\0') cmp = -1; /* s is a proper prefix of name */
+        int cmp = strcmp(lower, lex_keywords[mid].name);
         if (cmp == 0) return lex_keywords[mid].code;
         if (cmp < 0)
             hi = mid;
