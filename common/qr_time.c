@@ -114,23 +114,29 @@ int qr_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ns)
     return 0;
 }
 
+/* Multiplies, saturating at the int64 range instead of overflowing. */
+static int64_t mul_sat(int64_t v, int64_t unit)
+{
+    if (v > INT64_MAX / unit) return INT64_MAX;
+    if (v < INT64_MIN / unit) return INT64_MIN;
+    return v * unit;
+}
+
 int64_t qr_time_from_unix_int(int64_t v)
 {
-    int64_t a = v < 0 ? -v : v;
-    if (a < 100000000000LL) return v * QR_NS_PER_SEC;
-    if (a < 100000000000000LL) return v * QR_NS_PER_MS;
-    if (a < 100000000000000000LL) return v * QR_NS_PER_US;
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    if (a < 100000000000ULL) return mul_sat(v, QR_NS_PER_SEC);
+    if (a < 100000000000000ULL) return mul_sat(v, QR_NS_PER_MS);
+    if (a < 100000000000000000ULL) return mul_sat(v, QR_NS_PER_US);
     return v;
 }
 
 int64_t qr_time_from_unix_number(double v)
 {
     double a = v < 0 ? -v : v;
-    if (a < 1e11) return (int64_t)(v * 1e9);
-    if (a < 1e14) return (int64_t)(v * 1e6);
-    if (a < 1e17) return (int64_t)(v * 1e3);
-    if (a > 9.2e18) return 0;
-    return (int64_t)v;
+    double ns = a < 1e11 ? v * 1e9 : a < 1e14 ? v * 1e6 : a < 1e17 ? v * 1e3 : v;
+    if (!(ns > -9.2e18 && ns < 9.2e18)) return ns < 0 ? INT64_MIN : INT64_MAX; /* NaN too */
+    return (int64_t)ns;
 }
 
 size_t qr_time_format(int64_t ts_ns, char *buf, size_t cap, bool nanos)
