@@ -550,6 +550,14 @@ int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report 
         replay_ctx ctx = {.db = db, .d = d};
         rc = wal_replay(db->wal, replay_cb, &ctx, report ? report : &local, d);
     }
+    if (!rc) {
+        /* LSNs keep growing even when a clean close removed every WAL file */
+        uint64_t flushed = 0;
+        for (size_t idx = 0; idx < db->tenant_count; idx++)
+            if (db->tenants[idx]->catalog.flushed_lsn > flushed)
+                flushed = db->tenants[idx]->catalog.flushed_lsn;
+        rc = wal_advance_lsn(db->wal, flushed + 1, d);
+    }
     if (!rc) rc = db_release_wal(db, d);
     if (!rc) {
         if (pthread_create(&db->flush_thread, NULL, flush_main, db) != 0)
@@ -566,6 +574,35 @@ int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report 
     return 0;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void db_remove_wal_files(const char *wal_dir)
+{
+    DIR *dir = opendir(wal_dir);
+    if (!dir) return;
+    char *names[4096];
+    size_t count = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL && count < 4096) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".wal") == 0) names[count++] = strdup(de->d_name);
+    }
+    closedir(dir);
+    qsort(names, count, sizeof *names, cmp_names);
+    for (size_t idx = 0; idx < count; idx++) {
+        char path[PATH_CAP];
+        if (names[idx]) {
+            snprintf(path, sizeof path, "%s/%s", wal_dir, names[idx]);
+            unlink(path);
+        }
+        free(names[idx]);
+    }
+    qr_fs_fsync_dir(wal_dir, NULL);
+}
+
 void db_close(db_t *db)
 {
     if (!db) return;
@@ -577,13 +614,26 @@ void db_close(db_t *db)
         pthread_join(db->flush_thread, NULL);
         db->flush_thread_running = false;
     }
+    bool all_flushed = false;
     if (!db->opts.no_flush_on_close && db->wal) {
         qr_diag d;
         qr_diag_init(&d);
         if (db_flush_pass(db, true, &d) != 0)
             fprintf(stderr, "quarry: flush at close failed: %s (data stays in the WAL)\n", d.msg);
+        else
+            all_flushed = true;
+        for (size_t idx = 0; idx < db->tenant_count; idx++)
+            if (memtab_rows(db->tenants[idx]->active) || db->tenants[idx]->frozen_count)
+                all_flushed = false;
     }
     wal_close(db->wal);
+    if (all_flushed) {
+        /* every row is in a published segment: the log is redundant; remove it oldest first
+         * (db_open carries the LSN on from the catalogs) */
+        char wal_dir[PATH_CAP];
+        snprintf(wal_dir, sizeof wal_dir, "%s/wal", db->dir);
+        db_remove_wal_files(wal_dir);
+    }
     for (size_t idx = 0; idx < db->tenant_count; idx++) tenant_free(db->tenants[idx]);
     free(db->tenants);
     if (db->lock_fd >= 0) close(db->lock_fd);

@@ -852,6 +852,30 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx, wal_replay_report *report,
     return 0;
 }
 
+int wal_advance_lsn(wal_t *w, uint64_t next_lsn, qr_diag *d)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    if (w->need_replay || w->appended) {
+        rc = qr_diag_set(d, QR_EINVAL, "wal: advance only between replay and the first append");
+    } else if (next_lsn > w->next_lsn) {
+        pthread_mutex_lock(&w->file_mu);
+        bool has_file = w->fd >= 0 || w->file_count > 0;
+        pthread_mutex_unlock(&w->file_mu);
+        if (has_file)
+            rc = qr_diag_set(d, QR_ECORRUPT,
+                             "wal: the log ends at LSN %" PRIu64 " but segments already hold "
+                             "LSN %" PRIu64 ": WAL files are missing",
+                             w->next_lsn - 1, next_lsn - 1);
+        else {
+            w->next_lsn = next_lsn;
+            w->stats.last_lsn = next_lsn - 1;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- append (group commit) */
 
 static wal_scratch *wal_scratch_get(wal_t *w)

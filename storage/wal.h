@@ -82,6 +82,11 @@ int wal_replay(wal_t *w, wal_replay_fn fn, void *ctx, wal_replay_report *report,
  * (encoded batch > QR_BATCH_MAX_BYTES or a value over an event.h limit), QR_EINVAL,
  * QR_ENOMEM. */
 int wal_append(wal_t *w, const char *tenant, const qr_batch *batch, uint64_t *out_lsn, qr_diag *d);
+/* Makes the next append use at least next_lsn. For a log whose files were all removed after
+ * their rows reached segments (db_close does that): LSNs must keep growing across that, so
+ * the database passes its highest flushed LSN + 1. Call after wal_replay, before the first
+ * append. QR_ECORRUPT if files exist that end below next_lsn - 1 (records are missing). */
+int wal_advance_lsn(wal_t *w, uint64_t next_lsn, qr_diag *d);
 /* Deletes every WAL file whose records all have LSN <= lsn; the file being appended to is
  * never deleted. Errors: QR_EIO, QR_ENOMEM. */
 int wal_release(wal_t *w, uint64_t lsn, qr_diag *d);

@@ -433,8 +433,52 @@ TEST(concurrent_ingest_with_background_flush)
     qr_test_rmdir(dir);
 }
 
+/* A clean close removes the WAL (every row is in segments); LSNs must still grow after the
+ * next open, or rows appended then and replayed after a crash would look already flushed. */
+TEST(lsn_continues_after_clean_close_removes_wal)
+{
+    char dir[512], wal_dir[600];
+    REQUIRE(qr_test_tmpdir("db_lsn", dir, sizeof dir));
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
+    db_opts o = small_opts();
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    qr_batch b;
+    qr_batch_init(&b);
+    uint64_t rng = 9;
+    rowset expect = {0};
+    for (int round = 0; round < 3; round++) {
+        db_opts again = o;
+        again.no_flush_on_close = round == 2; /* the last close "crashes" */
+        REQUIRE(db_open(dir, &again, &db, NULL, &d) == 0);
+        for (int n = 0; n < 5; n++) {
+            qr_batch_reset(&b);
+            for (int k = 0; k < 50; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+            CHECK_EQ_INT(db_ingest(db, NULL, &b, &d), 0);
+            canon_batch(&b, &expect);
+        }
+        db_close(db);
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.wal$'", wal_dir);
+        bool has_wal = system(cmd) == 0;
+        CHECK_EQ_INT(has_wal, round == 2);
+    }
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    rowset got = {0};
+    size_t segs;
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(rowsets_equal(&expect, &got));
+    db_close(db);
+    rowset_free(&got);
+    rowset_free(&expect);
+    qr_batch_fini(&b);
+    qr_test_rmdir(dir);
+}
+
 int main(void)
 {
+    RUN(lsn_continues_after_clean_close_removes_wal);
     RUN(model_random_events_read_back_equal);
     RUN(directory_lock_and_tenant_names);
     RUN(concurrent_ingest_with_background_flush);
