@@ -9,9 +9,10 @@
 #include <string.h>
 
 /* Appends one event as a native-shape JSON line. cols: ts, ingest, level, service, host, msg;
- * fields: one column per schema entry. */
+ * fields: one column per schema entry; order: schema indexes sorted by key, so the meta keys of
+ * an event come out in the same order whatever order the part's schema has. */
 static void export_row(qr_buf *out, const qr_part *p, const qr_column *cols,
-                       const qr_column *fields, uint32_t row_idx)
+                       const qr_column *fields, const uint32_t *order, uint32_t row_idx)
 {
     char ts[40];
     qr_time_format(cols[0].i64[row_idx], ts, sizeof ts, true);
@@ -28,7 +29,8 @@ static void export_row(qr_buf *out, const qr_part *p, const qr_column *cols,
     qr_jsonw_raw(out, ",\"msg\":");
     qr_jsonw_str(out, cols[5].strs[row_idx].ptr, cols[5].strs[row_idx].len);
     bool any = false;
-    for (uint32_t fi = 0; fi < p->field_count; fi++) {
+    for (uint32_t pos = 0; pos < p->field_count; pos++) {
+        uint32_t fi = order[pos];
         const qr_column *c = &fields[fi];
         if (!qr_column_has(c, row_idx)) continue;
         qr_jsonw_raw(out, any ? "," : ",\"meta\":{");
@@ -49,6 +51,19 @@ static void export_row(qr_buf *out, const qr_part *p, const qr_column *cols,
     qr_jsonw_raw(out, any ? "}}\n" : "}\n");
 }
 
+static const qr_part *g_sort_part; /* qsort has no context argument; export is single-threaded */
+
+static int cmp_field_key(const void *a, const void *b)
+{
+    const qr_field_schema *fa = &g_sort_part->fields[*(const uint32_t *)a];
+    const qr_field_schema *fb = &g_sort_part->fields[*(const uint32_t *)b];
+    size_t n = fa->key.len < fb->key.len ? fa->key.len : fb->key.len;
+    int c = memcmp(fa->key.ptr, fb->key.ptr, n);
+    if (c) return c;
+    if (fa->key.len != fb->key.len) return fa->key.len < fb->key.len ? -1 : 1;
+    return (int)fa->type - (int)fb->type;
+}
+
 static int export_part(qr_part *p, FILE *f, uint64_t *rows, qr_diag *d)
 {
     static const qr_col_kind kinds[6] = {QR_COL_TS,      QR_COL_INGEST_TS, QR_COL_LEVEL,
@@ -58,7 +73,13 @@ static int export_part(qr_part *p, FILE *f, uint64_t *rows, qr_diag *d)
     qr_buf out;
     qr_buf_init(&out);
     qr_column *fields = calloc(p->field_count + 1, sizeof *fields);
-    int rc = fields ? 0 : QR_ENOMEM;
+    uint32_t *order = calloc(p->field_count + 1, sizeof *order);
+    int rc = fields && order ? 0 : QR_ENOMEM;
+    for (uint32_t fi = 0; !rc && fi < p->field_count; fi++) order[fi] = fi;
+    if (!rc) {
+        g_sort_part = p;
+        qsort(order, p->field_count, sizeof *order, cmp_field_key);
+    }
     for (uint32_t block_idx = 0; !rc && block_idx < p->block_count; block_idx++) {
         qr_block_meta meta;
         qr_column cols[6];
@@ -68,7 +89,7 @@ static int export_part(qr_part *p, FILE *f, uint64_t *rows, qr_diag *d)
         for (uint32_t fi = 0; !rc && fi < p->field_count; fi++)
             rc = qr_part_load_column(p, block_idx, QR_COL_FIELD, fi, &a, &fields[fi], d);
         for (uint32_t row_idx = 0; !rc && row_idx < meta.row_count; row_idx++) {
-            export_row(&out, p, cols, fields, row_idx);
+            export_row(&out, p, cols, fields, order, row_idx);
             if (out.len > (1u << 20)) {
                 if (fwrite(out.data, 1, out.len, f) != out.len) rc = QR_EIO;
                 qr_buf_clear(&out);
@@ -80,6 +101,7 @@ static int export_part(qr_part *p, FILE *f, uint64_t *rows, qr_diag *d)
     if (!rc && out.len && fwrite(out.data, 1, out.len, f) != out.len) rc = QR_EIO;
     if (!rc && !qr_buf_ok(&out)) rc = QR_ENOMEM;
     free(fields);
+    free(order);
     qr_buf_fini(&out);
     qr_arena_fini(&a);
     return rc;
