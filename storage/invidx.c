@@ -6,24 +6,41 @@
 #include "storage/invidx.h"
 
 #include "common/qr_hash.h"
+#include "storage/tokenize.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- builder */
 
+/* Terms are stored zero-padded to whole 64-bit words (tokens never contain a 0 byte, and
+ * lengths are compared too), so the intern path compares and hashes words, not bytes.
+ * The table holds (32-bit hash tag << 32 | term id + 1): a probe rejects almost every
+ * non-matching slot without touching the term's bytes. The bloom's qr_token_hash (xxh3) is
+ * computed once per distinct term, not per occurrence. */
+#define TERM_WORDS_MAX ((INVIDX_TERM_MAX + 8) / 8)
+
 struct invidx_builder {
     /* terms, by id (order of first appearance) */
-    uint64_t *term_hash;
-    uint32_t *term_off; /* into term_bytes */
+    uint64_t *term_hash; /* qr_token_hash (the bloom key) */
+    uint32_t *term_tag;  /* the intern hash's high half (rehashing) */
+    uint32_t *term_woff; /* into term_words */
     uint8_t *term_len;
     uint32_t *term_last_row; /* last row recorded, to drop repeats within a row */
     uint32_t *term_rows;     /* distinct rows */
+    uint32_t *term_mark;     /* last block mark that listed the term */
     uint32_t term_count;
     uint32_t term_cap;
-    qr_buf term_bytes;
-    uint32_t *table; /* open addressing: term id + 1, 0 = empty */
+    uint64_t *term_words;
+    size_t words_len;
+    size_t words_cap;
+    uint64_t *table; /* open addressing: tag << 32 | (term id + 1), 0 = empty */
     uint32_t table_mask;
+    /* distinct terms since the last invidx_builder_block_hashes */
+    uint64_t *mark_hashes;
+    size_t mark_count;
+    size_t mark_cap;
+    uint32_t mark;
     /* occurrences: term ids in row order; row_start[r] = first occurrence of row r */
     uint32_t *occ_term;
     size_t occ_count;
@@ -31,14 +48,16 @@ struct invidx_builder {
     uint32_t *row_start;
     size_t row_start_cap;
     uint32_t rows_seen; /* rows 0..rows_seen-1 have their row_start set */
+    bool terms_only;
     bool failed;
 };
 
-invidx_builder *invidx_builder_new(void)
+static invidx_builder *builder_new(bool terms_only)
 {
     invidx_builder *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    qr_buf_init(&b->term_bytes);
+    b->terms_only = terms_only;
+    b->mark = 1;
     b->table_mask = 4095;
     b->table = calloc(b->table_mask + 1, sizeof *b->table);
     if (!b->table) {
@@ -48,16 +67,29 @@ invidx_builder *invidx_builder_new(void)
     return b;
 }
 
+invidx_builder *invidx_builder_new(void)
+{
+    return builder_new(false);
+}
+
+invidx_builder *invidx_builder_new_terms_only(void)
+{
+    return builder_new(true);
+}
+
 void invidx_builder_free(invidx_builder *b)
 {
     if (!b) return;
     free(b->term_hash);
-    free(b->term_off);
+    free(b->term_tag);
+    free(b->term_woff);
     free(b->term_len);
     free(b->term_last_row);
     free(b->term_rows);
-    qr_buf_fini(&b->term_bytes);
+    free(b->term_mark);
+    free(b->term_words);
     free(b->table);
+    free(b->mark_hashes);
     free(b->occ_term);
     free(b->row_start);
     free(b);
@@ -80,15 +112,49 @@ static bool grow(void **p, size_t elem, size_t need, size_t *cap)
     return true;
 }
 
+/* Packs len bytes into zero-padded words; returns the word count (at least 1). */
+static size_t words_from_bytes(const uint8_t *p, size_t len, uint64_t *w)
+{
+    size_t nw = len ? (len + 7) / 8 : 1;
+    for (size_t idx = 0; idx < nw; idx++) w[idx] = 0;
+    for (size_t idx = 0; idx < len; idx++) w[idx / 8] |= (uint64_t)p[idx] << (8 * (idx % 8));
+    return nw;
+}
+
+static size_t words_to_bytes(const uint64_t *w, size_t len, uint8_t *p)
+{
+    for (size_t idx = 0; idx < len; idx++) p[idx] = (uint8_t)(w[idx / 8] >> (8 * (idx % 8)));
+    return len;
+}
+
+static uint64_t term_token_hash(const uint64_t *w, size_t len)
+{
+    uint8_t tmp[INVIDX_TERM_MAX];
+    words_to_bytes(w, len, tmp);
+    return qr_token_hash((const char *)tmp, len);
+}
+
+static inline uint64_t words_hash(const uint64_t *w, size_t nw, size_t len)
+{
+    uint64_t h = len * 0x9e3779b97f4a7c15ull;
+    for (size_t idx = 0; idx < nw; idx++) {
+        h ^= w[idx];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
+}
+
 static int table_rehash(invidx_builder *b)
 {
     uint32_t mask = b->table_mask * 2 + 1;
-    uint32_t *t = calloc((size_t)mask + 1, sizeof *t);
+    uint64_t *t = calloc((size_t)mask + 1, sizeof *t);
     if (!t) return QR_ENOMEM;
     for (uint32_t id = 0; id < b->term_count; id++) {
-        uint32_t slot = (uint32_t)b->term_hash[id] & mask;
+        uint32_t slot = b->term_tag[id] & mask;
         while (t[slot]) slot = (slot + 1) & mask;
-        t[slot] = id + 1;
+        t[slot] = (uint64_t)b->term_tag[id] << 32 | (id + 1);
     }
     free(b->table);
     b->table = t;
@@ -96,75 +162,191 @@ static int table_rehash(invidx_builder *b)
     return 0;
 }
 
-static int term_intern(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t *id)
+static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len, uint32_t tag,
+                    uint32_t slot, uint32_t *id)
 {
-    uint32_t slot = (uint32_t)hash & b->table_mask;
-    for (;;) {
-        uint32_t v = b->table[slot];
-        if (!v) break;
-        uint32_t cand = v - 1;
-        if (b->term_hash[cand] == hash && b->term_len[cand] == len &&
-            memcmp(b->term_bytes.data + b->term_off[cand], tok, len) == 0) {
-            *id = cand;
-            return 0;
-        }
-        slot = (slot + 1) & b->table_mask;
-    }
     if (b->term_count == b->term_cap) {
         size_t cap = b->term_cap, c2;
         c2 = cap;
         if (!grow((void **)&b->term_hash, sizeof(uint64_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
-        if (!grow((void **)&b->term_off, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        if (!grow((void **)&b->term_tag, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        c2 = cap;
+        if (!grow((void **)&b->term_woff, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_len, 1, cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_last_row, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_rows, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
-        if (c2 > UINT32_MAX) return QR_ENOMEM;
+        c2 = cap;
+        if (!grow((void **)&b->term_mark, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        if (c2 >= UINT32_MAX) return QR_ENOMEM;
         b->term_cap = (uint32_t)c2;
     }
-    if (b->term_bytes.len + len > UINT32_MAX) return QR_ENOMEM;
+    if (b->words_len + nw > UINT32_MAX) return QR_ENOMEM;
+    if (!grow((void **)&b->term_words, sizeof(uint64_t), b->words_len + nw, &b->words_cap))
+        return QR_ENOMEM;
     uint32_t nid = b->term_count++;
-    b->term_hash[nid] = hash;
-    b->term_off[nid] = (uint32_t)b->term_bytes.len;
+    memcpy(b->term_words + b->words_len, w, nw * sizeof *w);
+    b->term_hash[nid] = term_token_hash(w, len);
+    b->term_tag[nid] = tag;
+    b->term_woff[nid] = (uint32_t)b->words_len;
     b->term_len[nid] = (uint8_t)len;
     b->term_last_row[nid] = UINT32_MAX;
     b->term_rows[nid] = 0;
-    qr_buf_append(&b->term_bytes, tok, len);
-    if (!qr_buf_ok(&b->term_bytes)) return QR_ENOMEM;
-    b->table[slot] = nid + 1;
+    b->term_mark[nid] = 0;
+    b->words_len += nw;
+    b->table[slot] = (uint64_t)tag << 32 | (nid + 1);
     *id = nid;
     if ((uint64_t)b->term_count * 2 > b->table_mask) return table_rehash(b);
     return 0;
 }
 
-int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row)
+/* Interns the zero-padded term w[0..nw) of len bytes (nw = max(1, ceil(len / 8))). */
+static inline int term_intern(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
+                              uint32_t *id)
 {
-    if (b->failed) return QR_ENOMEM;
-    if (len == 0 || len > INVIDX_TERM_MAX || row == UINT32_MAX) return QR_EINVAL;
-    if (row + 1 < b->rows_seen) return QR_EINVAL;
+    uint64_t h = words_hash(w, nw, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t slot = tag & b->table_mask;
+    for (;;) {
+        uint64_t v = b->table[slot];
+        if (!v) break;
+        if ((uint32_t)(v >> 32) == tag) {
+            uint32_t cand = (uint32_t)v - 1;
+            if (b->term_len[cand] == len) {
+                const uint64_t *cw = b->term_words + b->term_woff[cand];
+                size_t idx = 0;
+                while (idx < nw && cw[idx] == w[idx]) idx++;
+                if (idx == nw) {
+                    *id = cand;
+                    return 0;
+                }
+            }
+        }
+        slot = (slot + 1) & b->table_mask;
+    }
+    return term_new(b, w, nw, len, tag, slot, id);
+}
+
+/* Starts rows up to `row` (rows must not go backwards). */
+static inline int rows_advance(invidx_builder *b, uint32_t row)
+{
+    if (row + 1 < b->rows_seen || row == UINT32_MAX) return QR_EINVAL;
     if (row >= b->rows_seen) {
-        /* Rows rows_seen..row start at the current occurrence count. */
         if (!grow((void **)&b->row_start, sizeof(uint32_t), (size_t)row + 2, &b->row_start_cap))
-            goto oom;
-        if (b->occ_count > UINT32_MAX - 1) goto oom;
+            return QR_ENOMEM;
+        if (b->occ_count > UINT32_MAX - 1) return QR_ENOMEM;
         for (uint32_t r = b->rows_seen; r <= row; r++) b->row_start[r] = (uint32_t)b->occ_count;
         b->rows_seen = row + 1;
     }
-    uint32_t id;
-    int rc = term_intern(b, tok, len, hash, &id);
-    if (rc) goto oom;
+    return 0;
+}
+
+static inline int term_occurs(invidx_builder *b, uint32_t id, uint32_t row)
+{
+    if (b->term_mark[id] != b->mark) {
+        b->term_mark[id] = b->mark;
+        if (!grow((void **)&b->mark_hashes, sizeof(uint64_t), b->mark_count + 1, &b->mark_cap))
+            return QR_ENOMEM;
+        b->mark_hashes[b->mark_count++] = b->term_hash[id];
+    }
     if (b->term_last_row[id] == row) return 0;
     b->term_last_row[id] = row;
     b->term_rows[id]++;
-    if (!grow((void **)&b->occ_term, sizeof(uint32_t), b->occ_count + 1, &b->occ_cap)) goto oom;
+    if (b->terms_only) return 0;
+    if (!grow((void **)&b->occ_term, sizeof(uint32_t), b->occ_count + 1, &b->occ_cap))
+        return QR_ENOMEM;
     b->occ_term[b->occ_count++] = id;
     return 0;
-oom:
-    b->failed = true;
-    return QR_ENOMEM;
+}
+
+int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row)
+{
+    (void)hash; /* recomputed once per distinct term */
+    if (b->failed) return QR_ENOMEM;
+    if (len == 0 || len > INVIDX_TERM_MAX) return QR_EINVAL;
+    int rc = rows_advance(b, row);
+    if (rc) return rc == QR_EINVAL ? rc : (b->failed = true, rc);
+    uint64_t w[TERM_WORDS_MAX];
+    size_t nw = words_from_bytes((const uint8_t *)tok, len, w);
+    uint32_t id;
+    rc = term_intern(b, w, nw, len, &id);
+    if (!rc) rc = term_occurs(b, id, row);
+    if (rc) b->failed = true;
+    return rc;
+}
+
+/* Lower-cased token byte, 0 for separators: qr_token_byte and the ASCII fold in one load. */
+static const uint8_t tok_fold[256] = {
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6',
+    ['7'] = '7', ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
+    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k',
+    ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
+    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+    ['z'] = 'z', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm',
+    ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
+    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
+#define HI16(x)                                                                                    \
+    [x] = x, [x + 1] = x + 1, [x + 2] = x + 2, [x + 3] = x + 3, [x + 4] = x + 4, [x + 5] = x + 5,  \
+    [x + 6] = x + 6, [x + 7] = x + 7, [x + 8] = x + 8, [x + 9] = x + 9, [x + 10] = x + 10,         \
+    [x + 11] = x + 11, [x + 12] = x + 12, [x + 13] = x + 13, [x + 14] = x + 14, [x + 15] = x + 15
+    HI16(0x80),  HI16(0x90),  HI16(0xa0),  HI16(0xb0),  HI16(0xc0),  HI16(0xd0),  HI16(0xe0),
+    HI16(0xf0),
+#undef HI16
+};
+
+int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row)
+{
+    if (b->failed) return QR_ENOMEM;
+    int rc = rows_advance(b, row);
+    if (rc) return rc == QR_EINVAL ? rc : (b->failed = true, rc);
+    const uint8_t *s = (const uint8_t *)text;
+    uint64_t w[QR_TOKEN_MAX_BYTES / 8];
+    size_t pos = 0;
+    while (pos < len) {
+        uint8_t c = tok_fold[s[pos]];
+        if (!c) {
+            pos++;
+            continue;
+        }
+        /* A token: fold its first QR_TOKEN_MAX_BYTES bytes into zero-padded words. */
+        size_t n = 0, nw = 0;
+        uint64_t cur = 0;
+        do {
+            if (n < QR_TOKEN_MAX_BYTES) {
+                cur |= (uint64_t)c << (8 * (n & 7));
+                if ((++n & 7) == 0) {
+                    w[nw++] = cur;
+                    cur = 0;
+                }
+            }
+            pos++;
+        } while (pos < len && (c = tok_fold[s[pos]]) != 0);
+        if (n & 7) w[nw++] = cur;
+        uint32_t id;
+        rc = term_intern(b, w, nw, n, &id);
+        if (!rc) rc = term_occurs(b, id, row);
+        if (rc) {
+            b->failed = true;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes)
+{
+    *hashes = b->mark_hashes;
+    size_t n = b->mark_count;
+    b->mark_count = 0;
+    if (++b->mark == 0) { /* wrapped: forget every term's mark */
+        memset(b->term_mark, 0, (size_t)b->term_count * sizeof *b->term_mark);
+        b->mark = 1;
+    }
+    return n;
 }
 
 typedef struct term_ref {
@@ -180,6 +362,65 @@ static int term_ref_cmp(const void *a, const void *b)
     int c = memcmp(x->p, y->p, n);
     if (c) return c;
     return x->len < y->len ? -1 : x->len > y->len;
+}
+
+typedef struct sort_key {
+    uint64_t key; /* the term's first 8 bytes, big-endian, zero-padded */
+    uint32_t id;
+} sort_key;
+
+/* Sorts terms by bytes: LSD radix sort (16-bit digits, skipping digits every key shares) on
+ * the first 8 bytes, then a comparison sort inside each run of equal keys (terms sharing 8
+ * bytes). A comparison qsort of all terms was a visible share of the flush. */
+static int terms_sort(const invidx_builder *b, const uint8_t *bytes, const uint32_t *off,
+                      term_ref *order)
+{
+    uint32_t n = b->term_count;
+    sort_key *k1 = malloc((n ? n : 1) * sizeof *k1), *k2 = malloc((n ? n : 1) * sizeof *k2);
+    uint32_t *count = malloc(65536 * sizeof *count);
+    if (!k1 || !k2 || !count) {
+        free(k1);
+        free(k2);
+        free(count);
+        return QR_ENOMEM;
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        uint64_t key = 0;
+        uint32_t len = b->term_len[id];
+        for (uint32_t idx = 0; idx < 8; idx++)
+            key = key << 8 | (idx < len ? bytes[off[id] + idx] : 0);
+        k1[id] = (sort_key){key, id};
+    }
+    for (unsigned shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (uint32_t idx = 0; idx < n; idx++) count[(k1[idx].key >> shift) & 0xffff]++;
+        if (n && count[(k1[0].key >> shift) & 0xffff] == n) continue; /* all equal */
+        uint32_t acc = 0;
+        for (uint32_t d = 0; d < 65536; d++) {
+            uint32_t c = count[d];
+            count[d] = acc;
+            acc += c;
+        }
+        for (uint32_t idx = 0; idx < n; idx++)
+            k2[count[(k1[idx].key >> shift) & 0xffff]++] = k1[idx];
+        sort_key *t = k1;
+        k1 = k2;
+        k2 = t;
+    }
+    for (uint32_t idx = 0; idx < n; idx++) {
+        uint32_t id = k1[idx].id;
+        order[idx] = (term_ref){bytes + off[id], b->term_len[id], id};
+    }
+    for (uint32_t lo = 0; lo < n;) {
+        uint32_t hi = lo + 1;
+        while (hi < n && k1[hi].key == k1[lo].key) hi++;
+        if (hi - lo > 1) qsort(order + lo, hi - lo, sizeof *order, term_ref_cmp);
+        lo = hi;
+    }
+    free(k1);
+    free(k2);
+    free(count);
+    return 0;
 }
 
 static size_t uvarint_len(uint64_t v)
@@ -229,11 +470,20 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     uint64_t *start = malloc(((size_t)nterms + 1) * sizeof *start);
     uint32_t *rows = malloc((b->occ_count ? b->occ_count : 1) * sizeof *rows);
     term_ref *order = malloc((nterms ? nterms : 1) * sizeof *order);
+    uint32_t *toff = malloc((nterms ? nterms : 1) * sizeof *toff);
+    uint8_t *tbytes = malloc(b->words_len * 8 + 1);
     qr_buf heads, dict, post;
     qr_buf_init(&heads);
     qr_buf_init(&dict);
     qr_buf_init(&post);
-    if (!start || !rows || !order) goto out;
+    if (!start || !rows || !order || !toff || !tbytes) goto out;
+    /* The terms' bytes, flat (the words hold byte i at bits 8 * (i % 8)). */
+    size_t tb_len = 0;
+    for (uint32_t id = 0; id < nterms; id++) {
+        toff[id] = (uint32_t)tb_len;
+        tb_len +=
+            words_to_bytes(b->term_words + b->term_woff[id], b->term_len[id], tbytes + tb_len);
+    }
     /* Counting sort of occurrences by term; rows come out ascending per term. */
     uint64_t acc = 0;
     for (uint32_t id = 0; id < nterms; id++) {
@@ -246,12 +496,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
         for (size_t occ = b->row_start[r]; occ < end; occ++) rows[start[b->occ_term[occ]]++] = r;
     }
     for (uint32_t id = 0; id < nterms; id++) start[id] -= b->term_rows[id];
-    for (uint32_t id = 0; id < nterms; id++) {
-        order[id].p = b->term_bytes.data + b->term_off[id];
-        order[id].len = b->term_len[id];
-        order[id].id = id;
-    }
-    qsort(order, nterms, sizeof *order, term_ref_cmp);
+    if (terms_sort(b, tbytes, toff, order)) goto out;
 
     uint32_t head_count = (nterms + INVIDX_TERMS_PER_BLOCK - 1) / INVIDX_TERMS_PER_BLOCK;
     for (uint32_t blk = 0; blk < head_count; blk++) {
@@ -306,6 +551,8 @@ out:
     free(start);
     free(rows);
     free(order);
+    free(toff);
+    free(tbytes);
     qr_buf_fini(&heads);
     qr_buf_fini(&dict);
     qr_buf_fini(&post);

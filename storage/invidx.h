@@ -48,11 +48,23 @@
 typedef struct invidx_builder invidx_builder;
 
 invidx_builder *invidx_builder_new(void);
+/* A builder that only tracks distinct terms for invidx_builder_block_hashes (no postings:
+ * the warm tier); invidx_builder_finish then writes every term with its row count only and
+ * must not be called. */
+invidx_builder *invidx_builder_new_terms_only(void);
 void invidx_builder_free(invidx_builder *b);
 /* Records that row contains the token (rows must be added in non-decreasing order; repeats of a
- * token within one row are ignored). hash = qr_token_hash(tok, len). Errors: QR_ENOMEM,
- * QR_EINVAL (len 0 or > INVIDX_TERM_MAX, row going backwards). */
+ * token within one row are ignored). hash is ignored (kept for callers that have it; the
+ * builder computes qr_token_hash once per distinct term). Errors: QR_ENOMEM, QR_EINVAL (len 0
+ * or > INVIDX_TERM_MAX, row going backwards). */
 int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row);
+/* Tokenizes text exactly as qr_tokenize (storage/tokenize.h) does and adds every token for
+ * row: the fast path of segment writing (one pass over the bytes, no callback, the intern
+ * hash computed while folding case). Errors as invidx_builder_add. */
+int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row);
+/* The qr_token_hash of every distinct term added since the previous call (for a block
+ * bloom); *hashes stays valid until the next add. Returns their count. */
+size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
 uint32_t invidx_builder_term_count(const invidx_builder *b);
