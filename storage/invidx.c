@@ -6,6 +6,7 @@
 #include "storage/invidx.h"
 
 #include "common/qr_hash.h"
+#include "storage/codec.h"
 #include "storage/tokenize.h"
 
 #include <stdlib.h>
@@ -433,27 +434,121 @@ static size_t uvarint_len(uint64_t v)
     return n;
 }
 
-/* Writes one posting list (n > INLINE_MAX rows) to post; returns the entry word or 0 on OOM. */
+/* Bytes of the packed form of rows[0..n): uvarint first row, then per run of up to
+ * INVIDX_PACK_RUN gaps: u8 width, the (gap - 1)s bit-packed at that width. */
+static size_t packed_size(const uint32_t *rows, uint32_t n)
+{
+    size_t size = uvarint_len(rows[0]);
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        uint32_t or_bits = 0;
+        for (uint32_t idx = at; idx < at + cnt; idx++) or_bits |= rows[idx] - rows[idx - 1] - 1;
+        size += 1 + codec_bitpack_bytes(cnt, codec_width_u64(or_bits));
+    }
+    return size;
+}
+
+static bool packed_put(const uint32_t *rows, uint32_t n, qr_buf *post)
+{
+    uint64_t gaps[INVIDX_PACK_RUN];
+    qr_buf_uvarint(post, rows[0]);
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        uint64_t or_bits = 0;
+        for (uint32_t idx = 0; idx < cnt; idx++) {
+            gaps[idx] = rows[at + idx] - rows[at + idx - 1] - 1;
+            or_bits |= gaps[idx];
+        }
+        unsigned width = codec_width_u64(or_bits);
+        qr_buf_u8(post, (uint8_t)width);
+        uint8_t *p = qr_buf_extend(post, codec_bitpack_bytes(cnt, width));
+        if (!p) return false;
+        codec_bitpack(gaps, cnt, width, p);
+    }
+    return qr_buf_ok(post);
+}
+
+/* Writes one posting list (n > INLINE_MAX rows) to post in the smallest of its forms;
+ * returns the entry word (len << 3 | kind) or 0 on OOM. */
 static uint64_t postings_put(const uint32_t *rows, uint32_t n, qr_buf *post)
 {
     size_t vsize = uvarint_len(rows[0]);
     for (uint32_t idx = 1; idx < n; idx++) vsize += uvarint_len(rows[idx] - rows[idx - 1]);
-    /* Roaring only wins on dense lists: gaps under 128 rows cost varints one byte each, so
-     * try it when varints average more than a byte per row or the list is long (runs and
-     * bitset containers beat a byte per row). */
-    if (vsize > (size_t)n + 16 || n >= 4096) {
+    size_t psize = packed_size(rows, n);
+    size_t best = vsize < psize ? vsize : psize;
+    /* Roaring only wins on dense lists (runs, bitset containers): try it on long ones. */
+    if (n >= 4096) {
         roaring_bitmap_t *bm = roaring_bitmap_of_ptr(n, rows);
         if (!bm) return 0;
         roaring_bitmap_run_optimize(bm);
         size_t rsize = roaring_bitmap_portable_size_in_bytes(bm);
-        uint8_t *p = rsize < vsize ? qr_buf_extend(post, rsize) : NULL;
+        uint8_t *p = rsize < best ? qr_buf_extend(post, rsize) : NULL;
         if (p) roaring_bitmap_portable_serialize(bm, (char *)p);
         roaring_bitmap_free(bm);
-        if (rsize < vsize) return p ? (uint64_t)rsize << 1 : 0;
+        if (rsize < best) return p ? (uint64_t)rsize << 3 | INVIDX_LIST_ROARING : 0;
     }
+    if (psize < vsize)
+        return packed_put(rows, n, post) ? (uint64_t)psize << 3 | INVIDX_LIST_PACKED : 0;
     qr_buf_uvarint(post, rows[0]);
     for (uint32_t idx = 1; idx < n; idx++) qr_buf_uvarint(post, rows[idx] - rows[idx - 1]);
-    return (uint64_t)vsize << 1 | 1;
+    return qr_buf_ok(post) ? (uint64_t)vsize << 3 | INVIDX_LIST_VARINT : 0;
+}
+
+/* Lists already written, by a hash of their rows: a term whose rows equal an earlier
+ * term's (words of one message template) points at that list instead of repeating it. */
+typedef struct list_seen {
+    uint64_t hash;
+    const uint32_t *rows;
+    uint32_t n;
+    uint64_t word; /* len << 3 | kind */
+    uint64_t off;  /* in the postings section */
+} list_seen;
+
+typedef struct list_table {
+    list_seen *slots;
+    uint32_t mask;
+    uint32_t count;
+} list_table;
+
+/* Finds an equal list or the empty slot where it goes. */
+static list_seen *list_find(list_table *t, const uint32_t *rows, uint32_t n, uint64_t hash)
+{
+    uint32_t slot = (uint32_t)hash & t->mask;
+    for (;;) {
+        list_seen *e = &t->slots[slot];
+        if (!e->rows) return e;
+        if (e->hash == hash && e->n == n && memcmp(e->rows, rows, (size_t)n * sizeof *rows) == 0)
+            return e;
+        slot = (slot + 1) & t->mask;
+    }
+}
+
+/* Hex digit value + 1 of a lower-case hex digit, 0 for any other byte (nibble suffixes). */
+static const uint8_t nib_of[256] = {
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+static const char nib_char[16] = "0123456789abcdef";
+
+/* Appends a term suffix: uvarint (len << 1 | nibbles), then the bytes, or, when every byte
+ * is 0-9 or a-f (numbers, hex ids), two per byte (high nibble first, a last odd one padded
+ * with 0). */
+static void suffix_put(qr_buf *dict, const uint8_t *p, uint32_t len)
+{
+    bool nib = len > 0;
+    for (uint32_t idx = 0; idx < len && nib; idx++) nib = nib_of[p[idx]] != 0;
+    qr_buf_uvarint(dict, (uint64_t)len << 1 | nib);
+    if (!nib) {
+        qr_buf_append(dict, p, len);
+        return;
+    }
+    uint8_t *out = qr_buf_extend(dict, (len + 1) / 2);
+    if (!out) return;
+    for (uint32_t idx = 0; idx < len; idx += 2) {
+        unsigned hi = nib_of[p[idx]] - 1u;
+        unsigned lo = idx + 1 < len ? nib_of[p[idx + 1]] - 1u : 0;
+        out[idx / 2] = (uint8_t)(hi << 4 | lo);
+    }
 }
 
 /* Checksum of b[off, len); b->data may be NULL while empty. */
@@ -476,7 +571,16 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     qr_buf_init(&heads);
     qr_buf_init(&dict);
     qr_buf_init(&post);
-    if (!start || !rows || !order || !toff || !tbytes) goto out;
+    list_table lists = {0};
+    {
+        uint32_t nlists = 0;
+        for (uint32_t id = 0; id < nterms; id++) nlists += b->term_rows[id] > INVIDX_INLINE_MAX;
+        uint32_t cap = 16;
+        while (cap < (uint64_t)nlists * 2 + 2) cap *= 2;
+        lists.slots = calloc(cap, sizeof *lists.slots);
+        lists.mask = cap - 1;
+    }
+    if (!start || !rows || !order || !toff || !tbytes || !lists.slots) goto out;
     /* The terms' bytes, flat (the words hold byte i at bits 8 * (i % 8)). */
     size_t tb_len = 0;
     for (uint32_t id = 0; id < nterms; id++) {
@@ -513,7 +617,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
                     shared++;
             }
             qr_buf_uvarint(&dict, shared);
-            qr_buf_bytes(&dict, tr->p + shared, tr->len - shared);
+            suffix_put(&dict, tr->p + shared, tr->len - shared);
             uint32_t n = b->term_rows[tr->id];
             const uint32_t *tr_rows = rows + start[tr->id];
             qr_buf_uvarint(&dict, n);
@@ -522,9 +626,20 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
                 for (uint32_t idx = 1; idx < n; idx++)
                     qr_buf_uvarint(&dict, tr_rows[idx] - tr_rows[idx - 1]);
             } else {
-                uint64_t word = postings_put(tr_rows, n, &post);
-                if (!word) goto out;
-                qr_buf_uvarint(&dict, word);
+                /* the table has room for every list (sized above) */
+                uint64_t lh = qr_hash64(tr_rows, (size_t)n * sizeof *tr_rows);
+                list_seen *e = list_find(&lists, tr_rows, n, lh);
+                if (e->rows) {
+                    qr_buf_uvarint(&dict, e->word | INVIDX_LIST_REF);
+                    qr_buf_uvarint(&dict, e->off);
+                } else {
+                    uint64_t off = post.len;
+                    uint64_t word = postings_put(tr_rows, n, &post);
+                    if (!word) goto out;
+                    *e = (list_seen){lh, tr_rows, n, word, off};
+                    lists.count++;
+                    qr_buf_uvarint(&dict, word);
+                }
             }
         }
         if (dict.len > UINT32_MAX) goto out;
@@ -553,6 +668,7 @@ out:
     free(order);
     free(toff);
     free(tbytes);
+    free(lists.slots);
     qr_buf_fini(&heads);
     qr_buf_fini(&dict);
     qr_buf_fini(&post);
@@ -685,15 +801,28 @@ static int iter_next(dict_iter *it, qr_diag *d)
     }
     const uint8_t *entry = it->rd.p;
     uint64_t shared = qr_rd_uvarint(&it->rd);
-    size_t suffix_len = 0;
-    const uint8_t *suffix = qr_rd_bytes(&it->rd, &suffix_len);
-    uint64_t n = qr_rd_uvarint(&it->rd);
+    uint64_t sword = qr_rd_uvarint(&it->rd);
+    uint64_t suffix_len = sword >> 1;
+    bool nib = sword & 1;
     if (it->rd.bad || (it->at_block_start && shared != 0) || shared > it->term_len ||
-        shared + suffix_len > INVIDX_TERM_MAX || shared + suffix_len == 0 || n == 0 ||
-        n > ix->row_count)
+        suffix_len > INVIDX_TERM_MAX || shared + suffix_len > INVIDX_TERM_MAX ||
+        shared + suffix_len == 0 || (nib && suffix_len == 0))
         return ix_corrupt(d, dict_pos(ix, entry), "bad term entry");
-    memcpy(it->term + shared, suffix, suffix_len);
-    it->term_len = (size_t)shared + suffix_len;
+    size_t stored = nib ? (size_t)(suffix_len + 1) / 2 : (size_t)suffix_len;
+    const uint8_t *suffix = qr_rd_take(&it->rd, stored);
+    uint64_t n = qr_rd_uvarint(&it->rd);
+    if (it->rd.bad || !suffix || n == 0 || n > ix->row_count)
+        return ix_corrupt(d, dict_pos(ix, entry), "bad term entry");
+    if (nib) {
+        char *t = it->term + shared;
+        for (size_t idx = 0; idx < suffix_len; idx++)
+            t[idx] = nib_char[idx % 2 ? suffix[idx / 2] & 15 : suffix[idx / 2] >> 4];
+        if (suffix_len % 2 && (suffix[stored - 1] & 15))
+            return ix_corrupt(d, dict_pos(ix, entry), "bad nibble padding");
+    } else {
+        memcpy(it->term + shared, suffix, (size_t)suffix_len);
+    }
+    it->term_len = (size_t)(shared + suffix_len);
     it->at_block_start = false;
     it->rows_n = (uint32_t)n;
     it->post_len = 0;
@@ -710,10 +839,21 @@ static int iter_next(dict_iter *it, qr_diag *d)
         return 1;
     }
     uint64_t word = qr_rd_uvarint(&it->rd);
-    uint64_t plen = word >> 1;
-    if (it->rd.bad || plen == 0 || plen > it->post_end - it->post_next)
+    uint64_t plen = word >> 3;
+    it->post_kind = (int)(word & 3);
+    if (it->rd.bad || plen == 0 || it->post_kind > INVIDX_LIST_PACKED)
+        return ix_corrupt(d, dict_pos(ix, entry), "bad postings word");
+    if (word & INVIDX_LIST_REF) {
+        /* An earlier term's list: anywhere before this block's next new list. */
+        uint64_t off = qr_rd_uvarint(&it->rd);
+        if (it->rd.bad || off > it->post_next || plen > it->post_next - off)
+            return ix_corrupt(d, dict_pos(ix, entry), "bad postings reference");
+        it->post_off = off;
+        it->post_len = plen;
+        return 1;
+    }
+    if (plen > it->post_end - it->post_next)
         return ix_corrupt(d, dict_pos(ix, entry), "bad postings length");
-    it->post_kind = (int)(word & 1);
     it->post_off = it->post_next;
     it->post_len = plen;
     it->post_next += plen;
@@ -752,6 +892,52 @@ static int find_block(const invidx *ix, const char *key, size_t len, bool strict
     return 0;
 }
 
+/* Checks the crc of dict block blk's postings range. */
+static int post_range_check(const invidx *ix, uint32_t blk, qr_diag *d)
+{
+    uint64_t doff, dend, poff, pend;
+    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
+    if (qr_checksum32(ix->post + poff, (size_t)(pend - poff)) != qr_load_u32(h + 16))
+        return ix_corrupt(d, dict_pos(ix, ix->post + poff), "postings checksum mismatch");
+    return 0;
+}
+
+/* Rows from uvarint first row + gaps >= 1; false when malformed or a row >= row_count. */
+static bool varint_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t *rows)
+{
+    uint64_t row = 0;
+    for (uint32_t idx = 0; idx < n; idx++) {
+        uint64_t v = qr_rd_uvarint(rd);
+        if (idx && v == 0) return false;
+        row += v;
+        if (rd->bad || row >= row_count) return false;
+        rows[idx] = (uint32_t)row;
+    }
+    return true;
+}
+
+/* Rows from uvarint first row + runs of (u8 width, bit-packed gap - 1s). */
+static bool packed_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t *rows)
+{
+    uint64_t row = qr_rd_uvarint(rd);
+    if (rd->bad || row >= row_count) return false;
+    rows[0] = (uint32_t)row;
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        unsigned width = qr_rd_u8(rd);
+        size_t bytes = codec_bitpack_bytes(cnt, width);
+        const uint8_t *p = width <= 32 ? qr_rd_take(rd, bytes) : NULL;
+        if (rd->bad || !p || codec_bitunpack_u32(p, bytes, cnt, width, 1, rows + at)) return false;
+        for (uint32_t idx = at; idx < at + cnt; idx++) {
+            row += rows[idx];
+            if (rows[idx] == 0 || row >= row_count) return false; /* gap - 1 wrapped */
+            rows[idx] = (uint32_t)row;
+        }
+    }
+    return true;
+}
+
 static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
 {
     const invidx *ix = it->ix;
@@ -761,13 +947,30 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
         *out = bm;
         return 0;
     }
-    if (!it->post_checked) {
-        const uint8_t *h = ix->heads + (size_t)it->blk * INVIDX_HEAD_BYTES;
-        if (qr_checksum32(ix->post + it->post_start, (size_t)(it->post_end - it->post_start)) !=
-            qr_load_u32(h + 16))
-            return ix_corrupt(d, dict_pos(ix, ix->post + it->post_start),
-                              "postings checksum mismatch");
-        it->post_checked = true;
+    if (it->post_off >= it->post_start && it->post_off < it->post_end) {
+        if (!it->post_checked) {
+            int rc = post_range_check(ix, it->blk, d);
+            if (rc) return rc;
+            it->post_checked = true;
+        }
+    } else {
+        /* A shared list in an earlier block's range: check that range (the last block
+         * whose range starts at or before the list; the list must end inside it). */
+        uint32_t lo = 0, hi = it->blk;
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (qr_load_u64(ix->heads + (size_t)mid * INVIDX_HEAD_BYTES + 8) <= it->post_off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        uint64_t doff, dend, poff, pend;
+        head_get(ix, lo, &doff, &dend, &poff, &pend);
+        if (it->post_off < poff || it->post_off + it->post_len > pend)
+            return ix_corrupt(d, dict_pos(ix, ix->post + it->post_off),
+                              "postings reference crosses ranges");
+        int rc = post_range_check(ix, lo, d);
+        if (rc) return rc;
     }
     const uint8_t *p = ix->post + it->post_off;
     size_t plen = (size_t)it->post_len;
@@ -789,18 +992,14 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
     if (!rows) return QR_ENOMEM;
     qr_rd rd;
     qr_rd_init(&rd, p, plen);
-    uint64_t row = 0;
-    for (uint32_t idx = 0; idx < it->rows_n; idx++) {
-        uint64_t v = qr_rd_uvarint(&rd);
-        if (idx && v == 0) rd.bad = true;
-        row += v;
-        if (row >= ix->row_count) rd.bad = true;
-        if (rd.bad) break;
-        rows[idx] = (uint32_t)row;
-    }
-    if (rd.bad || qr_rd_left(&rd)) {
+    bool ok = it->post_kind == INVIDX_LIST_VARINT
+                  ? varint_rows_decode(&rd, it->rows_n, ix->row_count, rows)
+                  : packed_rows_decode(&rd, it->rows_n, ix->row_count, rows);
+    if (!ok || qr_rd_left(&rd)) {
         free(rows);
-        return ix_corrupt(d, at, "bad varint postings");
+        return ix_corrupt(d, at,
+                          it->post_kind == INVIDX_LIST_VARINT ? "bad varint postings"
+                                                              : "bad packed postings");
     }
     roaring_bitmap_t *bm = roaring_bitmap_of_ptr(it->rows_n, rows);
     free(rows);
