@@ -6,24 +6,42 @@
 #include "storage/invidx.h"
 
 #include "common/qr_hash.h"
+#include "storage/codec.h"
+#include "storage/tokenize.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- builder */
 
+/* Terms are stored zero-padded to whole 64-bit words (tokens never contain a 0 byte, and
+ * lengths are compared too), so the intern path compares and hashes words, not bytes.
+ * The table holds (32-bit hash tag << 32 | term id + 1): a probe rejects almost every
+ * non-matching slot without touching the term's bytes. The bloom's qr_token_hash (xxh3) is
+ * computed once per distinct term, not per occurrence. */
+#define TERM_WORDS_MAX ((INVIDX_TERM_MAX + 8) / 8)
+
 struct invidx_builder {
     /* terms, by id (order of first appearance) */
-    uint64_t *term_hash;
-    uint32_t *term_off; /* into term_bytes */
+    uint64_t *term_hash; /* qr_token_hash (the bloom key) */
+    uint32_t *term_tag;  /* the intern hash's high half (rehashing) */
+    uint32_t *term_woff; /* into term_words */
     uint8_t *term_len;
     uint32_t *term_last_row; /* last row recorded, to drop repeats within a row */
     uint32_t *term_rows;     /* distinct rows */
+    uint32_t *term_mark;     /* last block mark that listed the term */
     uint32_t term_count;
     uint32_t term_cap;
-    qr_buf term_bytes;
-    uint32_t *table; /* open addressing: term id + 1, 0 = empty */
+    uint64_t *term_words;
+    size_t words_len;
+    size_t words_cap;
+    uint64_t *table; /* open addressing: tag << 32 | (term id + 1), 0 = empty */
     uint32_t table_mask;
+    /* distinct terms since the last invidx_builder_block_hashes */
+    uint64_t *mark_hashes;
+    size_t mark_count;
+    size_t mark_cap;
+    uint32_t mark;
     /* occurrences: term ids in row order; row_start[r] = first occurrence of row r */
     uint32_t *occ_term;
     size_t occ_count;
@@ -31,14 +49,16 @@ struct invidx_builder {
     uint32_t *row_start;
     size_t row_start_cap;
     uint32_t rows_seen; /* rows 0..rows_seen-1 have their row_start set */
+    bool terms_only;
     bool failed;
 };
 
-invidx_builder *invidx_builder_new(void)
+static invidx_builder *builder_new(bool terms_only)
 {
     invidx_builder *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    qr_buf_init(&b->term_bytes);
+    b->terms_only = terms_only;
+    b->mark = 1;
     b->table_mask = 4095;
     b->table = calloc(b->table_mask + 1, sizeof *b->table);
     if (!b->table) {
@@ -48,16 +68,29 @@ invidx_builder *invidx_builder_new(void)
     return b;
 }
 
+invidx_builder *invidx_builder_new(void)
+{
+    return builder_new(false);
+}
+
+invidx_builder *invidx_builder_new_terms_only(void)
+{
+    return builder_new(true);
+}
+
 void invidx_builder_free(invidx_builder *b)
 {
     if (!b) return;
     free(b->term_hash);
-    free(b->term_off);
+    free(b->term_tag);
+    free(b->term_woff);
     free(b->term_len);
     free(b->term_last_row);
     free(b->term_rows);
-    qr_buf_fini(&b->term_bytes);
+    free(b->term_mark);
+    free(b->term_words);
     free(b->table);
+    free(b->mark_hashes);
     free(b->occ_term);
     free(b->row_start);
     free(b);
@@ -80,15 +113,49 @@ static bool grow(void **p, size_t elem, size_t need, size_t *cap)
     return true;
 }
 
+/* Packs len bytes into zero-padded words; returns the word count (at least 1). */
+static size_t words_from_bytes(const uint8_t *p, size_t len, uint64_t *w)
+{
+    size_t nw = len ? (len + 7) / 8 : 1;
+    for (size_t idx = 0; idx < nw; idx++) w[idx] = 0;
+    for (size_t idx = 0; idx < len; idx++) w[idx / 8] |= (uint64_t)p[idx] << (8 * (idx % 8));
+    return nw;
+}
+
+static size_t words_to_bytes(const uint64_t *w, size_t len, uint8_t *p)
+{
+    for (size_t idx = 0; idx < len; idx++) p[idx] = (uint8_t)(w[idx / 8] >> (8 * (idx % 8)));
+    return len;
+}
+
+static uint64_t term_token_hash(const uint64_t *w, size_t len)
+{
+    uint8_t tmp[INVIDX_TERM_MAX];
+    words_to_bytes(w, len, tmp);
+    return qr_token_hash((const char *)tmp, len);
+}
+
+static inline uint64_t words_hash(const uint64_t *w, size_t nw, size_t len)
+{
+    uint64_t h = len * 0x9e3779b97f4a7c15ull;
+    for (size_t idx = 0; idx < nw; idx++) {
+        h ^= w[idx];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
+}
+
 static int table_rehash(invidx_builder *b)
 {
     uint32_t mask = b->table_mask * 2 + 1;
-    uint32_t *t = calloc((size_t)mask + 1, sizeof *t);
+    uint64_t *t = calloc((size_t)mask + 1, sizeof *t);
     if (!t) return QR_ENOMEM;
     for (uint32_t id = 0; id < b->term_count; id++) {
-        uint32_t slot = (uint32_t)b->term_hash[id] & mask;
+        uint32_t slot = b->term_tag[id] & mask;
         while (t[slot]) slot = (slot + 1) & mask;
-        t[slot] = id + 1;
+        t[slot] = (uint64_t)b->term_tag[id] << 32 | (id + 1);
     }
     free(b->table);
     b->table = t;
@@ -96,75 +163,191 @@ static int table_rehash(invidx_builder *b)
     return 0;
 }
 
-static int term_intern(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t *id)
+static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len, uint32_t tag,
+                    uint32_t slot, uint32_t *id)
 {
-    uint32_t slot = (uint32_t)hash & b->table_mask;
-    for (;;) {
-        uint32_t v = b->table[slot];
-        if (!v) break;
-        uint32_t cand = v - 1;
-        if (b->term_hash[cand] == hash && b->term_len[cand] == len &&
-            memcmp(b->term_bytes.data + b->term_off[cand], tok, len) == 0) {
-            *id = cand;
-            return 0;
-        }
-        slot = (slot + 1) & b->table_mask;
-    }
     if (b->term_count == b->term_cap) {
         size_t cap = b->term_cap, c2;
         c2 = cap;
         if (!grow((void **)&b->term_hash, sizeof(uint64_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
-        if (!grow((void **)&b->term_off, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        if (!grow((void **)&b->term_tag, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        c2 = cap;
+        if (!grow((void **)&b->term_woff, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_len, 1, cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_last_row, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_rows, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
-        if (c2 > UINT32_MAX) return QR_ENOMEM;
+        c2 = cap;
+        if (!grow((void **)&b->term_mark, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        if (c2 >= UINT32_MAX) return QR_ENOMEM;
         b->term_cap = (uint32_t)c2;
     }
-    if (b->term_bytes.len + len > UINT32_MAX) return QR_ENOMEM;
+    if (b->words_len + nw > UINT32_MAX) return QR_ENOMEM;
+    if (!grow((void **)&b->term_words, sizeof(uint64_t), b->words_len + nw, &b->words_cap))
+        return QR_ENOMEM;
     uint32_t nid = b->term_count++;
-    b->term_hash[nid] = hash;
-    b->term_off[nid] = (uint32_t)b->term_bytes.len;
+    memcpy(b->term_words + b->words_len, w, nw * sizeof *w);
+    b->term_hash[nid] = term_token_hash(w, len);
+    b->term_tag[nid] = tag;
+    b->term_woff[nid] = (uint32_t)b->words_len;
     b->term_len[nid] = (uint8_t)len;
     b->term_last_row[nid] = UINT32_MAX;
     b->term_rows[nid] = 0;
-    qr_buf_append(&b->term_bytes, tok, len);
-    if (!qr_buf_ok(&b->term_bytes)) return QR_ENOMEM;
-    b->table[slot] = nid + 1;
+    b->term_mark[nid] = 0;
+    b->words_len += nw;
+    b->table[slot] = (uint64_t)tag << 32 | (nid + 1);
     *id = nid;
     if ((uint64_t)b->term_count * 2 > b->table_mask) return table_rehash(b);
     return 0;
 }
 
-int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row)
+/* Interns the zero-padded term w[0..nw) of len bytes (nw = max(1, ceil(len / 8))). */
+static inline int term_intern(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
+                              uint32_t *id)
 {
-    if (b->failed) return QR_ENOMEM;
-    if (len == 0 || len > INVIDX_TERM_MAX || row == UINT32_MAX) return QR_EINVAL;
-    if (row + 1 < b->rows_seen) return QR_EINVAL;
+    uint64_t h = words_hash(w, nw, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t slot = tag & b->table_mask;
+    for (;;) {
+        uint64_t v = b->table[slot];
+        if (!v) break;
+        if ((uint32_t)(v >> 32) == tag) {
+            uint32_t cand = (uint32_t)v - 1;
+            if (b->term_len[cand] == len) {
+                const uint64_t *cw = b->term_words + b->term_woff[cand];
+                size_t idx = 0;
+                while (idx < nw && cw[idx] == w[idx]) idx++;
+                if (idx == nw) {
+                    *id = cand;
+                    return 0;
+                }
+            }
+        }
+        slot = (slot + 1) & b->table_mask;
+    }
+    return term_new(b, w, nw, len, tag, slot, id);
+}
+
+/* Starts rows up to `row` (rows must not go backwards). */
+static inline int rows_advance(invidx_builder *b, uint32_t row)
+{
+    if (row + 1 < b->rows_seen || row == UINT32_MAX) return QR_EINVAL;
     if (row >= b->rows_seen) {
-        /* Rows rows_seen..row start at the current occurrence count. */
         if (!grow((void **)&b->row_start, sizeof(uint32_t), (size_t)row + 2, &b->row_start_cap))
-            goto oom;
-        if (b->occ_count > UINT32_MAX - 1) goto oom;
+            return QR_ENOMEM;
+        if (b->occ_count > UINT32_MAX - 1) return QR_ENOMEM;
         for (uint32_t r = b->rows_seen; r <= row; r++) b->row_start[r] = (uint32_t)b->occ_count;
         b->rows_seen = row + 1;
     }
-    uint32_t id;
-    int rc = term_intern(b, tok, len, hash, &id);
-    if (rc) goto oom;
+    return 0;
+}
+
+static inline int term_occurs(invidx_builder *b, uint32_t id, uint32_t row)
+{
+    if (b->term_mark[id] != b->mark) {
+        b->term_mark[id] = b->mark;
+        if (!grow((void **)&b->mark_hashes, sizeof(uint64_t), b->mark_count + 1, &b->mark_cap))
+            return QR_ENOMEM;
+        b->mark_hashes[b->mark_count++] = b->term_hash[id];
+    }
     if (b->term_last_row[id] == row) return 0;
     b->term_last_row[id] = row;
     b->term_rows[id]++;
-    if (!grow((void **)&b->occ_term, sizeof(uint32_t), b->occ_count + 1, &b->occ_cap)) goto oom;
+    if (b->terms_only) return 0;
+    if (!grow((void **)&b->occ_term, sizeof(uint32_t), b->occ_count + 1, &b->occ_cap))
+        return QR_ENOMEM;
     b->occ_term[b->occ_count++] = id;
     return 0;
-oom:
-    b->failed = true;
-    return QR_ENOMEM;
+}
+
+int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row)
+{
+    (void)hash; /* recomputed once per distinct term */
+    if (b->failed) return QR_ENOMEM;
+    if (len == 0 || len > INVIDX_TERM_MAX) return QR_EINVAL;
+    int rc = rows_advance(b, row);
+    if (rc) return rc == QR_EINVAL ? rc : (b->failed = true, rc);
+    uint64_t w[TERM_WORDS_MAX];
+    size_t nw = words_from_bytes((const uint8_t *)tok, len, w);
+    uint32_t id;
+    rc = term_intern(b, w, nw, len, &id);
+    if (!rc) rc = term_occurs(b, id, row);
+    if (rc) b->failed = true;
+    return rc;
+}
+
+/* Lower-cased token byte, 0 for separators: qr_token_byte and the ASCII fold in one load. */
+static const uint8_t tok_fold[256] = {
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6',
+    ['7'] = '7', ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
+    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k',
+    ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
+    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+    ['z'] = 'z', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm',
+    ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
+    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
+#define HI16(x)                                                                                    \
+    [x] = x, [x + 1] = x + 1, [x + 2] = x + 2, [x + 3] = x + 3, [x + 4] = x + 4, [x + 5] = x + 5,  \
+    [x + 6] = x + 6, [x + 7] = x + 7, [x + 8] = x + 8, [x + 9] = x + 9, [x + 10] = x + 10,         \
+    [x + 11] = x + 11, [x + 12] = x + 12, [x + 13] = x + 13, [x + 14] = x + 14, [x + 15] = x + 15
+    HI16(0x80),  HI16(0x90),  HI16(0xa0),  HI16(0xb0),  HI16(0xc0),  HI16(0xd0),  HI16(0xe0),
+    HI16(0xf0),
+#undef HI16
+};
+
+int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row)
+{
+    if (b->failed) return QR_ENOMEM;
+    int rc = rows_advance(b, row);
+    if (rc) return rc == QR_EINVAL ? rc : (b->failed = true, rc);
+    const uint8_t *s = (const uint8_t *)text;
+    uint64_t w[QR_TOKEN_MAX_BYTES / 8];
+    size_t pos = 0;
+    while (pos < len) {
+        uint8_t c = tok_fold[s[pos]];
+        if (!c) {
+            pos++;
+            continue;
+        }
+        /* A token: fold its first QR_TOKEN_MAX_BYTES bytes into zero-padded words. */
+        size_t n = 0, nw = 0;
+        uint64_t cur = 0;
+        do {
+            if (n < QR_TOKEN_MAX_BYTES) {
+                cur |= (uint64_t)c << (8 * (n & 7));
+                if ((++n & 7) == 0) {
+                    w[nw++] = cur;
+                    cur = 0;
+                }
+            }
+            pos++;
+        } while (pos < len && (c = tok_fold[s[pos]]) != 0);
+        if (n & 7) w[nw++] = cur;
+        uint32_t id;
+        rc = term_intern(b, w, nw, n, &id);
+        if (!rc) rc = term_occurs(b, id, row);
+        if (rc) {
+            b->failed = true;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes)
+{
+    *hashes = b->mark_hashes;
+    size_t n = b->mark_count;
+    b->mark_count = 0;
+    if (++b->mark == 0) { /* wrapped: forget every term's mark */
+        memset(b->term_mark, 0, (size_t)b->term_count * sizeof *b->term_mark);
+        b->mark = 1;
+    }
+    return n;
 }
 
 typedef struct term_ref {
@@ -182,6 +365,65 @@ static int term_ref_cmp(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+typedef struct sort_key {
+    uint64_t key; /* the term's first 8 bytes, big-endian, zero-padded */
+    uint32_t id;
+} sort_key;
+
+/* Sorts terms by bytes: LSD radix sort (16-bit digits, skipping digits every key shares) on
+ * the first 8 bytes, then a comparison sort inside each run of equal keys (terms sharing 8
+ * bytes). A comparison qsort of all terms was a visible share of the flush. */
+static int terms_sort(const invidx_builder *b, const uint8_t *bytes, const uint32_t *off,
+                      term_ref *order)
+{
+    uint32_t n = b->term_count;
+    sort_key *k1 = malloc((n ? n : 1) * sizeof *k1), *k2 = malloc((n ? n : 1) * sizeof *k2);
+    uint32_t *count = malloc(65536 * sizeof *count);
+    if (!k1 || !k2 || !count) {
+        free(k1);
+        free(k2);
+        free(count);
+        return QR_ENOMEM;
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        uint64_t key = 0;
+        uint32_t len = b->term_len[id];
+        for (uint32_t idx = 0; idx < 8; idx++)
+            key = key << 8 | (idx < len ? bytes[off[id] + idx] : 0);
+        k1[id] = (sort_key){key, id};
+    }
+    for (unsigned shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (uint32_t idx = 0; idx < n; idx++) count[(k1[idx].key >> shift) & 0xffff]++;
+        if (n && count[(k1[0].key >> shift) & 0xffff] == n) continue; /* all equal */
+        uint32_t acc = 0;
+        for (uint32_t d = 0; d < 65536; d++) {
+            uint32_t c = count[d];
+            count[d] = acc;
+            acc += c;
+        }
+        for (uint32_t idx = 0; idx < n; idx++)
+            k2[count[(k1[idx].key >> shift) & 0xffff]++] = k1[idx];
+        sort_key *t = k1;
+        k1 = k2;
+        k2 = t;
+    }
+    for (uint32_t idx = 0; idx < n; idx++) {
+        uint32_t id = k1[idx].id;
+        order[idx] = (term_ref){bytes + off[id], b->term_len[id], id};
+    }
+    for (uint32_t lo = 0; lo < n;) {
+        uint32_t hi = lo + 1;
+        while (hi < n && k1[hi].key == k1[lo].key) hi++;
+        if (hi - lo > 1) qsort(order + lo, hi - lo, sizeof *order, term_ref_cmp);
+        lo = hi;
+    }
+    free(k1);
+    free(k2);
+    free(count);
+    return 0;
+}
+
 static size_t uvarint_len(uint64_t v)
 {
     size_t n = 1;
@@ -192,27 +434,121 @@ static size_t uvarint_len(uint64_t v)
     return n;
 }
 
-/* Writes one posting list (n > INLINE_MAX rows) to post; returns the entry word or 0 on OOM. */
+/* Bytes of the packed form of rows[0..n): uvarint first row, then per run of up to
+ * INVIDX_PACK_RUN gaps: u8 width, the (gap - 1)s bit-packed at that width. */
+static size_t packed_size(const uint32_t *rows, uint32_t n)
+{
+    size_t size = uvarint_len(rows[0]);
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        uint32_t or_bits = 0;
+        for (uint32_t idx = at; idx < at + cnt; idx++) or_bits |= rows[idx] - rows[idx - 1] - 1;
+        size += 1 + codec_bitpack_bytes(cnt, codec_width_u64(or_bits));
+    }
+    return size;
+}
+
+static bool packed_put(const uint32_t *rows, uint32_t n, qr_buf *post)
+{
+    uint64_t gaps[INVIDX_PACK_RUN];
+    qr_buf_uvarint(post, rows[0]);
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        uint64_t or_bits = 0;
+        for (uint32_t idx = 0; idx < cnt; idx++) {
+            gaps[idx] = rows[at + idx] - rows[at + idx - 1] - 1;
+            or_bits |= gaps[idx];
+        }
+        unsigned width = codec_width_u64(or_bits);
+        qr_buf_u8(post, (uint8_t)width);
+        uint8_t *p = qr_buf_extend(post, codec_bitpack_bytes(cnt, width));
+        if (!p) return false;
+        codec_bitpack(gaps, cnt, width, p);
+    }
+    return qr_buf_ok(post);
+}
+
+/* Writes one posting list (n > INLINE_MAX rows) to post in the smallest of its forms;
+ * returns the entry word (len << 3 | kind) or 0 on OOM. */
 static uint64_t postings_put(const uint32_t *rows, uint32_t n, qr_buf *post)
 {
     size_t vsize = uvarint_len(rows[0]);
     for (uint32_t idx = 1; idx < n; idx++) vsize += uvarint_len(rows[idx] - rows[idx - 1]);
-    /* Roaring only wins on dense lists: gaps under 128 rows cost varints one byte each, so
-     * try it when varints average more than a byte per row or the list is long (runs and
-     * bitset containers beat a byte per row). */
-    if (vsize > (size_t)n + 16 || n >= 4096) {
+    size_t psize = packed_size(rows, n);
+    size_t best = vsize < psize ? vsize : psize;
+    /* Roaring only wins on dense lists (runs, bitset containers): try it on long ones. */
+    if (n >= 4096) {
         roaring_bitmap_t *bm = roaring_bitmap_of_ptr(n, rows);
         if (!bm) return 0;
         roaring_bitmap_run_optimize(bm);
         size_t rsize = roaring_bitmap_portable_size_in_bytes(bm);
-        uint8_t *p = rsize < vsize ? qr_buf_extend(post, rsize) : NULL;
+        uint8_t *p = rsize < best ? qr_buf_extend(post, rsize) : NULL;
         if (p) roaring_bitmap_portable_serialize(bm, (char *)p);
         roaring_bitmap_free(bm);
-        if (rsize < vsize) return p ? (uint64_t)rsize << 1 : 0;
+        if (rsize < best) return p ? (uint64_t)rsize << 3 | INVIDX_LIST_ROARING : 0;
     }
+    if (psize < vsize)
+        return packed_put(rows, n, post) ? (uint64_t)psize << 3 | INVIDX_LIST_PACKED : 0;
     qr_buf_uvarint(post, rows[0]);
     for (uint32_t idx = 1; idx < n; idx++) qr_buf_uvarint(post, rows[idx] - rows[idx - 1]);
-    return (uint64_t)vsize << 1 | 1;
+    return qr_buf_ok(post) ? (uint64_t)vsize << 3 | INVIDX_LIST_VARINT : 0;
+}
+
+/* Lists already written, by a hash of their rows: a term whose rows equal an earlier
+ * term's (words of one message template) points at that list instead of repeating it. */
+typedef struct list_seen {
+    uint64_t hash;
+    const uint32_t *rows;
+    uint32_t n;
+    uint64_t word; /* len << 3 | kind */
+    uint64_t off;  /* in the postings section */
+} list_seen;
+
+typedef struct list_table {
+    list_seen *slots;
+    uint32_t mask;
+    uint32_t count;
+} list_table;
+
+/* Finds an equal list or the empty slot where it goes. */
+static list_seen *list_find(list_table *t, const uint32_t *rows, uint32_t n, uint64_t hash)
+{
+    uint32_t slot = (uint32_t)hash & t->mask;
+    for (;;) {
+        list_seen *e = &t->slots[slot];
+        if (!e->rows) return e;
+        if (e->hash == hash && e->n == n && memcmp(e->rows, rows, (size_t)n * sizeof *rows) == 0)
+            return e;
+        slot = (slot + 1) & t->mask;
+    }
+}
+
+/* Hex digit value + 1 of a lower-case hex digit, 0 for any other byte (nibble suffixes). */
+static const uint8_t nib_of[256] = {
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+static const char nib_char[16] = "0123456789abcdef";
+
+/* Appends a term suffix: uvarint (len << 1 | nibbles), then the bytes, or, when every byte
+ * is 0-9 or a-f (numbers, hex ids), two per byte (high nibble first, a last odd one padded
+ * with 0). */
+static void suffix_put(qr_buf *dict, const uint8_t *p, uint32_t len)
+{
+    bool nib = len > 0;
+    for (uint32_t idx = 0; idx < len && nib; idx++) nib = nib_of[p[idx]] != 0;
+    qr_buf_uvarint(dict, (uint64_t)len << 1 | nib);
+    if (!nib) {
+        qr_buf_append(dict, p, len);
+        return;
+    }
+    uint8_t *out = qr_buf_extend(dict, (len + 1) / 2);
+    if (!out) return;
+    for (uint32_t idx = 0; idx < len; idx += 2) {
+        unsigned hi = nib_of[p[idx]] - 1u;
+        unsigned lo = idx + 1 < len ? nib_of[p[idx + 1]] - 1u : 0;
+        out[idx / 2] = (uint8_t)(hi << 4 | lo);
+    }
 }
 
 /* Checksum of b[off, len); b->data may be NULL while empty. */
@@ -229,11 +565,29 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     uint64_t *start = malloc(((size_t)nterms + 1) * sizeof *start);
     uint32_t *rows = malloc((b->occ_count ? b->occ_count : 1) * sizeof *rows);
     term_ref *order = malloc((nterms ? nterms : 1) * sizeof *order);
+    uint32_t *toff = malloc((nterms ? nterms : 1) * sizeof *toff);
+    uint8_t *tbytes = malloc(b->words_len * 8 + 1);
     qr_buf heads, dict, post;
     qr_buf_init(&heads);
     qr_buf_init(&dict);
     qr_buf_init(&post);
-    if (!start || !rows || !order) goto out;
+    list_table lists = {0};
+    {
+        uint32_t nlists = 0;
+        for (uint32_t id = 0; id < nterms; id++) nlists += b->term_rows[id] > INVIDX_INLINE_MAX;
+        uint32_t cap = 16;
+        while (cap < (uint64_t)nlists * 2 + 2) cap *= 2;
+        lists.slots = calloc(cap, sizeof *lists.slots);
+        lists.mask = cap - 1;
+    }
+    if (!start || !rows || !order || !toff || !tbytes || !lists.slots) goto out;
+    /* The terms' bytes, flat (the words hold byte i at bits 8 * (i % 8)). */
+    size_t tb_len = 0;
+    for (uint32_t id = 0; id < nterms; id++) {
+        toff[id] = (uint32_t)tb_len;
+        tb_len +=
+            words_to_bytes(b->term_words + b->term_woff[id], b->term_len[id], tbytes + tb_len);
+    }
     /* Counting sort of occurrences by term; rows come out ascending per term. */
     uint64_t acc = 0;
     for (uint32_t id = 0; id < nterms; id++) {
@@ -246,12 +600,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
         for (size_t occ = b->row_start[r]; occ < end; occ++) rows[start[b->occ_term[occ]]++] = r;
     }
     for (uint32_t id = 0; id < nterms; id++) start[id] -= b->term_rows[id];
-    for (uint32_t id = 0; id < nterms; id++) {
-        order[id].p = b->term_bytes.data + b->term_off[id];
-        order[id].len = b->term_len[id];
-        order[id].id = id;
-    }
-    qsort(order, nterms, sizeof *order, term_ref_cmp);
+    if (terms_sort(b, tbytes, toff, order)) goto out;
 
     uint32_t head_count = (nterms + INVIDX_TERMS_PER_BLOCK - 1) / INVIDX_TERMS_PER_BLOCK;
     for (uint32_t blk = 0; blk < head_count; blk++) {
@@ -268,7 +617,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
                     shared++;
             }
             qr_buf_uvarint(&dict, shared);
-            qr_buf_bytes(&dict, tr->p + shared, tr->len - shared);
+            suffix_put(&dict, tr->p + shared, tr->len - shared);
             uint32_t n = b->term_rows[tr->id];
             const uint32_t *tr_rows = rows + start[tr->id];
             qr_buf_uvarint(&dict, n);
@@ -277,9 +626,20 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
                 for (uint32_t idx = 1; idx < n; idx++)
                     qr_buf_uvarint(&dict, tr_rows[idx] - tr_rows[idx - 1]);
             } else {
-                uint64_t word = postings_put(tr_rows, n, &post);
-                if (!word) goto out;
-                qr_buf_uvarint(&dict, word);
+                /* the table has room for every list (sized above) */
+                uint64_t lh = qr_hash64(tr_rows, (size_t)n * sizeof *tr_rows);
+                list_seen *e = list_find(&lists, tr_rows, n, lh);
+                if (e->rows) {
+                    qr_buf_uvarint(&dict, e->word | INVIDX_LIST_REF);
+                    qr_buf_uvarint(&dict, e->off);
+                } else {
+                    uint64_t off = post.len;
+                    uint64_t word = postings_put(tr_rows, n, &post);
+                    if (!word) goto out;
+                    *e = (list_seen){lh, tr_rows, n, word, off};
+                    lists.count++;
+                    qr_buf_uvarint(&dict, word);
+                }
             }
         }
         if (dict.len > UINT32_MAX) goto out;
@@ -306,6 +666,9 @@ out:
     free(start);
     free(rows);
     free(order);
+    free(toff);
+    free(tbytes);
+    free(lists.slots);
     qr_buf_fini(&heads);
     qr_buf_fini(&dict);
     qr_buf_fini(&post);
@@ -438,15 +801,28 @@ static int iter_next(dict_iter *it, qr_diag *d)
     }
     const uint8_t *entry = it->rd.p;
     uint64_t shared = qr_rd_uvarint(&it->rd);
-    size_t suffix_len = 0;
-    const uint8_t *suffix = qr_rd_bytes(&it->rd, &suffix_len);
-    uint64_t n = qr_rd_uvarint(&it->rd);
+    uint64_t sword = qr_rd_uvarint(&it->rd);
+    uint64_t suffix_len = sword >> 1;
+    bool nib = sword & 1;
     if (it->rd.bad || (it->at_block_start && shared != 0) || shared > it->term_len ||
-        shared + suffix_len > INVIDX_TERM_MAX || shared + suffix_len == 0 || n == 0 ||
-        n > ix->row_count)
+        suffix_len > INVIDX_TERM_MAX || shared + suffix_len > INVIDX_TERM_MAX ||
+        shared + suffix_len == 0 || (nib && suffix_len == 0))
         return ix_corrupt(d, dict_pos(ix, entry), "bad term entry");
-    memcpy(it->term + shared, suffix, suffix_len);
-    it->term_len = (size_t)shared + suffix_len;
+    size_t stored = nib ? (size_t)(suffix_len + 1) / 2 : (size_t)suffix_len;
+    const uint8_t *suffix = qr_rd_take(&it->rd, stored);
+    uint64_t n = qr_rd_uvarint(&it->rd);
+    if (it->rd.bad || !suffix || n == 0 || n > ix->row_count)
+        return ix_corrupt(d, dict_pos(ix, entry), "bad term entry");
+    if (nib) {
+        char *t = it->term + shared;
+        for (size_t idx = 0; idx < suffix_len; idx++)
+            t[idx] = nib_char[idx % 2 ? suffix[idx / 2] & 15 : suffix[idx / 2] >> 4];
+        if (suffix_len % 2 && (suffix[stored - 1] & 15))
+            return ix_corrupt(d, dict_pos(ix, entry), "bad nibble padding");
+    } else {
+        memcpy(it->term + shared, suffix, (size_t)suffix_len);
+    }
+    it->term_len = (size_t)(shared + suffix_len);
     it->at_block_start = false;
     it->rows_n = (uint32_t)n;
     it->post_len = 0;
@@ -463,10 +839,21 @@ static int iter_next(dict_iter *it, qr_diag *d)
         return 1;
     }
     uint64_t word = qr_rd_uvarint(&it->rd);
-    uint64_t plen = word >> 1;
-    if (it->rd.bad || plen == 0 || plen > it->post_end - it->post_next)
+    uint64_t plen = word >> 3;
+    it->post_kind = (int)(word & 3);
+    if (it->rd.bad || plen == 0 || it->post_kind > INVIDX_LIST_PACKED)
+        return ix_corrupt(d, dict_pos(ix, entry), "bad postings word");
+    if (word & INVIDX_LIST_REF) {
+        /* An earlier term's list: anywhere before this block's next new list. */
+        uint64_t off = qr_rd_uvarint(&it->rd);
+        if (it->rd.bad || off > it->post_next || plen > it->post_next - off)
+            return ix_corrupt(d, dict_pos(ix, entry), "bad postings reference");
+        it->post_off = off;
+        it->post_len = plen;
+        return 1;
+    }
+    if (plen > it->post_end - it->post_next)
         return ix_corrupt(d, dict_pos(ix, entry), "bad postings length");
-    it->post_kind = (int)(word & 1);
     it->post_off = it->post_next;
     it->post_len = plen;
     it->post_next += plen;
@@ -505,6 +892,52 @@ static int find_block(const invidx *ix, const char *key, size_t len, bool strict
     return 0;
 }
 
+/* Checks the crc of dict block blk's postings range. */
+static int post_range_check(const invidx *ix, uint32_t blk, qr_diag *d)
+{
+    uint64_t doff, dend, poff, pend;
+    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
+    if (qr_checksum32(ix->post + poff, (size_t)(pend - poff)) != qr_load_u32(h + 16))
+        return ix_corrupt(d, dict_pos(ix, ix->post + poff), "postings checksum mismatch");
+    return 0;
+}
+
+/* Rows from uvarint first row + gaps >= 1; false when malformed or a row >= row_count. */
+static bool varint_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t *rows)
+{
+    uint64_t row = 0;
+    for (uint32_t idx = 0; idx < n; idx++) {
+        uint64_t v = qr_rd_uvarint(rd);
+        if (idx && v == 0) return false;
+        row += v;
+        if (rd->bad || row >= row_count) return false;
+        rows[idx] = (uint32_t)row;
+    }
+    return true;
+}
+
+/* Rows from uvarint first row + runs of (u8 width, bit-packed gap - 1s). */
+static bool packed_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t *rows)
+{
+    uint64_t row = qr_rd_uvarint(rd);
+    if (rd->bad || row >= row_count) return false;
+    rows[0] = (uint32_t)row;
+    for (uint32_t at = 1; at < n; at += INVIDX_PACK_RUN) {
+        uint32_t cnt = n - at < INVIDX_PACK_RUN ? n - at : INVIDX_PACK_RUN;
+        unsigned width = qr_rd_u8(rd);
+        size_t bytes = codec_bitpack_bytes(cnt, width);
+        const uint8_t *p = width <= 32 ? qr_rd_take(rd, bytes) : NULL;
+        if (rd->bad || !p || codec_bitunpack_u32(p, bytes, cnt, width, 1, rows + at)) return false;
+        for (uint32_t idx = at; idx < at + cnt; idx++) {
+            row += rows[idx];
+            if (rows[idx] == 0 || row >= row_count) return false; /* gap - 1 wrapped */
+            rows[idx] = (uint32_t)row;
+        }
+    }
+    return true;
+}
+
 static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
 {
     const invidx *ix = it->ix;
@@ -514,13 +947,30 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
         *out = bm;
         return 0;
     }
-    if (!it->post_checked) {
-        const uint8_t *h = ix->heads + (size_t)it->blk * INVIDX_HEAD_BYTES;
-        if (qr_checksum32(ix->post + it->post_start, (size_t)(it->post_end - it->post_start)) !=
-            qr_load_u32(h + 16))
-            return ix_corrupt(d, dict_pos(ix, ix->post + it->post_start),
-                              "postings checksum mismatch");
-        it->post_checked = true;
+    if (it->post_off >= it->post_start && it->post_off < it->post_end) {
+        if (!it->post_checked) {
+            int rc = post_range_check(ix, it->blk, d);
+            if (rc) return rc;
+            it->post_checked = true;
+        }
+    } else {
+        /* A shared list in an earlier block's range: check that range (the last block
+         * whose range starts at or before the list; the list must end inside it). */
+        uint32_t lo = 0, hi = it->blk;
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (qr_load_u64(ix->heads + (size_t)mid * INVIDX_HEAD_BYTES + 8) <= it->post_off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        uint64_t doff, dend, poff, pend;
+        head_get(ix, lo, &doff, &dend, &poff, &pend);
+        if (it->post_off < poff || it->post_off + it->post_len > pend)
+            return ix_corrupt(d, dict_pos(ix, ix->post + it->post_off),
+                              "postings reference crosses ranges");
+        int rc = post_range_check(ix, lo, d);
+        if (rc) return rc;
     }
     const uint8_t *p = ix->post + it->post_off;
     size_t plen = (size_t)it->post_len;
@@ -542,18 +992,14 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
     if (!rows) return QR_ENOMEM;
     qr_rd rd;
     qr_rd_init(&rd, p, plen);
-    uint64_t row = 0;
-    for (uint32_t idx = 0; idx < it->rows_n; idx++) {
-        uint64_t v = qr_rd_uvarint(&rd);
-        if (idx && v == 0) rd.bad = true;
-        row += v;
-        if (row >= ix->row_count) rd.bad = true;
-        if (rd.bad) break;
-        rows[idx] = (uint32_t)row;
-    }
-    if (rd.bad || qr_rd_left(&rd)) {
+    bool ok = it->post_kind == INVIDX_LIST_VARINT
+                  ? varint_rows_decode(&rd, it->rows_n, ix->row_count, rows)
+                  : packed_rows_decode(&rd, it->rows_n, ix->row_count, rows);
+    if (!ok || qr_rd_left(&rd)) {
         free(rows);
-        return ix_corrupt(d, at, "bad varint postings");
+        return ix_corrupt(d, at,
+                          it->post_kind == INVIDX_LIST_VARINT ? "bad varint postings"
+                                                              : "bad packed postings");
     }
     roaring_bitmap_t *bm = roaring_bitmap_of_ptr(it->rows_n, rows);
     free(rows);

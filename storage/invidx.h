@@ -16,11 +16,18 @@
  *   H = 32 + 20*head_count: u32 qr_checksum32 of bytes [0, H)
  *   H+4            dict: head_count front-coded blocks of up to terms_per_block terms
  *   H+4+dict_len   postings: the lists of terms with more than INVIDX_INLINE_MAX rows
+ *                  (each distinct list once)
  * A term entry: uvarint shared (prefix bytes shared with the previous term, 0 at a block
- * start), uvarint suffix_len, suffix, uvarint row_count (>= 1), then either row_count
- * uvarints (first row, then gaps >= 1) when row_count <= INVIDX_INLINE_MAX, or uvarint
- * (post_len << 1 | kind): kind 0 = roaring portable format, kind 1 = uvarint first row +
- * gaps; the list lies at the running offset in the block's postings range.
+ * start), uvarint (suffix_len << 1 | nib), the suffix (nib = 1: every suffix byte is 0-9 or
+ * a-f and is stored as a nibble, two per byte, high first, an odd last one padded with 0 —
+ * numbers and hex ids cost half), uvarint row_count (>= 1), then either row_count uvarints
+ * (first row, then gaps >= 1) when row_count <= INVIDX_INLINE_MAX, or uvarint list word
+ * (post_len << 3 | ref << 2 | kind), kind 0 = roaring portable format, 1 = uvarint first row
+ * + gaps, 2 = uvarint first row + runs of up to INVIDX_PACK_RUN gaps, each run u8 width
+ * (0..32) + the (gap - 1)s bit-packed (codec.h bit order). ref = 0: the list lies at the
+ * running offset in the block's postings range; ref = 1: uvarint offset follows and the list
+ * is an earlier term's (same rows), lying wholly inside one block's postings range, before
+ * the running offset (template words share lists).
  * Terms are strictly increasing in byte order (memcmp, shorter first).
  *
  * Reading: invidx_open checks the header and the heads checksum; every dict block and
@@ -44,15 +51,35 @@
 #define INVIDX_TERM_MAX 255
 #define INVIDX_HEADER_BYTES 32
 #define INVIDX_HEAD_BYTES 20
+#define INVIDX_PACK_RUN 128 /* gaps per bit-packed run: one width per run bounds outliers */
+
+/* Posting list forms (low bits of a term's list word: len << 3 | ref | kind). */
+enum {
+    INVIDX_LIST_ROARING = 0, /* CRoaring portable serialization */
+    INVIDX_LIST_VARINT = 1,  /* uvarint first row, then uvarint gaps >= 1 */
+    INVIDX_LIST_PACKED = 2,  /* uvarint first row, runs of (u8 width, packed gap - 1s) */
+    INVIDX_LIST_REF = 4,     /* flag: the list is an earlier term's, at uvarint offset */
+};
 
 typedef struct invidx_builder invidx_builder;
 
 invidx_builder *invidx_builder_new(void);
+/* A builder that only tracks distinct terms for invidx_builder_block_hashes (no postings:
+ * the warm tier); do not call invidx_builder_finish on it. */
+invidx_builder *invidx_builder_new_terms_only(void);
 void invidx_builder_free(invidx_builder *b);
 /* Records that row contains the token (rows must be added in non-decreasing order; repeats of a
- * token within one row are ignored). hash = qr_token_hash(tok, len). Errors: QR_ENOMEM,
- * QR_EINVAL (len 0 or > INVIDX_TERM_MAX, row going backwards). */
+ * token within one row are ignored). hash is ignored (kept for callers that have it; the
+ * builder computes qr_token_hash once per distinct term). Errors: QR_ENOMEM, QR_EINVAL (len 0
+ * or > INVIDX_TERM_MAX, row going backwards). */
 int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t hash, uint32_t row);
+/* Tokenizes text exactly as qr_tokenize (storage/tokenize.h) does and adds every token for
+ * row: the fast path of segment writing (one pass over the bytes, no callback, the intern
+ * hash computed while folding case). Errors as invidx_builder_add. */
+int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row);
+/* The qr_token_hash of every distinct term added since the previous call (for a block
+ * bloom); *hashes stays valid until the next add. Returns their count. */
+size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
 uint32_t invidx_builder_term_count(const invidx_builder *b);

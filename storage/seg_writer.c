@@ -60,7 +60,6 @@
 #include "storage/codec.h"
 #include "storage/invidx.h"
 #include "storage/seg_int.h"
-#include "storage/tokenize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +111,22 @@ static int strtab_grow_table(strtab *t)
     return 0;
 }
 
+/* Byte equality without a libc call for the short strings labels and keys are. */
+static inline bool str_eq(qr_str a, qr_str b)
+{
+    if (a.len != b.len) return false;
+    uint32_t idx = 0;
+    for (; idx + 8 <= a.len; idx += 8) {
+        uint64_t x, y;
+        memcpy(&x, a.ptr + idx, 8);
+        memcpy(&y, b.ptr + idx, 8);
+        if (x != y) return false;
+    }
+    for (; idx < a.len; idx++)
+        if (a.ptr[idx] != b.ptr[idx]) return false;
+    return true;
+}
+
 /* Interns (s, tag); strings are borrowed. */
 static int strtab_intern(strtab *t, qr_str s, uint8_t tag, uint32_t *id)
 {
@@ -125,8 +140,7 @@ static int strtab_intern(strtab *t, qr_str s, uint8_t tag, uint32_t *id)
         uint32_t v = t->table[slot];
         if (!v) break;
         uint32_t c = v - 1;
-        if (t->hashes[c] == h && t->tags[c] == tag && t->strs[c].len == s.len &&
-            (s.len == 0 || memcmp(t->strs[c].ptr, s.ptr, s.len) == 0)) {
+        if (t->hashes[c] == h && t->tags[c] == tag && str_eq(t->strs[c], s)) {
             t->rows[c]++;
             *id = c;
             return 0;
@@ -205,12 +219,6 @@ static int strtab_sorted(const strtab *t, qr_str **sorted_out, uint32_t **remap_
 
 /* ------------------------------------------------------------ writer state */
 
-typedef struct row_ref {
-    int64_t ts_ns;
-    uint32_t batch;
-    uint32_t idx;
-} row_ref;
-
 typedef struct occ_ref {
     uint32_t batch;
     uint32_t occ; /* index into the batch's fields */
@@ -220,7 +228,10 @@ typedef struct wfield {
     qr_str key;
     uint8_t type;
     uint32_t row_count;
-    strtab values; /* string fields: distinct values until SEG_DICT_MAX */
+    uint32_t last_row;  /* input row + 1 that last had the field (drops repeats in an event) */
+    uint32_t next_fid;  /* the field that followed this one last time (key prediction) */
+    uint32_t seen_vals; /* string values interned so far */
+    strtab values;      /* string fields: distinct values until too_many */
     bool too_many;
     bool is_dict;
     qr_str *dict;
@@ -231,13 +242,6 @@ typedef struct wfield {
     uint32_t val_count;
     uint64_t *present;
 } wfield;
-
-typedef struct hashset {
-    uint64_t *slots;
-    uint32_t mask;
-    uint32_t count;
-    bool has_zero;
-} hashset;
 
 typedef struct seg_w {
     const char *path;
@@ -253,12 +257,16 @@ typedef struct seg_w {
     qr_diag *d;
     const qr_batch *const *batches;
     size_t batch_count;
-    uint32_t **fcol; /* per batch, per field occurrence: field index */
+    uint32_t **fcol; /* per batch, per field occurrence: field index (UINT32_MAX: dropped) */
     uint32_t **fval; /* per batch, per field occurrence: value id (string fields) */
-    row_ref *rows;
     uint32_t row_count;
-    uint32_t *svc;  /* per sorted row */
-    uint32_t *host; /* per sorted row */
+    /* per input row (batch order) */
+    const qr_event **ev;
+    uint32_t *ev_batch;
+    int64_t *ts_in;
+    uint32_t *svc_in;  /* sorted service ids once the dictionary is sorted */
+    uint32_t *host_in; /* same for hosts */
+    uint32_t *order;   /* order[segment row] = input row: rows sorted by (ts, input row) */
     strtab services;
     strtab hosts;
     qr_str *svc_sorted, *host_sorted;
@@ -267,11 +275,14 @@ typedef struct seg_w {
     strtab fkeys;
     wfield *fields;
     uint32_t field_count;
+    uint32_t first_fid; /* the first field of the previous event (key prediction) */
     invidx_builder *ix;
-    hashset tokset;
-    uint32_t cur_row;
-    int tok_rc;
-    /* per block scratch */
+    bool postings;
+    /* per block scratch, block_rows each */
+    const qr_event **bev;
+    qr_str *bmsg;
+    uint32_t *bsvc;
+    uint8_t *blvl;
     int64_t *i64a;
     int64_t *i64b;
     uint64_t *u64a;
@@ -357,59 +368,6 @@ static int w_put_chunk(seg_w *w, bool try_zstd, seg_ref *ref, uint64_t *stat)
 
 /* ------------------------------------------------------------ helpers */
 
-static void hashset_clear(hashset *s)
-{
-    if (s->slots && s->count) memset(s->slots, 0, ((size_t)s->mask + 1) * sizeof *s->slots);
-    s->count = 0;
-    s->has_zero = false;
-}
-
-static int hashset_add(hashset *s, uint64_t h)
-{
-    if (h == 0) {
-        s->has_zero = true;
-        return 0;
-    }
-    if (!s->slots || (uint64_t)(s->count + 1) * 2 > s->mask) {
-        uint32_t mask = s->slots ? s->mask * 2 + 1 : 16383;
-        uint64_t *slots = calloc((size_t)mask + 1, sizeof *slots);
-        if (!slots) return QR_ENOMEM;
-        if (s->slots) {
-            for (uint32_t idx = 0; idx <= s->mask; idx++) {
-                uint64_t v = s->slots[idx];
-                if (!v) continue;
-                uint32_t slot = (uint32_t)v & mask;
-                while (slots[slot]) slot = (slot + 1) & mask;
-                slots[slot] = v;
-            }
-        }
-        free(s->slots);
-        s->slots = slots;
-        s->mask = mask;
-    }
-    uint32_t slot = (uint32_t)h & s->mask;
-    while (s->slots[slot]) {
-        if (s->slots[slot] == h) return 0;
-        slot = (slot + 1) & s->mask;
-    }
-    s->slots[slot] = h;
-    s->count++;
-    return 0;
-}
-
-static int row_ref_cmp(const void *a, const void *b)
-{
-    const row_ref *x = a, *y = b;
-    if (x->ts_ns != y->ts_ns) return x->ts_ns < y->ts_ns ? -1 : 1;
-    if (x->batch != y->batch) return x->batch < y->batch ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static const qr_event *row_event(const seg_w *w, uint32_t row)
-{
-    return &w->batches[w->rows[row].batch]->events[w->rows[row].idx];
-}
-
 static void put_ref(qr_buf *b, const seg_ref *r)
 {
     qr_buf_uvarint(b, r->off);
@@ -417,30 +375,101 @@ static void put_ref(qr_buf *b, const seg_ref *r)
     qr_buf_u32(b, r->crc);
 }
 
-/* Hex digit values + 1 (0 = not a hex digit), so the per-character test is one load. */
-static const uint8_t hex_digit1[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
-    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+/* Hex digit classes: the value in the low 4 bits, HEXF_DIGIT on every hex digit (0 for any
+ * other byte), HEXF_LOWER / HEXF_UPPER on letters of each case. */
+enum { HEXF_LOWER = 0x10, HEXF_UPPER = 0x20, HEXF_DIGIT = 0x80 };
+static const uint8_t hex_class[256] = {
+    ['0'] = 0x80, ['1'] = 0x81, ['2'] = 0x82, ['3'] = 0x83, ['4'] = 0x84, ['5'] = 0x85,
+    ['6'] = 0x86, ['7'] = 0x87, ['8'] = 0x88, ['9'] = 0x89, ['a'] = 0x9a, ['b'] = 0x9b,
+    ['c'] = 0x9c, ['d'] = 0x9d, ['e'] = 0x9e, ['f'] = 0x9f, ['A'] = 0xaa, ['B'] = 0xab,
+    ['C'] = 0xac, ['D'] = 0xad, ['E'] = 0xae, ['F'] = 0xaf,
 };
-
-static int hex_val(uint8_t c)
-{
-    return (int)hex_digit1[c] - 1;
-}
-
-static int tok_cb(void *ctx, const char *tok, size_t len, size_t offset)
-{
-    seg_w *w = ctx;
-    uint64_t h = qr_token_hash(tok, len);
-    int rc = hashset_add(&w->tokset, h);
-    if (!rc && w->ix) rc = invidx_builder_add(w->ix, tok, len, h, w->cur_row);
-    if (rc) w->tok_rc = rc;
-    return rc;
-}
 
 /* ------------------------------------------------------------ pass 1: dictionaries */
 
+/* Field id of occurrence f, which follows field `prev` in its event (UINT32_MAX at the
+ * start of an event): events of one source repeat the same keys in the same order, so the
+ * field that followed `prev` last time is tried first with one byte comparison, and only a
+ * miss pays for hashing the key. */
+static int w_field_id(seg_w *w, const qr_field *f, uint32_t prev, uint32_t *fid_out)
+{
+    uint32_t guess = prev == UINT32_MAX ? w->first_fid : w->fields[prev].next_fid;
+    if (guess < w->field_count && w->fields[guess].type == f->type &&
+        str_eq(w->fields[guess].key, f->key)) {
+        *fid_out = guess;
+        return 0;
+    }
+    uint32_t fid;
+    int rc = strtab_intern(&w->fkeys, f->key, f->type, &fid);
+    if (rc) return rc;
+    if (fid == w->field_count) {
+        wfield *nf = realloc(w->fields, (fid + 1) * sizeof *nf);
+        if (!nf) return QR_ENOMEM;
+        w->fields = nf;
+        memset(&nf[fid], 0, sizeof *nf);
+        nf[fid].key = f->key;
+        nf[fid].type = f->type;
+        nf[fid].next_fid = UINT32_MAX;
+        w->field_count++;
+    }
+    if (prev == UINT32_MAX)
+        w->first_fid = fid;
+    else
+        w->fields[prev].next_fid = fid;
+    *fid_out = fid;
+    return 0;
+}
+
+/* Sorts order[] (input rows) by (ts, input row). Rows usually arrive nearly sorted (a few
+ * percent stamped up to a fraction of a second early): insertion sort costs one compare per
+ * row plus the displacement of the late ones. A move budget bounds the worst case; past it
+ * the rest is sorted by qsort. */
+typedef struct ts_row {
+    int64_t ts_ns;
+    uint32_t row;
+} ts_row;
+
+static int ts_row_cmp(const void *a, const void *b)
+{
+    const ts_row *x = a, *y = b;
+    if (x->ts_ns != y->ts_ns) return x->ts_ns < y->ts_ns ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int w_sort_rows(seg_w *w)
+{
+    const int64_t *ts = w->ts_in;
+    uint32_t *order = w->order;
+    uint32_t n = w->row_count;
+    uint64_t budget = (uint64_t)n * 16 + 1024;
+    uint32_t row = 1;
+    for (; row < n && budget; row++) {
+        uint32_t v = order[row];
+        int64_t t = ts[v];
+        if (ts[order[row - 1]] <= t) continue;
+        uint32_t pos = row;
+        while (pos > 0 && ts[order[pos - 1]] > t && budget) {
+            order[pos] = order[pos - 1];
+            pos--;
+            budget--;
+        }
+        order[pos] = v;
+        if (!budget && pos > 0 && ts[order[pos - 1]] > t) break; /* stopped mid-way */
+    }
+    if (row >= n) return 0;
+    /* Budget spent: sort by (ts, input row); input rows keep ties stable. */
+    ts_row *tr = malloc((size_t)n * sizeof *tr);
+    if (!tr) return QR_ENOMEM;
+    for (uint32_t idx = 0; idx < n; idx++) tr[idx] = (ts_row){ts[order[idx]], order[idx]};
+    qsort(tr, n, sizeof *tr, ts_row_cmp);
+    for (uint32_t idx = 0; idx < n; idx++) order[idx] = tr[idx].row;
+    free(tr);
+    return 0;
+}
+
+/* One sequential pass over the input: validates, interns services, hosts, field keys and
+ * low-cardinality string values, and keeps what later passes need per row (event pointer,
+ * ts, ids) so no pass walks the scattered batches again except to read values. */
 static int w_collect(seg_w *w)
 {
     uint64_t total = 0;
@@ -449,107 +478,101 @@ static int w_collect(seg_w *w)
     if (total >= UINT32_MAX)
         return qr_diag_set(w->d, QR_ELIMIT, "segment %s: too many rows", w->path);
     w->row_count = (uint32_t)total;
-    w->rows = malloc(total * sizeof *w->rows);
+    w->ev = malloc(total * sizeof *w->ev);
+    w->ev_batch = malloc(total * sizeof *w->ev_batch);
+    w->ts_in = malloc(total * sizeof *w->ts_in);
+    w->svc_in = malloc(total * sizeof *w->svc_in);
+    w->host_in = malloc(total * sizeof *w->host_in);
+    w->order = malloc(total * sizeof *w->order);
     w->fcol = calloc(w->batch_count, sizeof *w->fcol);
     w->fval = calloc(w->batch_count, sizeof *w->fval);
-    if (!w->rows || !w->fcol || !w->fval) return QR_ENOMEM;
+    if (!w->ev || !w->ev_batch || !w->ts_in || !w->svc_in || !w->host_in || !w->order || !w->fcol ||
+        !w->fval)
+        return QR_ENOMEM;
+    w->first_fid = UINT32_MAX;
     uint32_t row = 0;
-    bool sorted = true;
+    int rc;
     for (size_t b = 0; b < w->batch_count; b++) {
         const qr_batch *bt = w->batches[b];
-        for (size_t idx = 0; idx < bt->count; idx++) {
+        if (bt->field_count) {
+            w->fcol[b] = malloc(bt->field_count * sizeof **w->fcol);
+            w->fval[b] = malloc(bt->field_count * sizeof **w->fval);
+            if (!w->fcol[b] || !w->fval[b]) return QR_ENOMEM;
+        }
+        uint32_t *fcol = w->fcol[b], *fval = w->fval[b];
+        for (size_t idx = 0; idx < bt->count; idx++, row++) {
             const qr_event *e = &bt->events[idx];
             if (e->level >= QR_LEVEL_COUNT)
                 return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad level %u", w->path, e->level);
             if (e->msg.len > QR_MSG_MAX_BYTES)
                 return qr_diag_set(w->d, QR_ELIMIT, "segment %s: msg of %u bytes", w->path,
                                    e->msg.len);
-            w->rows[row] = (row_ref){e->ts_ns, (uint32_t)b, (uint32_t)idx};
-            if (row && row_ref_cmp(&w->rows[row - 1], &w->rows[row]) > 0) sorted = false;
-            row++;
-        }
-        if (bt->field_count) {
-            w->fcol[b] = malloc(bt->field_count * sizeof **w->fcol);
-            w->fval[b] = malloc(bt->field_count * sizeof **w->fval);
-            if (!w->fcol[b] || !w->fval[b]) return QR_ENOMEM;
-        }
-        for (size_t fo = 0; fo < bt->field_count; fo++) {
-            const qr_field *f = &bt->fields[fo];
-            if (f->type > QR_FT_BOOL)
-                return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad field type", w->path);
-            if (f->type == QR_FT_STRING && f->v.s.len > SEG_STR_MAX_BYTES)
-                return qr_diag_set(w->d, QR_ELIMIT, "segment %s: field value too long", w->path);
-            uint32_t fid;
-            int rc = strtab_intern(&w->fkeys, f->key, f->type, &fid);
+            if ((uint64_t)e->field_off + e->field_count > bt->field_count)
+                return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad field range", w->path);
+            w->ev[row] = e;
+            w->ev_batch[row] = (uint32_t)b;
+            w->ts_in[row] = e->ts_ns;
+            w->order[row] = row;
+            w->level_rows[e->level]++;
+            rc = strtab_intern(&w->services, e->service, 0, &w->svc_in[row]);
+            if (!rc) rc = strtab_intern(&w->hosts, e->host, 0, &w->host_in[row]);
             if (rc) return rc;
-            if (fid == w->field_count) {
-                wfield *nf = realloc(w->fields, (fid + 1) * sizeof *nf);
-                if (!nf) return QR_ENOMEM;
-                w->fields = nf;
-                memset(&nf[fid], 0, sizeof *nf);
-                nf[fid].key = f->key;
-                nf[fid].type = f->type;
-                w->field_count++;
-            }
-            w->fcol[b][fo] = fid;
-            w->fval[b][fo] = 0;
-            wfield *wf = &w->fields[fid];
-            if (f->type == QR_FT_STRING && !wf->too_many) {
+            uint32_t prev = UINT32_MAX;
+            for (uint32_t k = 0; k < e->field_count; k++) {
+                uint32_t fo = e->field_off + k;
+                const qr_field *f = &bt->fields[fo];
+                if (f->type > QR_FT_BOOL)
+                    return qr_diag_set(w->d, QR_EINVAL, "segment %s: bad field type", w->path);
+                if (f->type == QR_FT_STRING && f->v.s.len > SEG_STR_MAX_BYTES)
+                    return qr_diag_set(w->d, QR_ELIMIT, "segment %s: field value too long",
+                                       w->path);
+                uint32_t fid;
+                rc = w_field_id(w, f, prev, &fid);
+                if (rc) return rc;
+                prev = fid;
+                wfield *wf = &w->fields[fid];
+                fval[fo] = 0;
+                if (wf->last_row == row + 1) { /* the same (key, type) again: first wins */
+                    fcol[fo] = UINT32_MAX;
+                    continue;
+                }
+                wf->last_row = row + 1;
+                wf->row_count++;
+                fcol[fo] = fid;
+                if (f->type != QR_FT_STRING || wf->too_many) continue;
                 uint32_t vid;
                 rc = strtab_intern(&wf->values, f->v.s, 0, &vid);
                 if (rc) return rc;
-                w->fval[b][fo] = vid;
-                if (wf->values.count > SEG_DICT_MAX) {
+                fval[fo] = vid;
+                /* A dictionary needs at most one distinct value per 4 rows; past a few
+                 * thousand values with more than half of them distinct (ids), stop paying
+                 * for the interning. */
+                wf->seen_vals++;
+                if (wf->values.count > SEG_DICT_MAX ||
+                    (wf->seen_vals >= 4096 && wf->values.count * 2 > wf->seen_vals)) {
                     wf->too_many = true;
                     strtab_fini(&wf->values);
                 }
             }
         }
     }
-    if (!sorted) qsort(w->rows, total, sizeof *w->rows, row_ref_cmp);
-    w->min_ts = w->rows[0].ts_ns;
-    w->max_ts = w->rows[total - 1].ts_ns;
+    rc = w_sort_rows(w);
+    if (rc) return rc;
+    w->min_ts = w->ts_in[w->order[0]];
+    w->max_ts = w->ts_in[w->order[total - 1]];
 
-    /* Service and host dictionaries, sorted by name. */
-    uint32_t *svc = malloc(total * sizeof *svc), *host = malloc(total * sizeof *host);
-    w->svc = svc;
-    w->host = host;
-    if (!svc || !host) return QR_ENOMEM;
-    for (uint32_t r = 0; r < w->row_count; r++) {
-        const qr_event *e = row_event(w, r);
-        int rc = strtab_intern(&w->services, e->service, 0, &svc[r]);
-        if (!rc) rc = strtab_intern(&w->hosts, e->host, 0, &host[r]);
-        if (rc) return rc;
-        w->level_rows[e->level]++;
-    }
-    int rc = strtab_sorted(&w->services, &w->svc_sorted, &w->svc_remap);
+    /* Service and host dictionaries, sorted by name; ids remapped in place. */
+    rc = strtab_sorted(&w->services, &w->svc_sorted, &w->svc_remap);
     if (!rc) rc = strtab_sorted(&w->hosts, &w->host_sorted, &w->host_remap);
     if (rc) return rc;
     w->svc_rows = calloc(w->services.count, sizeof *w->svc_rows);
     if (!w->svc_rows) return QR_ENOMEM;
     for (uint32_t r = 0; r < w->row_count; r++) {
-        svc[r] = w->svc_remap[svc[r]];
-        host[r] = w->host_remap[host[r]];
-        w->svc_rows[svc[r]]++;
+        w->svc_in[r] = w->svc_remap[w->svc_in[r]];
+        w->host_in[r] = w->host_remap[w->host_in[r]];
+        w->svc_rows[w->svc_in[r]]++;
     }
-    /* Field row counts (first occurrence of a (key, type) per event only) and dictionaries:
-     * a string field is dict-encoded when its distinct values are few next to its rows. */
-    for (size_t b = 0; b < w->batch_count; b++) {
-        const qr_batch *bt = w->batches[b];
-        for (size_t idx = 0; idx < bt->count; idx++) {
-            const qr_event *e = &bt->events[idx];
-            for (uint32_t k = 0; k < e->field_count; k++) {
-                uint32_t fid = w->fcol[b][e->field_off + k];
-                bool dup = false;
-                for (uint32_t k2 = 0; k2 < k && !dup; k2++)
-                    dup = w->fcol[b][e->field_off + k2] == fid;
-                if (dup)
-                    w->fcol[b][e->field_off + k] = UINT32_MAX; /* later duplicates are dropped */
-                else
-                    w->fields[fid].row_count++;
-            }
-        }
-    }
+    /* A string field is dict-encoded when its distinct values are few next to its rows. */
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
         wfield *wf = &w->fields[fid];
         if (wf->type != QR_FT_STRING || wf->too_many) continue;
@@ -640,40 +663,38 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
             codec_u64_encode(w->u64a, m, s);
             break;
         }
-        /* Hex ids: same even length, hex digits, one letter case → binary. */
+        /* Hex ids: same even length, hex digits, one letter case → binary. Detection and
+         * encoding are one branch-free pass (flags OR-ed over all digits, checked once);
+         * when the block does not qualify the bytes written are dropped. */
         uint32_t hex_len = m ? FVAL(0)->v.s.len : 0;
-        bool hex = hex_len >= 2 && hex_len <= SEG_HEX_MAX && hex_len % 2 == 0;
-        bool lower = false, upper = false;
-        for (uint32_t idx = 0; idx < m && hex; idx++) {
-            qr_str v = FVAL(idx)->v.s;
-            if (v.len != hex_len) {
-                hex = false;
-                break;
-            }
-            for (uint32_t c = 0; c < v.len; c++) {
-                uint8_t ch = (uint8_t)v.ptr[c];
-                if (hex_val(ch) < 0) {
-                    hex = false;
-                    break;
-                }
-                if (ch >= 'a')
-                    lower = true;
-                else if (ch >= 'A')
-                    upper = true;
-            }
-        }
-        if (hex && !(lower && upper)) {
+        if (hex_len >= 2 && hex_len <= SEG_HEX_MAX && hex_len % 2 == 0) {
+            size_t mark = s->len;
             qr_buf_u8(s, SEG_FENC_HEX);
-            qr_buf_u8(s, upper ? 1 : 0);
+            size_t upper_at = s->len;
+            qr_buf_u8(s, 0);
             qr_buf_uvarint(s, hex_len);
             uint8_t *p = qr_buf_extend(s, (size_t)m * (hex_len / 2));
             if (!p) return QR_ENOMEM;
-            for (uint32_t idx = 0; idx < m; idx++) {
-                const uint8_t *v = (const uint8_t *)FVAL(idx)->v.s.ptr;
-                for (uint32_t c = 0; c < hex_len; c += 2)
-                    *p++ = (uint8_t)(hex_val(v[c]) << 4 | hex_val(v[c + 1]));
+            unsigned any = 0, all = HEXF_DIGIT;
+            for (uint32_t idx = 0; idx < m && all; idx++) {
+                qr_str v = FVAL(idx)->v.s;
+                if (v.len != hex_len) {
+                    all = 0;
+                    break;
+                }
+                const uint8_t *c = (const uint8_t *)v.ptr;
+                for (uint32_t pos = 0; pos < hex_len; pos += 2) {
+                    unsigned hi = hex_class[c[pos]], lo = hex_class[c[pos + 1]];
+                    any |= hi | lo;
+                    all &= hi & lo;
+                    *p++ = (uint8_t)(hi << 4 | (lo & 15));
+                }
             }
-            break;
+            if (all && (any & (HEXF_LOWER | HEXF_UPPER)) != (HEXF_LOWER | HEXF_UPPER)) {
+                s->data[upper_at] = (any & HEXF_UPPER) ? 1 : 0;
+                break;
+            }
+            s->len = mark;
         }
         qr_buf_u8(s, SEG_FENC_STR);
         for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = FVAL(idx)->v.s.len;
@@ -690,7 +711,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
                        &w->st.field_bytes);
 }
 
-static int w_msg(seg_w *w, uint32_t first, uint32_t n, seg_ref *ref)
+static int w_msg(seg_w *w, uint32_t n, seg_ref *ref)
 {
     /* Frames first (so the index can name their offset), then the index chunk. */
     typedef struct {
@@ -708,8 +729,7 @@ static int w_msg(seg_w *w, uint32_t first, uint32_t n, seg_ref *ref)
         qr_buf_clear(&w->scratch2);
         uint32_t start = row;
         while (row < n && (row == start || w->scratch2.len < SEG_MSG_FRAME_TARGET)) {
-            qr_str m = row_event(w, first + row)->msg;
-            qr_buf_append(&w->scratch2, m.ptr, m.len);
+            qr_buf_append(&w->scratch2, w->bmsg[row].ptr, w->bmsg[row].len);
             row++;
         }
         if (!qr_buf_ok(&w->scratch2)) {
@@ -749,7 +769,7 @@ static int w_msg(seg_w *w, uint32_t first, uint32_t n, seg_ref *ref)
         qr_buf *s = &w->scratch;
         qr_buf_clear(s);
         qr_buf_u8(s, SEG_COMP_NONE);
-        for (uint32_t r = 0; r < n; r++) w->u64a[r] = row_event(w, first + r)->msg.len;
+        for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->bmsg[r].len;
         codec_u64_encode(w->u64a, n, s);
         qr_buf_uvarint(s, frame_count);
         qr_buf_uvarint(s, data_off);
@@ -769,37 +789,33 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     seg_ref *refs = w->refs + (size_t)block_idx * w->slots;
     qr_buf *s = &w->scratch;
     int rc;
-    /* Tokens: bloom over distinct hashes; inverted index over (token, row). */
-    hashset_clear(&w->tokset);
+    /* One gather pass over the block's events into per-column arrays. */
     for (uint32_t r = 0; r < n; r++) {
-        qr_str m = row_event(w, first + r)->msg;
-        w->cur_row = first + r;
-        qr_tokenize(m.ptr, m.len, tok_cb, w);
-        if (w->tok_rc) return w->tok_rc;
+        uint32_t in = w->order[first + r];
+        const qr_event *e = w->ev[in];
+        w->bev[r] = e;
+        w->bmsg[r] = e->msg;
+        w->blvl[r] = e->level;
+        w->bsvc[r] = w->svc_in[in];
+        w->i64a[r] = e->ts_ns;
+        w->i64b[r] = (int64_t)((uint64_t)e->ingest_ts_ns - (uint64_t)e->ts_ns);
+    }
+    /* Tokens: the index builder interns them (postings) and lists the block's distinct
+     * token hashes for its bloom. */
+    for (uint32_t r = 0; r < n; r++) {
+        rc = invidx_builder_add_text(w->ix, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
+        if (rc) return rc;
     }
     {
-        uint32_t cnt = 0;
-        uint64_t *hs = w->tokset.slots;
-        /* Compact the set in place (it is cleared before the next block). */
-        if (hs)
-            for (uint32_t idx = 0; idx <= w->tokset.mask; idx++)
-                if (hs[idx]) hs[cnt++] = hs[idx];
-        if (w->tokset.has_zero && hs) hs[cnt++] = 0;
+        const uint64_t *hs;
+        size_t cnt = invidx_builder_block_hashes(w->ix, &hs);
         qr_buf_clear(s);
         qr_buf_u8(s, SEG_COMP_NONE);
         bloom_build(hs, cnt, BLOOM_BITS_PER_KEY, s);
-        if (hs) memset(hs, 0, ((size_t)w->tokset.mask + 1) * sizeof *hs);
-        w->tokset.count = 0;
-        w->tokset.has_zero = false;
         rc = w_put_chunk(w, false, &refs[SEG_SLOT_BLOOM], &w->st.bloom_bytes);
         if (rc) return rc;
     }
     /* ts, ingest_ts */
-    for (uint32_t r = 0; r < n; r++) {
-        const qr_event *e = row_event(w, first + r);
-        w->i64a[r] = e->ts_ns;
-        w->i64b[r] = (int64_t)((uint64_t)e->ingest_ts_ns - (uint64_t)e->ts_ns);
-    }
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
     codec_i64_encode(w->i64a, n, s);
@@ -811,7 +827,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     qr_buf_u8(s, SEG_COMP_NONE);
     qr_buf_u8(s, SEG_INGEST_FROM_TS);
     codec_i64_encode(w->i64b, n, s);
-    for (uint32_t r = 0; r < n; r++) w->u64a[r] = (uint64_t)row_event(w, first + r)->ingest_ts_ns;
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = (uint64_t)w->bev[r]->ingest_ts_ns;
     qr_buf_clear(&w->scratch2);
     qr_buf_u8(&w->scratch2, SEG_INGEST_RAW);
     codec_u64_encode(w->u64a, n, &w->scratch2);
@@ -823,25 +839,25 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     rc = w_put_chunk(w, true, &refs[SEG_SLOT_INGEST_TS], &w->st.ingest_ts_bytes);
     if (rc) return rc;
     /* labels */
-    for (uint32_t r = 0; r < n; r++) w->u64a[r] = row_event(w, first + r)->level;
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->blvl[r];
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
     codec_u64_encode(w->u64a, n, s);
     rc = w_put_chunk(w, false, &refs[SEG_SLOT_LEVEL], &w->st.level_bytes);
     if (rc) return rc;
-    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->svc[first + r];
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->bsvc[r];
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
     codec_u64_encode(w->u64a, n, s);
     rc = w_put_chunk(w, false, &refs[SEG_SLOT_SERVICE], &w->st.service_bytes);
     if (rc) return rc;
-    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->host[first + r];
+    for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->host_in[w->order[first + r]];
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
     codec_u64_encode(w->u64a, n, s);
     rc = w_put_chunk(w, false, &refs[SEG_SLOT_HOST], &w->st.host_bytes);
     if (rc) return rc;
-    rc = w_msg(w, first, n, &refs[SEG_SLOT_MSG]);
+    rc = w_msg(w, n, &refs[SEG_SLOT_MSG]);
     if (rc) return rc;
     /* fields: gather the block's values per field, in row order */
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
@@ -850,12 +866,12 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         if (wf->present) memset(wf->present, 0, ((n + 63) / 64) * sizeof(uint64_t));
     }
     for (uint32_t r = 0; r < n; r++) {
-        const row_ref *rr = &w->rows[first + r];
-        const qr_batch *bt = w->batches[rr->batch];
-        const qr_event *e = &bt->events[rr->idx];
+        const qr_event *e = w->bev[r];
+        uint32_t batch = w->ev_batch[w->order[first + r]];
+        const uint32_t *fcol = w->fcol[batch];
         for (uint32_t k = 0; k < e->field_count; k++) {
             uint32_t occ = e->field_off + k;
-            uint32_t fid = w->fcol[rr->batch][occ];
+            uint32_t fid = fcol[occ];
             if (fid == UINT32_MAX) continue;
             wfield *wf = &w->fields[fid];
             if (!wf->vals) {
@@ -864,7 +880,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
                 if (!wf->vals || !wf->present) return QR_ENOMEM;
             }
             wf->present[r >> 6] |= 1ull << (r & 63);
-            wf->vals[wf->val_count++] = (occ_ref){rr->batch, occ};
+            wf->vals[wf->val_count++] = (occ_ref){batch, occ};
         }
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
@@ -880,7 +896,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     /* block meta: rows per (service, level) */
     uint32_t touched = 0;
     for (uint32_t r = 0; r < n; r++) {
-        uint32_t cell = w->svc[first + r] * 8 + row_event(w, first + r)->level;
+        uint32_t cell = w->bsvc[r] * 8 + w->blvl[r];
         if (!w->cell_count[cell]++) w->cells[touched++] = cell;
     }
     /* sort touched cells (insertion sort: few per block) */
@@ -892,7 +908,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         }
         w->cells[b] = v;
     }
-    int64_t bmin = w->rows[first].ts_ns, bmax = w->rows[first + n - 1].ts_ns;
+    int64_t bmin = w->bev[0]->ts_ns, bmax = w->bev[n - 1]->ts_ns;
     qr_buf *fb = &w->footer_blocks;
     qr_buf_uvarint(fb, n);
     qr_buf_uvarint(fb, (uint64_t)bmin - (uint64_t)w->min_ts);
@@ -924,7 +940,7 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
 {
     int rc;
     seg_ref ix_ref = {0, 0, 0};
-    if (w->ix) {
+    if (w->postings) {
         qr_buf_clear(&w->scratch);
         rc = invidx_builder_finish(w->ix, &w->scratch);
         if (rc) return rc;
@@ -968,8 +984,8 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
             put_ref(&footer, &wf->dict_ref);
         }
     }
-    qr_buf_u8(&footer, w->ix ? 1 : 0);
-    if (w->ix) put_ref(&footer, &ix_ref);
+    qr_buf_u8(&footer, w->postings ? 1 : 0);
+    if (w->postings) put_ref(&footer, &ix_ref);
     qr_buf_append(&footer, w->footer_blocks.data, w->footer_blocks.len);
     if (!qr_buf_ok(&footer) || footer.len > UINT32_MAX) {
         qr_buf_fini(&footer);
@@ -1031,9 +1047,16 @@ static void w_fini(seg_w *w)
         for (size_t b = 0; b < w->batch_count; b++) free(w->fval[b]);
     free(w->fcol);
     free(w->fval);
-    free(w->rows);
-    free(w->svc);
-    free(w->host);
+    free(w->ev);
+    free(w->ev_batch);
+    free(w->ts_in);
+    free(w->svc_in);
+    free(w->host_in);
+    free(w->order);
+    free(w->bev);
+    free(w->bmsg);
+    free(w->bsvc);
+    free(w->blvl);
     strtab_fini(&w->services);
     strtab_fini(&w->hosts);
     strtab_fini(&w->fkeys);
@@ -1052,7 +1075,6 @@ static void w_fini(seg_w *w)
     }
     free(w->fields);
     invidx_builder_free(w->ix);
-    free(w->tokset.slots);
     free(w->i64a);
     free(w->i64b);
     free(w->u64a);
@@ -1090,17 +1112,25 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     if (!w.cctx || !w.tmp_path) goto out;
     memcpy(w.tmp_path, path, plen);
     memcpy(w.tmp_path + plen, ".tmp", 5);
-    if (!opts->no_postings && !(w.ix = invidx_builder_new())) goto out;
+    w.postings = !opts->no_postings;
+    w.ix = w.postings ? invidx_builder_new() : invidx_builder_new_terms_only();
+    if (!w.ix) goto out;
     w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
     w.slots = SEG_SLOT_FIELD0 + w.field_count;
     size_t brows = w.block_rows < w.row_count ? w.block_rows : w.row_count;
     w.i64a = malloc(brows * sizeof *w.i64a);
     w.i64b = malloc(brows * sizeof *w.i64b);
     w.u64a = malloc(brows * sizeof *w.u64a);
+    w.bev = malloc(brows * sizeof *w.bev);
+    w.bmsg = malloc(brows * sizeof *w.bmsg);
+    w.bsvc = malloc(brows * sizeof *w.bsvc);
+    w.blvl = malloc(brows * sizeof *w.blvl);
     w.cell_count = calloc((size_t)w.services.count * 8, sizeof *w.cell_count);
     w.cells = malloc((size_t)w.services.count * 8 * sizeof *w.cells);
     w.refs = calloc((size_t)w.block_count * w.slots, sizeof *w.refs);
-    if (!w.i64a || !w.i64b || !w.u64a || !w.cell_count || !w.cells || !w.refs) goto out;
+    if (!w.i64a || !w.i64b || !w.u64a || !w.bev || !w.bmsg || !w.bsvc || !w.blvl || !w.cell_count ||
+        !w.cells || !w.refs)
+        goto out;
     w.fd = open(w.tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w.fd < 0) {
         rc = w_io(&w, "create");

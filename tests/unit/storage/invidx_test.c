@@ -48,14 +48,19 @@ static void model_build(model *m, uint64_t seed, qr_buf *blob)
             uint64_t r = qr_test_rand(&state);
             int t = (int)(r % 4 == 0 ? r % 8 : r % NTERMS);
             if (t == 7 && row % 2) continue;
+            if (t == 8 || t == NTERMS - 1) continue; /* added below, as twins */
             m->has[(size_t)row * NTERMS + t] = 1;
             invidx_builder_add(b, m->terms[t], m->lens[t], qr_token_hash(m->terms[t], m->lens[t]),
                                row);
         }
-        if (row < 4000) { /* term 8 in a long run of consecutive rows */
-            m->has[(size_t)row * NTERMS + 8] = 1;
-            invidx_builder_add(b, m->terms[8], m->lens[8], qr_token_hash(m->terms[8], m->lens[8]),
-                               row);
+        if (row < 4000 || row % 7 == 0) {
+            /* terms 8 and the last: a long run of consecutive rows then every 7th row, the
+             * same rows for both (the second stores a reference to the first's list) */
+            for (int t = 8; t < NTERMS; t += NTERMS - 1 - 8) {
+                m->has[(size_t)row * NTERMS + t] = 1;
+                invidx_builder_add(b, m->terms[t], m->lens[t],
+                                   qr_token_hash(m->terms[t], m->lens[t]), row);
+            }
         }
     }
     CHECK(invidx_builder_finish(b, blob) == 0);
@@ -204,10 +209,159 @@ TEST(flipped_bytes_detected)
     qr_buf_fini(&blob);
 }
 
+/* Rows of list form `form` for term index t (0 .. 5): the forms the writer picks from. */
+static bool form_has(int form, int t, uint32_t row)
+{
+    switch (form) {
+    case 0:
+        return row >= 100 && row < 9000; /* one run: roaring */
+    case 1:
+        return row % 37 == (uint32_t)t % 37; /* even gaps: packed */
+    case 2:
+        return row % 37 == 5 || row == 19999; /* one outlier gap: packed runs */
+    case 3:
+        return row % 1999 == (uint32_t)t || row == 19998; /* sparse: varint */
+    case 4:
+        return row == 17 || row == 18 || row == 19; /* short */
+    default:
+        return row % 101 == 3; /* shared by many terms */
+    }
+}
+
+TEST(list_forms_and_nibble_terms_round_trip)
+{
+    /* Terms of every suffix shape (digits, hex, odd lengths, letters past f, mixed) with
+     * lists of every form; 80 terms share form 5's rows, across dict blocks. */
+    enum { ROWS = 20000, TERMS = 140 };
+    char terms[TERMS][24];
+    int form[TERMS];
+    for (int t = 0; t < TERMS; t++) {
+        static const char *shapes[] = {"%d", "%x", "f%03x", "%dz", "g%x", "%05d", "abc%d"};
+        snprintf(terms[t], sizeof terms[t], shapes[t % 7], t * 7919);
+        form[t] = t < 60 ? t % 5 : 5;
+    }
+    invidx_builder *b = invidx_builder_new();
+    for (uint32_t row = 0; row < ROWS; row++)
+        for (int t = 0; t < TERMS; t++)
+            if (form_has(form[t], t, row))
+                REQUIRE(invidx_builder_add(b, terms[t], strlen(terms[t]), 0, row) == 0);
+    qr_buf blob;
+    qr_buf_init(&blob);
+    REQUIRE(invidx_builder_finish(b, &blob) == 0);
+    invidx_builder_free(b);
+    invidx ix;
+    REQUIRE(invidx_open(&ix, blob.data, blob.len, ROWS, NULL) == 0);
+    CHECK(invidx_verify(&ix, NULL) == 0);
+    for (int t = 0; t < TERMS; t++) {
+        roaring_bitmap_t *bm = NULL;
+        CHECK(invidx_postings(&ix, terms[t], strlen(terms[t]), &bm, NULL) == 0);
+        REQUIRE(bm != NULL);
+        uint64_t want = 0;
+        bool same = true;
+        for (uint32_t row = 0; row < ROWS; row++) {
+            bool h = form_has(form[t], t, row);
+            want += h;
+            if (roaring_bitmap_contains(bm, row) != h) same = false;
+        }
+        CHECK(same && roaring_bitmap_get_cardinality(bm) == want);
+        roaring_bitmap_free(bm);
+    }
+    /* Every term comes back by prefix walk with its exact bytes. */
+    qr_buf got;
+    qr_buf_init(&got);
+    CHECK(invidx_terms_with_prefix(&ix, "", 0, collect_cb, &got, NULL) == 0);
+    for (int t = 0; t < TERMS; t++) {
+        char line[32];
+        snprintf(line, sizeof line, "\n%s\n", terms[t]);
+        bool found = got.len && memcmp(got.data, line + 1, strlen(line + 1)) == 0;
+        for (size_t off = 0; !found && off + strlen(line) <= got.len; off++)
+            found = memcmp(got.data + off, line, strlen(line)) == 0;
+        CHECK(found);
+    }
+    qr_buf_fini(&got);
+    /* The 80 terms sharing one list pay for it once: the blob is far smaller than 80 lists
+     * of ~198 rows (~2 bytes per row even bit-packed at 7 bits). */
+    CHECK(blob.len < 60 * 200 + 80 * 40);
+    qr_buf_fini(&blob);
+}
+
+/* add_text must index exactly the tokens qr_tokenize finds (the one tokenizer contract). */
+typedef struct tok_ctx {
+    invidx_builder *b;
+    uint32_t row;
+    uint64_t *hashes;
+    size_t n;
+} tok_ctx;
+
+static int tok_add(void *ctx, const char *tok, size_t len, size_t off)
+{
+    (void)off;
+    tok_ctx *t = ctx;
+    t->hashes[t->n++] = qr_token_hash(tok, len);
+    return invidx_builder_add(t->b, tok, len, 0, t->row);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TEST(add_text_matches_tokenizer)
+{
+    invidx_builder *fast = invidx_builder_new(), *slow = invidx_builder_new();
+    uint64_t state = 3;
+    char text[300];
+    uint64_t *want = malloc(400 * 300 * sizeof *want);
+    tok_ctx tc = {slow, 0, want, 0};
+    static const char alphabet[] = "aZ09 _=-.:/\xc3\xa9\x80\xffQqxX\t\n";
+    for (uint32_t row = 0; row < 400; row++) {
+        size_t len = qr_test_rand(&state) % sizeof text;
+        for (size_t idx = 0; idx < len; idx++) {
+            uint64_t r = qr_test_rand(&state);
+            /* long runs now and then, to cross QR_TOKEN_MAX_BYTES */
+            text[idx] = r % 50 == 0 ? ' ' : r % 3 ? (char)alphabet[r % (sizeof alphabet - 1)] : 'k';
+        }
+        REQUIRE(invidx_builder_add_text(fast, text, len, row) == 0);
+        tc.row = row;
+        REQUIRE(qr_tokenize(text, len, tok_add, &tc) == 0);
+        if (row % 50 == 49) { /* a "block": the distinct hashes match too */
+            const uint64_t *got;
+            size_t n = invidx_builder_block_hashes(fast, &got);
+            uint64_t *g = malloc((n + 1) * sizeof *g);
+            memcpy(g, got, n * sizeof *g);
+            qsort(g, n, sizeof *g, u64_cmp);
+            qsort(want, tc.n, sizeof *want, u64_cmp);
+            size_t distinct = 0;
+            for (size_t idx = 0; idx < tc.n; idx++)
+                if (idx == 0 || want[idx] != want[idx - 1]) want[distinct++] = want[idx];
+            CHECK(n == distinct && memcmp(g, want, n * sizeof *g) == 0);
+            free(g);
+            tc.n = 0;
+            const uint64_t *ignored;
+            invidx_builder_block_hashes(slow, &ignored);
+        }
+    }
+    qr_buf a, b;
+    qr_buf_init(&a);
+    qr_buf_init(&b);
+    REQUIRE(invidx_builder_finish(fast, &a) == 0);
+    REQUIRE(invidx_builder_finish(slow, &b) == 0);
+    CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    CHECK(invidx_builder_term_count(fast) > 100);
+    qr_buf_fini(&a);
+    qr_buf_fini(&b);
+    free(want);
+    invidx_builder_free(fast);
+    invidx_builder_free(slow);
+}
+
 int main(void)
 {
     RUN(postings_match_model);
     RUN(empty_index);
     RUN(flipped_bytes_detected);
+    RUN(list_forms_and_nibble_terms_round_trip);
+    RUN(add_text_matches_tokenizer);
     QR_TEST_MAIN_END();
 }
