@@ -65,7 +65,8 @@ struct db {
     size_t tenant_count;
     size_t tenant_cap;
     inflight_node inflight_head; /* circular list sentinel */
-    uint64_t memtab_seq;
+    atomic_uint_fast64_t memtab_seq; /* ids for new memtables; atomic so no lock is needed */
+    atomic_int flush_failing;        /* the last background flush pass failed */
     pthread_t flush_thread;
     bool flush_thread_running;
     bool stopping;
@@ -182,7 +183,7 @@ static int tenant_load(db_t *db, const char *name, tenant **out, qr_diag *d)
         if (dir) closedir(dir);
     }
     if (!rc) {
-        t->active = memtab_new(++db->memtab_seq);
+        t->active = memtab_new(atomic_fetch_add(&db->memtab_seq, 1) + 1);
         if (!t->active) rc = QR_ENOMEM;
     }
     if (rc) {
@@ -258,9 +259,7 @@ static int tenant_freeze_locked(db_t *db, tenant *t)
         }
     }
     if (!rc) {
-        pthread_mutex_lock(&db->mu);
-        fresh = memtab_new(++db->memtab_seq);
-        pthread_mutex_unlock(&db->mu);
+        fresh = memtab_new(atomic_fetch_add(&db->memtab_seq, 1) + 1);
         if (!fresh) rc = QR_ENOMEM;
     }
     if (!rc) {
@@ -416,6 +415,7 @@ static void *flush_main(void *arg)
             db->flush_error = rc;
             db->flush_diag = d;
         }
+        atomic_store(&db->flush_failing, rc != 0);
         if (force) {
             db->flush_completed = ticket;
             pthread_cond_broadcast(&db->flush_done);
@@ -658,14 +658,29 @@ static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bo
     if (rc) return rc;
 
     pthread_mutex_lock(&t->mu);
-    /* backpressure: wait while the tenant's flushes lag behind */
+    /* backpressure: wait while the tenant's flushes lag behind; give up with the flush's
+     * error when flushing keeps failing (e.g. a full disk) rather than hang.
+     * Lock order is db->mu before t->mu, so nothing here takes db->mu. */
     while (t->freezing || t->frozen_count >= db->opts.max_frozen) {
         if (t->frozen_count >= db->opts.max_frozen) {
-            pthread_mutex_lock(&db->mu);
-            pthread_cond_signal(&db->flush_cond);
-            pthread_mutex_unlock(&db->mu);
+            if (atomic_load(&db->flush_failing)) {
+                pthread_mutex_unlock(&t->mu);
+                pthread_mutex_lock(&db->mu);
+                qr_diag fd = db->flush_diag;
+                pthread_mutex_unlock(&db->mu);
+                return qr_diag_set(d, QR_EIO, "ingest paused: segments cannot be written (%s)",
+                                   fd.msg[0] ? fd.msg : "flush failed");
+            }
+            pthread_cond_signal(&db->flush_cond); /* a missed wake-up costs one 100 ms tick */
         }
-        pthread_cond_wait(&t->cond, &t->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&t->cond, &t->mu, &ts);
     }
     t->inflight++;
     pthread_mutex_unlock(&t->mu);
