@@ -117,10 +117,7 @@ char *qr_arena_strndup(qr_arena *a, const char *s, size_t len)
     return p;
 }
 
-char *qr_arena_strdup(qr_arena *a, const char *s)
-{
-    return qr_arena_strndup(a, s, strlen(s));
-}
+char *qr_arena_strdup(qr_arena *a, const char *s) { return qr_arena_strndup(a, s, strlen(s)); }
 
 char *qr_arena_printf(qr_arena *a, const char *fmt, ...)
 {

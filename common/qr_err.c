@@ -7,18 +7,30 @@
 const char *qr_strerror(int err)
 {
     switch (err) {
-    case QR_OK: return "ok";
-    case QR_EIO: return "I/O error";
-    case QR_ECORRUPT: return "corrupt data";
-    case QR_ENOMEM: return "out of memory";
-    case QR_ESYNTAX: return "syntax error";
-    case QR_ELIMIT: return "limit exceeded";
-    case QR_EINVAL: return "invalid argument";
-    case QR_ENOTFOUND: return "not found";
-    case QR_EEXIST: return "already exists";
-    case QR_EBUSY: return "busy";
-    case QR_EAGAIN: return "try again";
-    case QR_ECANCELED: return "canceled";
+    case QR_OK:
+        return "ok";
+    case QR_EIO:
+        return "I/O error";
+    case QR_ECORRUPT:
+        return "corrupt data";
+    case QR_ENOMEM:
+        return "out of memory";
+    case QR_ESYNTAX:
+        return "syntax error";
+    case QR_ELIMIT:
+        return "limit exceeded";
+    case QR_EINVAL:
+        return "invalid argument";
+    case QR_ENOTFOUND:
+        return "not found";
+    case QR_EEXIST:
+        return "already exists";
+    case QR_EBUSY:
+        return "busy";
+    case QR_EAGAIN:
+        return "try again";
+    case QR_ECANCELED:
+        return "canceled";
     }
     return "unknown error";
 }

@@ -21,8 +21,8 @@ enum {
     QR_EINVAL = -6,   /* invalid argument or value */
     QR_ENOTFOUND = -7,
     QR_EEXIST = -8,
-    QR_EBUSY = -9,    /* resource held by someone else (e.g. data directory lock) */
-    QR_EAGAIN = -10,  /* try again later (quota, shutting down) */
+    QR_EBUSY = -9,   /* resource held by someone else (e.g. data directory lock) */
+    QR_EAGAIN = -10, /* try again later (quota, shutting down) */
     QR_ECANCELED = -11,
 };
 
@@ -31,11 +31,11 @@ const char *qr_strerror(int err);
 #define QR_DIAG_MSG_MAX 512
 
 typedef struct qr_diag {
-    int code;          /* the QR_E* code of the first error recorded, 0 if none */
-    int64_t offset;    /* byte offset into the input/file, -1 if not applicable */
-    int32_t line;      /* 1-based, 0 if not applicable */
-    int32_t column;    /* 1-based, 0 if not applicable */
-    int64_t index;     /* item index in a batch (event, line number), -1 if not applicable */
+    int code;       /* the QR_E* code of the first error recorded, 0 if none */
+    int64_t offset; /* byte offset into the input/file, -1 if not applicable */
+    int32_t line;   /* 1-based, 0 if not applicable */
+    int32_t column; /* 1-based, 0 if not applicable */
+    int64_t index;  /* item index in a batch (event, line number), -1 if not applicable */
     char msg[QR_DIAG_MSG_MAX];
 } qr_diag;
 

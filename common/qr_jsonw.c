@@ -12,10 +12,14 @@ static size_t utf8_valid_len(const unsigned char *p, size_t left)
     if (c < 0x80) return 1;
     size_t n;
     uint32_t cp;
-    if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07;
-    else return 0;
+    if ((c & 0xe0) == 0xc0)
+        n = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        n = 3, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
     if (n > left) return 0;
     for (size_t idx = 1; idx < n; idx++) {
         if ((p[idx] & 0xc0) != 0x80) return 0;
@@ -52,11 +56,21 @@ void qr_jsonw_str(qr_buf *b, const char *s, size_t len)
         run = 0;
         char esc[8];
         switch (c) {
-        case '"': qr_buf_append(b, "\\\"", 2); break;
-        case '\\': qr_buf_append(b, "\\\\", 2); break;
-        case '\n': qr_buf_append(b, "\\n", 2); break;
-        case '\r': qr_buf_append(b, "\\r", 2); break;
-        case '\t': qr_buf_append(b, "\\t", 2); break;
+        case '"':
+            qr_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            qr_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            qr_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            qr_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            qr_buf_append(b, "\\t", 2);
+            break;
         default:
             if (c < 0x20) {
                 esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
@@ -101,7 +115,8 @@ void qr_jsonw_double(qr_buf *b, double v)
     /* keep a float looking like a float so it reads back as one */
     bool has_dot = false;
     for (int idx = 0; idx < n; idx++)
-        if (tmp[idx] == '.' || tmp[idx] == 'e' || tmp[idx] == 'n' || tmp[idx] == 'i') has_dot = true;
+        if (tmp[idx] == '.' || tmp[idx] == 'e' || tmp[idx] == 'n' || tmp[idx] == 'i')
+            has_dot = true;
     qr_buf_append(b, tmp, (size_t)n);
     if (!has_dot) qr_buf_append(b, ".0", 2);
 }

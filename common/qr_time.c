@@ -192,12 +192,23 @@ int qr_duration_parse(const char *s, size_t len, int64_t *out_ns)
             pos += 2;
         } else {
             switch (s[pos]) {
-            case 's': unit = QR_NS_PER_SEC; break;
-            case 'm': unit = 60 * QR_NS_PER_SEC; break;
-            case 'h': unit = 3600 * QR_NS_PER_SEC; break;
-            case 'd': unit = 86400 * QR_NS_PER_SEC; break;
-            case 'w': unit = 7 * 86400 * QR_NS_PER_SEC; break;
-            default: return QR_EINVAL;
+            case 's':
+                unit = QR_NS_PER_SEC;
+                break;
+            case 'm':
+                unit = 60 * QR_NS_PER_SEC;
+                break;
+            case 'h':
+                unit = 3600 * QR_NS_PER_SEC;
+                break;
+            case 'd':
+                unit = 86400 * QR_NS_PER_SEC;
+                break;
+            case 'w':
+                unit = 7 * 86400 * QR_NS_PER_SEC;
+                break;
+            default:
+                return QR_EINVAL;
             }
             pos++;
         }

@@ -10,9 +10,12 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -65,11 +68,16 @@ int cli_check(int argc, char **argv)
         const char *name;
         uint64_t bytes;
     } cols[] = {
-        {"ts", c->ts_bytes},          {"ingest_ts", c->ingest_ts_bytes},
-        {"level", c->level_bytes},    {"service", c->service_bytes},
-        {"host", c->host_bytes},      {"msg", c->msg_bytes},
-        {"fields", c->field_bytes},   {"bloom", c->bloom_bytes},
-        {"postings", c->postings_bytes}, {"meta", c->meta_bytes},
+        {"ts", c->ts_bytes},
+        {"ingest_ts", c->ingest_ts_bytes},
+        {"level", c->level_bytes},
+        {"service", c->service_bytes},
+        {"host", c->host_bytes},
+        {"msg", c->msg_bytes},
+        {"fields", c->field_bytes},
+        {"bloom", c->bloom_bytes},
+        {"postings", c->postings_bytes},
+        {"meta", c->meta_bytes},
     };
     size_t ncols = sizeof cols / sizeof cols[0];
     if (json) {
@@ -98,7 +106,8 @@ int cli_check(int argc, char **argv)
         char a[32], b[32], s[32];
         printf("%s: %s\n", data, r.ok ? "ok" : "CORRUPT");
         printf("  events      %s (%s in segments, %s in the WAL)\n",
-               cli_group_digits(r.events, a, sizeof a), cli_group_digits(r.segment_rows, b, sizeof b),
+               cli_group_digits(r.events, a, sizeof a),
+               cli_group_digits(r.segment_rows, b, sizeof b),
                cli_group_digits(r.wal_events, s, sizeof s));
         printf("  tenants     %llu\n", (unsigned long long)r.tenants);
         printf("  segments    %llu\n", (unsigned long long)r.segments);
@@ -118,8 +127,7 @@ int cli_check(int argc, char **argv)
                    (unsigned long long)r.wal_torn_tail_bytes);
         for (uint32_t idx = 0; idx < r.problem_count && idx < 8; idx++)
             printf("  problem: %s\n", r.problems[idx]);
-        if (r.problem_count > 8)
-            printf("  ... and %u more problems\n", r.problem_count - 8);
+        if (r.problem_count > 8) printf("  ... and %u more problems\n", r.problem_count - 8);
     }
     return r.ok ? 0 : 1;
 }

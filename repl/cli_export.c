@@ -39,13 +39,23 @@ static void export_row(qr_buf *out, const qr_part *p, const qr_column *cols,
         qr_buf_u8(out, ':');
         switch (c->type) {
         case QR_FT_STRING:
-            if (c->strs) qr_jsonw_str(out, c->strs[row_idx].ptr, c->strs[row_idx].len);
-            else qr_jsonw_str(out, c->dict[c->ids[row_idx]].ptr, c->dict[c->ids[row_idx]].len);
+            if (c->strs)
+                qr_jsonw_str(out, c->strs[row_idx].ptr, c->strs[row_idx].len);
+            else
+                qr_jsonw_str(out, c->dict[c->ids[row_idx]].ptr, c->dict[c->ids[row_idx]].len);
             break;
-        case QR_FT_INT: qr_jsonw_int(out, c->i64[row_idx]); break;
-        case QR_FT_FLOAT: qr_jsonw_double(out, c->f64[row_idx]); break;
-        case QR_FT_BOOL: qr_jsonw_raw(out, c->u8[row_idx] ? "true" : "false"); break;
-        default: qr_jsonw_raw(out, "null"); break;
+        case QR_FT_INT:
+            qr_jsonw_int(out, c->i64[row_idx]);
+            break;
+        case QR_FT_FLOAT:
+            qr_jsonw_double(out, c->f64[row_idx]);
+            break;
+        case QR_FT_BOOL:
+            qr_jsonw_raw(out, c->u8[row_idx] ? "true" : "false");
+            break;
+        default:
+            qr_jsonw_raw(out, "null");
+            break;
         }
     }
     qr_jsonw_raw(out, any ? "}}\n" : "}\n");

@@ -138,18 +138,18 @@ int catalog_store(const char *tenant_dir, const catalog_state *s, qr_diag *d)
     qr_buf buf;
     qr_buf_init(&buf);
     char line[512];
-    int n = snprintf(line, sizeof line, "quarry-catalog 1\nflushed_lsn %" PRIu64
-                     "\nnext_segment_id %" PRIu64 "\n", s->flushed_lsn, s->next_segment_id);
+    int n = snprintf(line, sizeof line,
+                     "quarry-catalog 1\nflushed_lsn %" PRIu64 "\nnext_segment_id %" PRIu64 "\n",
+                     s->flushed_lsn, s->next_segment_id);
     qr_buf_append(&buf, line, (size_t)n);
     for (size_t idx = 0; idx < s->count; idx++) {
         const catalog_seg *seg = &s->segs[idx];
-        n = snprintf(line, sizeof line, "segment %" PRIu64 " %s %" PRIu64 " %" PRId64 " %" PRId64
-                     " %" PRIu64 "\n", seg->id, seg->file, seg->rows, seg->min_ts_ns,
-                     seg->max_ts_ns, seg->bytes);
+        n = snprintf(line, sizeof line,
+                     "segment %" PRIu64 " %s %" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 "\n",
+                     seg->id, seg->file, seg->rows, seg->min_ts_ns, seg->max_ts_ns, seg->bytes);
         qr_buf_append(&buf, line, (size_t)n);
     }
-    n = snprintf(line, sizeof line, "checksum %016" PRIx64 "\n",
-                 qr_hash64(buf.data, buf.len));
+    n = snprintf(line, sizeof line, "checksum %016" PRIx64 "\n", qr_hash64(buf.data, buf.len));
     qr_buf_append(&buf, line, (size_t)n);
     if (!qr_buf_ok(&buf)) {
         qr_buf_fini(&buf);

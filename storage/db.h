@@ -37,14 +37,14 @@
 #define DB_DEFAULT_TENANT "default"
 
 typedef struct db_opts {
-    wal_opts wal;              /* wal.zstd_level 0 = -1 here (fast; the WAL is short-lived) */
-    uint32_t flush_rows;       /* freeze the active memtable at this many rows; 0 = 262144 */
-    uint64_t flush_bytes;      /* ... or this many bytes; 0 = 128 MiB */
-    uint32_t flush_age_ms;     /* ... or when its oldest row is this old; 0 = 5000 */
-    uint32_t max_frozen;       /* frozen memtables per tenant before ingest waits; 0 = 2 */
-    uint32_t block_rows;       /* segment block size; 0 = SEG_DEFAULT_BLOCK_ROWS */
-    int segment_zstd_level;    /* 0 = 1 */
-    bool no_flush_on_close;    /* leave memtables in the WAL at close (crash-like) */
+    wal_opts wal;           /* wal.zstd_level 0 = -1 here (fast; the WAL is short-lived) */
+    uint32_t flush_rows;    /* freeze the active memtable at this many rows; 0 = 262144 */
+    uint64_t flush_bytes;   /* ... or this many bytes; 0 = 128 MiB */
+    uint32_t flush_age_ms;  /* ... or when its oldest row is this old; 0 = 5000 */
+    uint32_t max_frozen;    /* frozen memtables per tenant before ingest waits; 0 = 2 */
+    uint32_t block_rows;    /* segment block size; 0 = SEG_DEFAULT_BLOCK_ROWS */
+    int segment_zstd_level; /* 0 = 1 */
+    bool no_flush_on_close; /* leave memtables in the WAL at close (crash-like) */
 } db_opts;
 
 typedef struct db db_t;
@@ -99,13 +99,13 @@ typedef struct db_check_report {
     uint64_t segment_rows;
     uint64_t wal_files;
     uint64_t wal_records;
-    uint64_t wal_events;      /* events in WAL records not yet in segments */
-    uint64_t events;          /* segment rows + wal_events */
-    uint64_t bytes;           /* segment files + WAL files */
+    uint64_t wal_events; /* events in WAL records not yet in segments */
+    uint64_t events;     /* segment rows + wal_events */
+    uint64_t bytes;      /* segment files + WAL files */
     uint64_t wal_bytes;
     uint64_t wal_torn_tail_bytes; /* an unacknowledged append cut short by a crash (not
                                      corruption; recovery drops it) */
-    seg_stats columns;        /* summed over segments */
+    seg_stats columns;            /* summed over segments */
     uint32_t problem_count;
     char problems[8][300];
 } db_check_report;

@@ -56,8 +56,8 @@ typedef struct qr_block_meta {
 /* One field key with one value type; a key seen with two types has two entries. */
 typedef struct qr_field_schema {
     qr_str key;
-    uint8_t type;        /* qr_field_type */
-    uint32_t row_count;  /* rows that have it */
+    uint8_t type;       /* qr_field_type */
+    uint32_t row_count; /* rows that have it */
 } qr_field_schema;
 
 /* A column of one block. Exactly the members that fit the column are set:
@@ -103,11 +103,10 @@ typedef struct qr_part_ops {
     bool (*block_may_contain_token)(qr_part *p, uint32_t block_idx, uint64_t token_hash);
     /* Rows whose msg contains the (lower-cased) token. *out NULL when the term is absent.
      * QR_ENOTFOUND when the part has no inverted index (caller falls back to bloom + scan). */
-    int (*postings)(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out,
-                    qr_diag *d);
+    int (*postings)(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out, qr_diag *d);
     /* Terms starting with prefix, in byte order. QR_ENOTFOUND without an inverted index. */
-    int (*terms_with_prefix)(qr_part *p, const char *prefix, size_t len, qr_term_fn fn,
-                             void *ctx, qr_diag *d);
+    int (*terms_with_prefix)(qr_part *p, const char *prefix, size_t len, qr_term_fn fn, void *ctx,
+                             qr_diag *d);
     void (*destroy)(qr_part *p);
 } qr_part_ops;
 
@@ -116,7 +115,7 @@ struct qr_part {
     void *impl;
     atomic_int refs;
     qr_part_kind kind;
-    uint64_t id;          /* segment id, or memtable id */
+    uint64_t id; /* segment id, or memtable id */
     int64_t min_ts_ns;
     int64_t max_ts_ns;
     uint32_t row_count;
@@ -159,8 +158,8 @@ static inline bool qr_part_block_may_contain_token(qr_part *p, uint32_t block_id
 {
     return p->ops->block_may_contain_token(p, block_idx, token_hash);
 }
-static inline int qr_part_postings(qr_part *p, const char *term, size_t len,
-                                   roaring_bitmap_t **out, qr_diag *d)
+static inline int qr_part_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out,
+                                   qr_diag *d)
 {
     return p->ops->postings(p, term, len, out, d);
 }
