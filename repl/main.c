@@ -22,6 +22,7 @@ static void usage(FILE *f)
             "          .gz and .zst files are decompressed by extension\n"
             "  check   --data DIR [--json]   verify every checksum; print events, segments, bytes\n"
             "  export  --data DIR [--tenant T]   every event as NDJSON on stdout\n"
+            "  query   --data DIR [--tenant T] [--format table|json|ndjson|csv] \"<query>\"\n"
             "  gen     --events N [--seed S] [--start TS] [--rate R]\n"
             "          write realistic generated logs as NDJSON to stdout\n"
             "  version print the version\n"
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0) return cli_check(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0) return cli_export(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0) return cli_gen(argc - 2, argv + 2);
+    if (strcmp(cmd, "query") == 0) return cli_query(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("quarry %s\n", QR_VERSION);
         return 0;

@@ -1,0 +1,449 @@
+/* op_agg — hash aggregate: GROUP BY keys → aggregate states, then HAVING, the output
+ * expressions, ORDER BY and OFFSET/LIMIT over the groups.
+ *
+ * Group keys are evaluated per selected row and serialized (type byte + value) into one byte
+ * string, hashed with xxh3 into an open-addressing table of groups held in the query arena.
+ * Aggregates: count(*), count(x), sum, avg, min, max, count_distinct (exact: a set of 64-bit
+ * hashes of the values per group, so exact up to hash collisions), quantile/p50..p99 (exact:
+ * every value is kept and sorted; a mergeable sketch comes later), and LogQL's rate.
+ *
+ * Block metadata: when every aggregate is count(*) (or rate), every group key is service,
+ * level or bucket(ts, d), every conjunct is a time range or a service/level predicate, and a
+ * block lies wholly inside the time range with its ts span inside one bucket, the block's
+ * (service, level) row counts are the answer: scan.c hands such blocks to agg_meta, which
+ * never reads a column. A block spanning two buckets falls back to its rows (QR_EAGAIN).
+ *
+ * Without GROUP BY there is exactly one group, even over no rows (count(*) = 0, sum = NULL).
+ * Without ORDER BY groups come out in ascending order of their keys. */
+#include "engine/exec_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct agg_state {
+    int64_t count;
+    int64_t sum_i;
+    double sum_f;
+    bool sum_float;
+    exec_value best; /* min / max */
+    uint64_t *set;   /* count_distinct: open addressing, 0 = empty slot */
+    uint32_t set_n, set_cap;
+    double *vals; /* quantile */
+    uint32_t vals_n, vals_cap;
+} agg_state;
+
+typedef struct group {
+    uint64_t hash;
+    uint8_t *key;
+    uint32_t key_len;
+    exec_value *keys;
+    agg_state *st;
+} group;
+
+typedef struct agg_op {
+    exec_ctx *q;
+    group **groups;
+    uint64_t count;
+    uint32_t *slots; /* group index + 1, 0 = empty */
+    uint64_t slot_cap;
+    qr_buf key;
+    exec_value *kv;
+} agg_op;
+
+/* ---- keys ---------------------------------------------------------------------------------- */
+
+static void key_add(qr_buf *b, const exec_value *v)
+{
+    qr_buf_u8(b, v->type);
+    switch (v->type) {
+    case EXEC_NULL:
+        break;
+    case EXEC_BOOL:
+        qr_buf_u8(b, v->v.b);
+        break;
+    case EXEC_FLOAT: {
+        double f = v->v.f == 0 ? 0 : v->v.f; /* -0 and 0 group together */
+        qr_buf_append(b, &f, 8);
+        break;
+    }
+    case EXEC_STRING:
+        qr_buf_u32(b, v->v.s.len);
+        qr_buf_append(b, v->v.s.ptr, v->v.s.len);
+        break;
+    default:
+        qr_buf_append(b, &v->v.i, 8);
+        break;
+    }
+}
+
+static int table_grow(agg_op *a)
+{
+    uint64_t cap = a->slot_cap ? a->slot_cap * 2 : 64;
+    uint32_t *slots = qr_arena_calloc(a->q->qa, cap, sizeof *slots);
+    group **groups = qr_arena_alloc(a->q->qa, (cap / 2 + 1) * sizeof *groups);
+    if (!slots || !groups) return exec_over_budget(a->q);
+    if (a->count) memcpy(groups, a->groups, a->count * sizeof *groups);
+    for (uint64_t gi = 0; gi < a->count; gi++) {
+        uint64_t pos = groups[gi]->hash & (cap - 1);
+        while (slots[pos]) pos = (pos + 1) & (cap - 1);
+        slots[pos] = (uint32_t)(gi + 1);
+    }
+    a->slots = slots;
+    a->groups = groups;
+    a->slot_cap = cap;
+    return 0;
+}
+
+/* Finds or creates the group of the key in a->key / a->kv. */
+static int group_get(agg_op *a, group **out)
+{
+    exec_ctx *q = a->q;
+    if (!qr_buf_ok(&a->key)) return QR_ENOMEM;
+    uint64_t h = qr_hash64(a->key.data, a->key.len);
+    if (a->count + 1 > a->slot_cap / 2) {
+        int rc = table_grow(a);
+        if (rc) return rc;
+    }
+    uint64_t pos = h & (a->slot_cap - 1);
+    while (a->slots[pos]) {
+        group *g = a->groups[a->slots[pos] - 1];
+        if (g->hash == h && g->key_len == a->key.len &&
+            (a->key.len == 0 || memcmp(g->key, a->key.data, a->key.len) == 0)) {
+            *out = g;
+            return 0;
+        }
+        pos = (pos + 1) & (a->slot_cap - 1);
+    }
+    plan *pl = q->pl;
+    group *g = qr_arena_calloc(q->qa, 1, sizeof *g);
+    if (!g) return exec_over_budget(q);
+    g->hash = h;
+    g->key_len = (uint32_t)a->key.len;
+    g->key = qr_arena_alloc(q->qa, a->key.len + 1);
+    g->keys = qr_arena_calloc(q->qa, pl->group_count + 1, sizeof *g->keys);
+    g->st = qr_arena_calloc(q->qa, pl->agg_count + 1, sizeof *g->st);
+    if (!g->key || !g->keys || !g->st) return exec_over_budget(q);
+    if (a->key.len) memcpy(g->key, a->key.data, a->key.len);
+    bool ok = true;
+    for (uint32_t k = 0; k < pl->group_count; k++) g->keys[k] = ev_copy(q->qa, &a->kv[k], &ok);
+    if (!ok) return exec_over_budget(q);
+    a->groups[a->count++] = g;
+    a->slots[pos] = (uint32_t)a->count;
+    *out = g;
+    return 0;
+}
+
+/* ---- states -------------------------------------------------------------------------------- */
+
+static bool set_add(exec_ctx *q, agg_state *s, uint64_t h)
+{
+    if (h == 0) h = 1;
+    if ((s->set_n + 1) * 2 > s->set_cap) {
+        uint32_t cap = s->set_cap ? s->set_cap * 2 : 16;
+        uint64_t *set = qr_arena_calloc(q->qa, cap, sizeof *set);
+        if (!set) return false;
+        for (uint32_t idx = 0; idx < s->set_cap; idx++) {
+            if (!s->set[idx]) continue;
+            uint32_t pos = (uint32_t)(s->set[idx] & (cap - 1));
+            while (set[pos]) pos = (pos + 1) & (cap - 1);
+            set[pos] = s->set[idx];
+        }
+        s->set = set;
+        s->set_cap = cap;
+    }
+    uint32_t pos = (uint32_t)(h & (s->set_cap - 1));
+    while (s->set[pos]) {
+        if (s->set[pos] == h) return true;
+        pos = (pos + 1) & (s->set_cap - 1);
+    }
+    s->set[pos] = h;
+    s->set_n++;
+    return true;
+}
+
+static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc, uint32_t row)
+{
+    exec_ctx *q = a->q;
+    if (spec->fn == AGG_COUNT_STAR || spec->fn == AGG_RATE) {
+        s->count++;
+        return 0;
+    }
+    exec_value v = ev_eval(spec->arg, bc, row);
+    if (v.type == EXEC_NULL) return 0;
+    switch (spec->fn) {
+    case AGG_COUNT:
+        s->count++;
+        return 0;
+    case AGG_SUM:
+    case AGG_AVG:
+        if (v.type == EXEC_FLOAT) {
+            if (!s->sum_float) {
+                s->sum_float = true;
+                s->sum_f = (double)s->sum_i;
+            }
+            s->sum_f += v.v.f;
+        } else if (v.type == EXEC_INT || v.type == EXEC_DURATION) {
+            if (s->sum_float) {
+                s->sum_f += (double)v.v.i;
+            } else if (__builtin_add_overflow(s->sum_i, v.v.i, &s->sum_i)) {
+                s->sum_float = true;
+                s->sum_f = (double)s->sum_i + (double)v.v.i;
+            }
+        } else {
+            return 0;
+        }
+        s->count++;
+        return 0;
+    case AGG_MIN:
+    case AGG_MAX: {
+        int c = s->count ? ev_cmp(&v, &s->best) : 0;
+        if (!s->count || (spec->fn == AGG_MIN ? c < 0 : c > 0)) {
+            bool ok = true;
+            s->best = ev_copy(q->qa, &v, &ok);
+            if (!ok) return exec_over_budget(q);
+        }
+        s->count++;
+        return 0;
+    }
+    case AGG_COUNT_DISTINCT: {
+        qr_buf_clear(&a->key);
+        key_add(&a->key, &v);
+        if (!qr_buf_ok(&a->key)) return QR_ENOMEM;
+        if (!set_add(q, s, qr_hash64(a->key.data, a->key.len))) return exec_over_budget(q);
+        return 0;
+    }
+    case AGG_QUANTILE: {
+        if (v.type != EXEC_INT && v.type != EXEC_FLOAT) return 0;
+        if (s->vals_n == s->vals_cap) {
+            uint32_t cap = s->vals_cap ? s->vals_cap * 2 : 16;
+            double *vals = qr_arena_alloc(q->qa, cap * sizeof *vals);
+            if (!vals) return exec_over_budget(q);
+            if (s->vals_n) memcpy(vals, s->vals, s->vals_n * sizeof *vals);
+            s->vals = vals;
+            s->vals_cap = cap;
+        }
+        s->vals[s->vals_n++] = v.type == EXEC_FLOAT ? v.v.f : (double)v.v.i;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static exec_value state_value(const agg_spec *spec, agg_state *s)
+{
+    exec_value v = {0};
+    switch (spec->fn) {
+    case AGG_COUNT_STAR:
+    case AGG_COUNT:
+        return ev_int(EXEC_INT, s->count);
+    case AGG_RATE:
+        v.type = EXEC_FLOAT;
+        v.v.f = (double)s->count / spec->per_s;
+        return v;
+    case AGG_SUM:
+        if (!s->count) return ev_null();
+        if (!s->sum_float) return ev_int(EXEC_INT, s->sum_i);
+        v.type = EXEC_FLOAT;
+        v.v.f = s->sum_f;
+        return v;
+    case AGG_AVG:
+        if (!s->count) return ev_null();
+        v.type = EXEC_FLOAT;
+        v.v.f = (s->sum_float ? s->sum_f : (double)s->sum_i) / (double)s->count;
+        return v;
+    case AGG_MIN:
+    case AGG_MAX:
+        return s->count ? s->best : ev_null();
+    case AGG_COUNT_DISTINCT:
+        return ev_int(EXEC_INT, s->set_n);
+    case AGG_QUANTILE: {
+        if (!s->vals_n) return ev_null();
+        qsort(s->vals, s->vals_n, sizeof *s->vals, dbl_cmp);
+        double pos = spec->q * (double)(s->vals_n - 1);
+        uint32_t lo = (uint32_t)floor(pos);
+        uint32_t hi = lo + 1 < s->vals_n ? lo + 1 : lo;
+        v.type = EXEC_FLOAT;
+        v.v.f = s->vals[lo] + (s->vals[hi] - s->vals[lo]) * (pos - (double)lo);
+        return v;
+    }
+    }
+    return ev_null();
+}
+
+/* ---- sinks ---------------------------------------------------------------------------------- */
+
+static int agg_rows(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    agg_op *a = ctx;
+    plan *pl = a->q->pl;
+    for (uint32_t idx = 0; idx < n; idx++) {
+        uint32_t row = sel[idx];
+        qr_buf_clear(&a->key);
+        for (uint32_t k = 0; k < pl->group_count; k++) {
+            a->kv[k] = ev_eval(pl->groups[k], bc, row);
+            key_add(&a->key, &a->kv[k]);
+        }
+        if (bc->err) return bc->err;
+        group *g;
+        int rc = group_get(a, &g);
+        if (rc) return rc;
+        for (uint32_t ai = 0; ai < pl->agg_count; ai++) {
+            rc = state_add(a, &g->st[ai], &pl->aggs[ai], bc, row);
+            if (rc) return rc;
+        }
+        if (bc->err) return bc->err;
+    }
+    return 0;
+}
+
+static int64_t bucket_of(int64_t t, int64_t w)
+{
+    int64_t b = t / w * w;
+    return (t < 0 && b != t) ? b - w : b;
+}
+
+static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
+{
+    agg_op *a = ctx;
+    exec_ctx *q = a->q;
+    plan *pl = q->pl;
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        if (g->kind == BX_CALL &&
+            bucket_of(m->min_ts_ns, g->width_ns) != bucket_of(m->max_ts_ns, g->width_ns))
+            return QR_EAGAIN;
+    }
+    qr_part *p = pc->p;
+    for (uint32_t ci = 0; ci < m->count_n; ci++) {
+        const qr_svc_level_count *c = &m->counts[ci];
+        if (!c->row_count) continue;
+        if (c->service_id >= p->service_count || c->level >= QR_LEVEL_COUNT)
+            return qr_diag_set(q->d, QR_ECORRUPT, "block counts name a service id out of range");
+        if (pc->sl_ok && !pc->sl_ok[c->service_id * QR_LEVEL_COUNT + c->level]) continue;
+        qr_buf_clear(&a->key);
+        for (uint32_t k = 0; k < pl->group_count; k++) {
+            const bx *g = pl->groups[k];
+            exec_value v = {0};
+            if (g->kind == BX_CALL) {
+                v = ev_int(EXEC_TS, bucket_of(m->min_ts_ns, g->width_ns));
+            } else if (g->col == COL_SERVICE) {
+                v.type = EXEC_STRING;
+                v.v.s = p->services[c->service_id];
+            } else {
+                v = ev_int(EXEC_LEVEL, c->level);
+            }
+            a->kv[k] = v;
+            key_add(&a->key, &v);
+        }
+        group *grp;
+        int rc = group_get(a, &grp);
+        if (rc) return rc;
+        for (uint32_t ai = 0; ai < pl->agg_count; ai++) grp->st[ai].count += c->row_count;
+        q->hits += c->row_count;
+    }
+    return 0;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+typedef struct out_row {
+    exec_value *cells;
+    exec_value *sort;
+} out_row;
+
+typedef struct sort_ctx {
+    uint32_t n;
+    const bool *desc;
+} sort_ctx;
+
+static int out_cmp(const void *x, const void *y, void *ctx)
+{
+    const sort_ctx *sc = ctx;
+    const out_row *a = x, *b = y;
+    for (uint32_t k = 0; k < sc->n; k++) {
+        int c = ev_cmp(&a->sort[k], &b->sort[k]);
+        if (c) return sc->desc && sc->desc[k] ? -c : c;
+    }
+    return 0;
+}
+
+int run_agg(exec_ctx *q, exec_result *r)
+{
+    plan *pl = q->pl;
+    agg_op a;
+    memset(&a, 0, sizeof a);
+    a.q = q;
+    qr_buf_init(&a.key);
+    a.kv = qr_arena_calloc(q->qa, pl->group_count + 1, sizeof *a.kv);
+    int rc = a.kv ? table_grow(&a) : exec_over_budget(q);
+    if (!rc && pl->kind == PLAN_AGG) {
+        scan_sink sink = {agg_rows, pl->meta_ok ? agg_meta : NULL, NULL, &a};
+        rc = scan_run(q, &sink);
+    }
+    if (!rc && pl->group_count == 0 && a.count == 0) {
+        group *g;
+        qr_buf_clear(&a.key);
+        rc = group_get(&a, &g);
+    }
+    qr_buf_fini(&a.key);
+    if (rc) return rc;
+    if (q->stopped) q->qa->budget_bytes += q->qa->budget_bytes / 4 + 1024 * 1024;
+
+    /* HAVING, output expressions and sort keys per group */
+    out_row *rows = qr_arena_calloc(q->qa, a.count + 1, sizeof *rows);
+    exec_value *aggv = qr_arena_calloc(q->qa, pl->agg_count + 1, sizeof *aggv);
+    if (!rows || !aggv) return exec_over_budget(q);
+    blk_ctx post;
+    memset(&post, 0, sizeof post);
+    post.q = q;
+    post.post_aggs = aggv;
+    uint64_t kept = 0;
+    bool default_order = pl->order_count == 0;
+    uint32_t sort_n = default_order ? pl->group_count : pl->order_count;
+    for (uint64_t gi = 0; gi < a.count; gi++) {
+        group *g = a.groups[gi];
+        for (uint32_t ai = 0; ai < pl->agg_count; ai++)
+            aggv[ai] = state_value(&pl->aggs[ai], &g->st[ai]);
+        post.post_groups = g->keys;
+        if (pl->having) {
+            exec_value hv = ev_eval(pl->having, &post, 0);
+            if (!ev_truthy(&hv)) continue;
+        }
+        out_row *o = &rows[kept];
+        o->cells = qr_arena_alloc(q->qa, (pl->out_count + 1) * sizeof *o->cells);
+        o->sort = qr_arena_alloc(q->qa, (sort_n + 1) * sizeof *o->sort);
+        if (!o->cells || !o->sort) return exec_over_budget(q);
+        bool ok = true;
+        for (uint32_t col = 0; col < pl->out_count; col++) {
+            exec_value v = ev_eval(pl->out[col], &post, 0);
+            o->cells[col] = ev_copy(q->qa, &v, &ok);
+        }
+        for (uint32_t k = 0; k < sort_n; k++) {
+            exec_value v = default_order ? g->keys[k] : ev_eval(pl->order[k], &post, 0);
+            o->sort[k] = ev_copy(q->qa, &v, &ok);
+        }
+        if (!ok) return exec_over_budget(q);
+        qr_arena_reset(&q->scratch);
+        kept++;
+    }
+    sort_ctx sc = {sort_n, default_order ? NULL : pl->order_desc};
+    if (kept > 1 && sort_n) qsort_r(rows, kept, sizeof *rows, out_cmp, &sc);
+    uint64_t first = (uint64_t)pl->offset < kept ? (uint64_t)pl->offset : kept;
+    uint64_t count = kept - first;
+    if (pl->limit >= 0 && count > (uint64_t)pl->limit) count = (uint64_t)pl->limit;
+    r->row_count = count;
+    r->cells = qr_arena_alloc(q->qa, (count * pl->out_count + 1) * sizeof *r->cells);
+    if (!r->cells) return exec_over_budget(q);
+    for (uint64_t idx = 0; idx < count; idx++)
+        memcpy(&r->cells[idx * pl->out_count], rows[first + idx].cells,
+               pl->out_count * sizeof *r->cells);
+    return 0;
+}

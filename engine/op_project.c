@@ -1,0 +1,117 @@
+/* op_project — the row pipeline: scan → filter → top-k/sort on the ORDER BY keys → OFFSET/LIMIT
+ * → output columns for the winning rows only (late materialization).
+ *
+ * Winners are grouped by block; each block is opened once more and only the columns the
+ * output needs are read (messages only for the winning rows). With ORDER BY ts (the default
+ * for row queries is ts DESC), blocks are visited newest first and the scan stops once the
+ * k-th best ts is newer than every block left. */
+#include "engine/exec_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rows_ctx {
+    exec_ctx *q;
+    op_topk *topk;
+    exec_value *keys;
+    bool keys_need_msg;
+} rows_ctx;
+
+static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    rows_ctx *rc = ctx;
+    plan *pl = rc->q->pl;
+    if (rc->keys_need_msg && blk_need_msgs(bc, sel, n)) return bc->err;
+    for (uint32_t idx = 0; idx < n; idx++) {
+        for (uint32_t k = 0; k < pl->order_count; k++)
+            rc->keys[k] = ev_eval(pl->order[k], bc, sel[idx]);
+        if (bc->err) return bc->err;
+        int err = op_topk_push(rc->topk, rc->keys, bc->pc->idx, bc->block_idx, sel[idx]);
+        if (err) return err;
+    }
+    return 0;
+}
+
+static bool rows_done(void *ctx, int64_t bound_ts)
+{
+    rows_ctx *rc = ctx;
+    const exec_value *worst = op_topk_worst_key(rc->topk);
+    if (!worst || worst->type != EXEC_TS) return false;
+    return rc->q->pl->ts_order < 0 ? worst->v.i > bound_ts : worst->v.i < bound_ts;
+}
+
+static int by_location(const void *a, const void *b)
+{
+    const row_ref *x = *(row_ref *const *)a, *y = *(row_ref *const *)b;
+    if (x->part_idx != y->part_idx) return x->part_idx < y->part_idx ? -1 : 1;
+    if (x->block_idx != y->block_idx) return x->block_idx < y->block_idx ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static bool exprs_need_msg(bx **exprs, uint32_t n)
+{
+    for (uint32_t idx = 0; idx < n; idx++)
+        if (exprs[idx]->cols & CM_BIT(COL_MSG)) return true;
+    return false;
+}
+
+int run_rows(exec_ctx *q, exec_result *r)
+{
+    plan *pl = q->pl;
+    uint64_t cap = UINT64_MAX;
+    if (pl->limit >= 0) cap = (uint64_t)pl->limit + (uint64_t)pl->offset;
+    rows_ctx rc = {q, NULL, NULL, exprs_need_msg(pl->order, pl->order_count)};
+    int err = op_topk_new(q, pl->order_count, pl->order_desc, cap, &rc.topk);
+    if (err) return err;
+    rc.keys = qr_arena_calloc(q->qa, pl->order_count + 1, sizeof *rc.keys);
+    if (!rc.keys) return exec_over_budget(q);
+    scan_sink sink = {rows_sink, NULL, rows_done, &rc};
+    err = scan_run(q, &sink);
+    if (err) return err;
+
+    uint64_t total;
+    row_ref *rows = op_topk_finish(rc.topk, &total);
+    uint64_t first = (uint64_t)pl->offset < total ? (uint64_t)pl->offset : total;
+    uint64_t count = total - first;
+    if (pl->limit >= 0 && count > (uint64_t)pl->limit) count = (uint64_t)pl->limit;
+    r->row_count = count;
+    r->cells = qr_arena_calloc(q->qa, count * pl->out_count + 1, sizeof *r->cells);
+    row_ref **order = qr_arena_alloc(q->qa, (count + 1) * sizeof *order);
+    if (!r->cells || !order) return exec_over_budget(q);
+    for (uint64_t idx = 0; idx < count; idx++) {
+        order[idx] = &rows[first + idx];
+        /* remember the output position: stash it in the row itself */
+        order[idx]->keys = (exec_value *)(uintptr_t)idx;
+    }
+    qsort(order, count, sizeof *order, by_location);
+    bool need_msg = exprs_need_msg(pl->out, pl->out_count);
+    uint32_t *sel = NULL;
+    for (uint64_t start = 0; start < count;) {
+        uint64_t end = start + 1;
+        while (end < count && order[end]->part_idx == order[start]->part_idx &&
+               order[end]->block_idx == order[start]->block_idx)
+            end++;
+        blk_ctx bc;
+        blk_init(&bc, q, &q->parts[order[start]->part_idx], order[start]->block_idx);
+        if (bc.err) return bc.err;
+        uint32_t n = (uint32_t)(end - start);
+        sel = qr_arena_alloc(&q->scratch, n * sizeof *sel);
+        if (!sel) return exec_over_budget(q);
+        for (uint32_t idx = 0; idx < n; idx++) sel[idx] = order[start + idx]->row;
+        if (need_msg && blk_need_msgs(&bc, sel, n)) return bc.err;
+        for (uint64_t idx = start; idx < end; idx++) {
+            uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
+            exec_value *cells = &r->cells[out_row * pl->out_count];
+            bool ok = true;
+            for (uint32_t col = 0; col < pl->out_count; col++) {
+                exec_value v = ev_eval(pl->out[col], &bc, order[idx]->row);
+                cells[col] = ev_copy(q->qa, &v, &ok);
+            }
+            if (!ok) return exec_over_budget(q);
+            if (bc.err) return bc.err;
+        }
+        qr_arena_reset(&q->scratch);
+        start = end;
+    }
+    return 0;
+}
