@@ -32,6 +32,7 @@
 #include "storage/db.h"
 #include "storage/event.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ typedef struct exec_opts {
     int64_t now_ns;          /* what now() means; 0 = the real clock */
     uint32_t logql_limit;    /* rows of a LogQL log query; 0 = EXEC_DEFAULT_LOGQL_LIMIT */
     const char *cursor;      /* next_cursor of a previous page of the same query, or NULL */
+    const volatile sig_atomic_t *cancel; /* when it becomes non-zero (e.g. from a SIGINT
+                                            handler) the query stops with QR_ECANCELED */
 } exec_opts;
 
 /* Value types of result cells. */

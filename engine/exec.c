@@ -36,6 +36,8 @@ int exec_over_budget(exec_ctx *q)
 
 int exec_check_deadline(exec_ctx *q)
 {
+    if (q->opts.cancel && *q->opts.cancel)
+        return qr_diag_set(q->d, QR_ECANCELED, "query canceled");
     if (!q->deadline_mono_ns || qr_monotonic_ns() < q->deadline_mono_ns) return 0;
     return qr_diag_set(q->d, QR_ELIMIT, "query timed out after %u ms", q->opts.timeout_ms);
 }

@@ -1,5 +1,6 @@
 /* quarry — one binary, subcommands (DESIGN.md §1). */
 #include "repl/cli.h"
+#include "repl/repl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ static void usage(FILE *f)
             "usage: quarry <command> [options]\n"
             "\n"
             "commands:\n"
+            "  repl    [--data DIR] [--tenant T]   interactive shell (also: quarry alone)\n"
             "  ingest  --data DIR [--tenant T] [--format ndjson|text] [--service S] [FILE ...]\n"
             "          load NDJSON events (or plain text lines) from files or stdin (-);\n"
             "          .gz and .zst files are decompressed by extension\n"
@@ -33,15 +35,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc < 2) return cli_repl(0, argv + 1); /* `quarry`: the REPL on ./quarry-data */
     const char *cmd = argv[1];
     if (strcmp(cmd, "ingest") == 0) return cli_ingest(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0) return cli_check(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0) return cli_export(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0) return cli_gen(argc - 2, argv + 2);
+    if (strcmp(cmd, "repl") == 0) return cli_repl(argc - 2, argv + 2);
     if (strcmp(cmd, "query") == 0) return cli_query(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("quarry %s\n", QR_VERSION);
