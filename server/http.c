@@ -81,6 +81,14 @@ static void conn_update_reading(http_conn *c);
 
 /* ---- small helpers ---- */
 
+/* http_parser_pause asserts when the parser is already in an error state: then it is stopped
+ * anyway, and nothing is left to pause or resume. */
+static void parser_pause(http_parser *p, int paused)
+{
+    enum http_errno err = HTTP_PARSER_ERRNO(p);
+    if (err == HPE_OK || err == HPE_PAUSED) http_parser_pause(p, paused);
+}
+
 const char *http_status_text(int status)
 {
     switch (status) {
@@ -259,11 +267,11 @@ static void req_finish(http_req *req)
     c->req_ready = false;
     if (c->closing) return;
     if (c->close_after) {
-        http_parser_pause(&c->parser, 1);
+        parser_pause(&c->parser, 1);
         if (c->write_pending == 0 && !c->in_feed) conn_close(c);
         return;
     }
-    http_parser_pause(&c->parser, 0);
+    parser_pause(&c->parser, 0);
     uv_timer_again(&c->timer);
     if (!c->in_feed) conn_feed(c);
 }
@@ -455,7 +463,7 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *ms
 {
     http_req *req = c->req;
     c->close_after = true;
-    http_parser_pause(&c->parser, 1);
+    parser_pause(&c->parser, 1);
     if (!req) {
         req = calloc(1, sizeof *req);
         if (!req) {
@@ -633,7 +641,7 @@ static int on_headers_complete(http_parser *p)
     c->head_answered = false;
     s->h.head(s->h.ctx, req);
     if (c->head_answered) {
-        if (c->close_after) http_parser_pause(p, 1);
+        if (c->close_after) parser_pause(p, 1);
         return 0;
     }
     c->in_handler = false;
@@ -662,7 +670,7 @@ static int on_message_complete(http_parser *p)
 {
     http_conn *c = conn_of(p);
     c->req_ready = true;
-    http_parser_pause(p, 1);
+    parser_pause(p, 1);
     return 0;
 }
 
@@ -751,7 +759,7 @@ static void conn_feed(http_conn *c)
                 c->req = NULL;
                 c->req_ready = false;
                 req_free(req);
-                http_parser_pause(&c->parser, 0);
+                parser_pause(&c->parser, 0);
                 continue;
             }
             c->in_handler = true;
@@ -766,7 +774,7 @@ static void conn_feed(http_conn *c)
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (err == HPE_PAUSED) {
             if (c->req_ready || c->close_after || c->closing) continue;
-            http_parser_pause(&c->parser, 0);
+            parser_pause(&c->parser, 0);
             continue;
         }
         if (err != HPE_OK) {
