@@ -25,19 +25,29 @@ static void serve_usage(FILE *f)
                "SIGTERM or Ctrl-C: finish in-flight requests, flush, exit 0.\n");
 }
 
-static void demo_banner(const char *data, const char *addr_hint)
+typedef struct serve_ctx {
+    const char *data;
+    bool demo;
+    double rate;
+} serve_ctx;
+
+/* Printed once the server is ready, with the address actually bound. */
+static void on_ready(void *ctx, const char *addr)
 {
+    const serve_ctx *sc = ctx;
+    if (!sc->demo) return;
     printf("\n"
-           "  Quarry demo: a live trickle of generated logs is flowing into %s\n"
-           "  API:        http://%s/  (routes: docs/http.md)\n"
-           "  Try:        curl -s http://%s/v1/services\n"
-           "              curl -s -X POST http://%s/v1/ingest -d "
+           "  Quarry demo: ~%.0f generated events/s (with error bursts) flow into %s\n"
+           "  API:   http://%s   (every route: docs/http.md)\n"
+           "  Try:   curl -s http://%s/v1/services\n"
+           "         curl -s http://%s/v1/fields\n"
+           "         curl -s -X POST http://%s/v1/ingest -d "
            "'{\"source\":{\"service\":\"me\"},\"logs\":[{\"level\":\"warn\",\"msg\":\"hello\"}]}'\n"
-           "              curl -s http://%s/metrics | grep quarry_ingest\n"
-           "  REPL:       quarry repl --connect http://%s   (or stop the server and run: "
-           "quarry export --data %s | head)\n"
-           "  Stop:       Ctrl-C (flushes and exits cleanly)\n\n",
-           data, addr_hint, addr_hint, addr_hint, addr_hint, addr_hint, data);
+           "         curl -s http://%s/metrics | grep quarry_ingest_events\n"
+           "  REPL:  quarry repl --connect http://%s\n"
+           "         (or stop the server, then: quarry export --data %s | tail)\n"
+           "  Stop:  Ctrl-C (finishes requests, flushes, exits 0)\n\n",
+           sc->rate, sc->data, addr, addr, addr, addr, addr, addr, sc->data);
     fflush(stdout);
 }
 
@@ -139,8 +149,8 @@ int cli_serve(int argc, char **argv)
         config_fini(&cfg);
         return 1;
     }
-    if (demo) demo_banner(data, cfg.listen);
-    server_opts so = {data, &cfg, demo, stderr};
+    serve_ctx sc = {data, demo, cfg.demo_rate};
+    server_opts so = {data, &cfg, demo, stderr, on_ready, &sc};
     int rc = server_run(&so, &d);
     if (rc) fprintf(stderr, "quarry serve: %s\n", d.msg);
     config_fini(&cfg);

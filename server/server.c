@@ -78,6 +78,7 @@ typedef struct tenant_state {
 typedef struct server {
     uv_loop_t loop;
     const config *cfg;
+    server_opts opts;
     const char *data_dir;
     FILE *log;
     http_server *http;
@@ -848,6 +849,7 @@ static void after_open(uv_work_t *w, int status)
     write_addr_file(s);
     on_stats_timer(&s->stats_timer);
     logf_(s, "ready: http://%s (data %s)", http_server_addr(s->http), s->data_dir);
+    if (s->opts.on_ready) s->opts.on_ready(s->opts.ctx, http_server_addr(s->http));
 }
 
 static void close_handle(uv_handle_t *h)
@@ -950,6 +952,7 @@ int server_run(const server_opts *o, qr_diag *d)
     server *s = calloc(1, sizeof *s);
     if (!s) return QR_ENOMEM;
     s->cfg = c;
+    s->opts = *o;
     s->data_dir = o->data_dir;
     s->log = o->log ? o->log : stderr;
     s->demo = o->demo;

@@ -27,6 +27,9 @@ typedef struct server_opts {
     const config *cfg;
     bool demo; /* generate a live trickle of events (cfg->demo_rate per second) */
     FILE *log; /* start-up and shutdown messages; NULL = stderr */
+    /* called on the loop thread once the directory is open, with the bound address */
+    void (*on_ready)(void *ctx, const char *addr);
+    void *ctx;
 } server_opts;
 
 int server_run(const server_opts *opts, qr_diag *d);

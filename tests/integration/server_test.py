@@ -546,6 +546,21 @@ check("restart after SIGKILL: server ready and counts at least the acked events"
       st == 200 and svcs.get("dur", {}).get("rows", 0) >= len(acked), svcs)
 dsrv2.stop()
 
+# ---------------------------------------------------------------- --demo
+demo = Server("demo", args=["--demo", "--demo-rate", "1000"])
+n_services = 0
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    st, svcs = demo.request("GET", "/v1/services")[0], services(demo)[1]
+    n_services = len(svcs) if isinstance(svcs, dict) else 0
+    if n_services >= 3 and sum(s["rows"] for s in svcs.values()) >= 300:
+        break
+    time.sleep(0.1)
+check("--demo: generated events of several services arrive", n_services >= 3, svcs)
+rc = demo.stop(signal.SIGINT)
+check("--demo: Ctrl-C exits 0 and prints how to use it", rc == 0 and "/v1/services" in demo.logtext() and
+      "REPL" in demo.logtext(), demo.logtext()[-400:])
+
 print("elapsed %.1f s" % (time.monotonic() - T0))
 print("%d passed, %d failed" % (passed, failed))
 if failed == 0:
