@@ -142,7 +142,7 @@ int discover_services_json(db_t *db, const char *tenant, qr_buf *out, qr_diag *d
         }
     }
     if (!rc) {
-        qsort(a.entries, a.count, sizeof *a.entries, cmp_rows_desc);
+        if (a.count) qsort(a.entries, a.count, sizeof *a.entries, cmp_rows_desc);
         qr_jsonw_raw(out, "{\"services\":[");
         for (size_t idx = 0; idx < a.count; idx++) {
             agg_entry *e = &a.entries[idx];
@@ -213,7 +213,7 @@ int discover_fields_json(db_t *db, const char *tenant, qr_buf *out, qr_diag *d)
         }
     }
     if (!rc) {
-        qsort(a.entries, a.count, sizeof *a.entries, cmp_name);
+        if (a.count) qsort(a.entries, a.count, sizeof *a.entries, cmp_name);
         static const char *const builtin[][2] = {{"ts", "timestamp"},  {"ingest_ts", "timestamp"},
                                                  {"service", "label"}, {"level", "level"},
                                                  {"host", "label"},    {"msg", "text"}};

@@ -304,7 +304,7 @@ static int source_apply(const source_info *si, qr_batch *b, qr_diag *d)
     for (size_t idx = 0; idx < si->field_count; idx++) {
         const src_field *sf = &si->fields[idx];
         bool present = false;
-        const qr_field *ef = b->fields + e->field_off;
+        const qr_field *ef = qr_event_fields(b, e);
         for (uint32_t fi = 0; fi < own && !present; fi++)
             present =
                 ef[fi].key.len == sf->key_len && memcmp(ef[fi].key.ptr, sf->key, sf->key_len) == 0;

@@ -544,7 +544,7 @@ dsrv2 = Server("kill")
 st, svcs = services(dsrv2)
 check("restart after SIGKILL: server ready and counts at least the acked events",
       st == 200 and svcs.get("dur", {}).get("rows", 0) >= len(acked), svcs)
-dsrv2.stop()
+check("restarted server exits 0", dsrv2.stop() == 0, dsrv2.logtext()[-300:])
 
 # ---------------------------------------------------------------- --demo
 demo = Server("demo", args=["--demo", "--demo-rate", "1000"])
