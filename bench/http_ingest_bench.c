@@ -4,7 +4,7 @@
  * this process, /proc/<pid>/stat for the server) — they share the machine's cores.
  *
  * usage: http_ingest_bench --bin build/quarry [--clients 8] [--seconds 10] [--batch 1000]
- *                          [--fsync always|interval|never] [--workers 4] [--data DIR]
+ *                          [--fsync always|interval|never] [--workers 8] [--data DIR]
  * Batches come from qr_gen (8 different bodies, reused round-robin), wrapped as
  * {"source":{"service":"bench"},"logs":[...]}. */
 #include "common/qr_buf.h"
@@ -177,7 +177,7 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "4";
+    const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8";
     int clients = 8, seconds = 10, batch = 1000;
     for (int idx = 1; idx + 1 < argc; idx += 2) {
         if (!strcmp(argv[idx], "--bin"))

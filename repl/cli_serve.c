@@ -17,7 +17,7 @@ static void serve_usage(FILE *f)
                "  --listen H:P      listen address (default 127.0.0.1:7070; port 0 = any free)\n"
                "  --config FILE     settings, tenants and API keys (docs/config.md)\n"
                "  --fsync P         always (default) | interval | never\n"
-               "  --workers N       decode/ingest threads (default 4)\n"
+               "  --workers N       decode/ingest threads (default 8)\n"
                "  --demo            generate a live trickle of realistic events\n"
                "  --demo-rate N     events per second for --demo (default 200)\n"
                "  --hash-key KEY    print the config line for API key KEY and exit\n"

@@ -25,7 +25,7 @@ void config_init(config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:7070");
-    cfg->workers = 4;
+    cfg->workers = 8;
     cfg->shutdown_timeout_ms = 10000;
     cfg->http.header_bytes = 16 * 1024;
     cfg->http.body_bytes = 32u * 1024 * 1024;

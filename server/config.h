@@ -39,7 +39,7 @@ typedef struct config_tenant {
 
 typedef struct config {
     char listen[80];              /* default 127.0.0.1:7070 */
-    uint32_t workers;             /* decode + ingest threads; default 4 */
+    uint32_t workers;             /* decode + ingest threads; default 8 */
     uint32_t shutdown_timeout_ms; /* in-flight requests get this long at SIGTERM; 10000 */
     http_limits http;        /* header_bytes 16 KiB, body_bytes 32 MiB, idle 60 s, 1024 conns */
     uint64_t decoded_bytes;  /* request body after gzip/zstd; default 256 MiB */

@@ -14,7 +14,7 @@ TEST(defaults)
     config c;
     config_init(&c);
     CHECK_EQ_STR(c.listen, "127.0.0.1:7070");
-    CHECK_EQ_INT(c.workers, 4);
+    CHECK_EQ_INT(c.workers, 8);
     CHECK_EQ_INT(c.http.body_bytes, 32 * 1024 * 1024);
     CHECK_EQ_INT(c.batch_events, 100000);
     CHECK_EQ_INT(c.db.wal.fsync_policy, WAL_FSYNC_ALWAYS);
