@@ -15,7 +15,8 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# make run: build, generate demo data into ./quarry-data, ingest it, and report what `quarry check` sees.
+# make run: build, generate demo data into ./quarry-data, ingest it, report what `quarry check` sees,
+# then `quarry serve --demo` on it (live generated events; Ctrl-C stops it cleanly).
 run: build
 	@bash scripts/demo.sh $(BUILD)/quarry $(DATA)
 

@@ -13,6 +13,7 @@ int cli_ingest(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_query(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /* "--name value" and "--name=value" parsing: returns the value or NULL and advances *idx. */
 const char *cli_opt_value(int argc, char **argv, int *idx, const char *name);

@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  query   --data DIR [--tenant T] [--format table|json|ndjson|csv] \"<query>\"\n"
             "  gen     --events N [--seed S] [--start TS] [--rate R]\n"
             "          write realistic generated logs as NDJSON to stdout\n"
+            "  serve   --data DIR [--listen 127.0.0.1:7070] [--config FILE] [--demo]\n"
+            "          the HTTP API (docs/http.md); --hash-key KEY makes a config key line\n"
             "  version print the version\n"
             "\n"
             "Run `quarry <command> --help` for the options of one command.\n",
@@ -43,6 +45,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "gen") == 0) return cli_gen(argc - 2, argv + 2);
     if (strcmp(cmd, "repl") == 0) return cli_repl(argc - 2, argv + 2);
     if (strcmp(cmd, "query") == 0) return cli_query(argc - 2, argv + 2);
+    if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("quarry %s\n", QR_VERSION);
         return 0;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make run: generate demo data, ingest it into ./quarry-data, and show what `quarry check` sees.
+# make run: generate demo data, ingest it into ./quarry-data, show what `quarry check` sees, then
+# serve it with a live trickle of generated events (`quarry serve --demo`) until Ctrl-C.
+# QR_DEMO_LISTEN (default 127.0.0.1:7070) and QR_DEMO_RATE (events/s, default 200) adjust it.
 set -euo pipefail
 bin=${1:-build/quarry}
 data=${2:-./quarry-data}
@@ -18,7 +20,6 @@ echo
 echo "== quarry check --data $data"
 "$bin" check --data "$data"
 echo
-echo "Try:"
-echo "  $bin export --data $data | head -3"
-echo "  $bin check --data $data --json"
-echo "  $bin gen --events 5 --seed 7"
+echo "== quarry serve --data $data --demo (Ctrl-C stops it cleanly)"
+exec "$bin" serve --data "$data" --demo --listen "${QR_DEMO_LISTEN:-127.0.0.1:7070}" \
+    --demo-rate "${QR_DEMO_RATE:-200}"

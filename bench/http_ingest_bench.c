@@ -1,0 +1,330 @@
+/* http_ingest_bench — N keep-alive clients (one libuv loop) POSTing 1,000-event /v1/ingest
+ * batches to a `quarry serve` it starts itself, for a bounded time. Prints events/s, MB/s,
+ * ack latency p50/p99/max (request sent → 202 read), and client vs server CPU (getrusage for
+ * this process, /proc/<pid>/stat for the server) — they share the machine's cores.
+ *
+ * usage: http_ingest_bench --bin build/quarry [--clients 8] [--seconds 10] [--batch 1000]
+ *                          [--fsync always|interval|never] [--workers 8] [--data DIR]
+ * Batches come from qr_gen (8 different bodies, reused round-robin), wrapped as
+ * {"source":{"service":"bench"},"logs":[...]}. */
+#include "common/qr_buf.h"
+#include "common/qr_gen.h"
+#include "common/qr_time.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+extern char **environ;
+
+#define BODIES 8
+#define MAX_SAMPLES (1 << 20)
+
+typedef struct client {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    struct bench *b;
+    int body_idx;
+    int64_t sent_ns;
+    qr_buf in;
+    bool busy;
+} client;
+
+typedef struct bench {
+    uv_loop_t *loop;
+    qr_buf reqs[BODIES]; /* full HTTP requests */
+    int64_t end_ns;
+    uint64_t acks, errors, bytes;
+    uint64_t *lat_ns;
+    size_t lat_count;
+    int batch;
+    int open;
+} bench;
+
+static void client_send(client *c);
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    client *c = h->data;
+    qr_buf_reserve(&c->in, 65536);
+    *buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void on_close(uv_handle_t *h)
+{
+    client *c = h->data;
+    c->b->open--;
+}
+
+/* One complete response in c->in? Returns its length or 0. */
+static size_t response_len(const client *c, int *status)
+{
+    const char *p = (const char *)c->in.data;
+    size_t n = c->in.len;
+    const char *end = memmem(p, n, "\r\n\r\n", 4);
+    if (!end) return 0;
+    size_t head = (size_t)(end - p) + 4;
+    const char *cl = memmem(p, head, "Content-Length: ", 16);
+    size_t body = cl ? strtoul(cl + 16, NULL, 10) : 0;
+    if (n < head + body) return 0;
+    *status = atoi(p + 9);
+    return head + body;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    client *c = s->data;
+    bench *b = c->b;
+    if (nread < 0) {
+        b->errors++;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    int status = 0;
+    size_t len = response_len(c, &status);
+    if (!len) return;
+    int64_t now = qr_monotonic_ns();
+    if (status == 202) {
+        b->acks++;
+        b->bytes += b->reqs[c->body_idx].len;
+        if (b->lat_count < MAX_SAMPLES) b->lat_ns[b->lat_count++] = (uint64_t)(now - c->sent_ns);
+    } else {
+        b->errors++;
+        if (b->errors < 5) fprintf(stderr, "status %d: %.*s\n", status, (int)len, c->in.data);
+    }
+    memmove(c->in.data, c->in.data + len, c->in.len - len);
+    c->in.len -= len;
+    c->busy = false;
+    if (now >= b->end_ns) {
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    c->body_idx = (c->body_idx + 1) % BODIES;
+    client_send(c);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    client *c = w->data;
+    if (status < 0) {
+        c->b->errors++;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+static void client_send(client *c)
+{
+    qr_buf *r = &c->b->reqs[c->body_idx];
+    uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)r->len);
+    c->sent_ns = qr_monotonic_ns();
+    c->busy = true;
+    c->write.data = c;
+    uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    client *c = req->data;
+    if (status < 0) {
+        fprintf(stderr, "connect: %s\n", uv_strerror(status));
+        c->b->errors++;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    client_send(c);
+}
+
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* fields after the command name */
+    if (!p) return 0;
+    unsigned long utime = 0, stime = 0;
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8";
+    int clients = 8, seconds = 10, batch = 1000;
+    for (int idx = 1; idx + 1 < argc; idx += 2) {
+        if (!strcmp(argv[idx], "--bin"))
+            bin = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--clients"))
+            clients = atoi(argv[idx + 1]);
+        else if (!strcmp(argv[idx], "--seconds"))
+            seconds = atoi(argv[idx + 1]);
+        else if (!strcmp(argv[idx], "--batch"))
+            batch = atoi(argv[idx + 1]);
+        else if (!strcmp(argv[idx], "--fsync"))
+            fsync = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--data"))
+            data = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--workers"))
+            workers = argv[idx + 1];
+    }
+    if (!bin || clients < 1 || clients > 1000 || seconds < 1 || seconds > 600 || batch < 1) {
+        fprintf(stderr, "usage: http_ingest_bench --bin QUARRY [--clients N] [--seconds S] "
+                        "[--batch N] [--fsync P] [--workers N] [--data DIR]\n");
+        return 2;
+    }
+    char dir[256];
+    if (data)
+        snprintf(dir, sizeof dir, "%s", data);
+    else
+        snprintf(dir, sizeof dir, "/tmp/http_ingest_bench.%d", (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    if (system(cmd) != 0) return 1;
+    char *sargv[] = {(char *)bin, "serve",         "--data",  dir,
+                     "--listen",  "127.0.0.1:0",   "--fsync", (char *)fsync,
+                     "--workers", (char *)workers, NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, bin, NULL, NULL, sargv, environ) != 0) {
+        perror("spawn");
+        return 1;
+    }
+    char addr_path[300], addr[80] = "";
+    snprintf(addr_path, sizeof addr_path, "%s/server.addr", dir);
+    for (int tries = 0; tries < 1000 && !addr[0]; tries++) {
+        FILE *f = fopen(addr_path, "r");
+        if (f) {
+            if (!fgets(addr, sizeof addr, f)) addr[0] = '\0';
+            fclose(f);
+        }
+        if (!addr[0]) usleep(10000);
+    }
+    addr[strcspn(addr, "\n")] = '\0';
+    if (!addr[0]) {
+        fprintf(stderr, "server did not start\n");
+        kill(pid, SIGKILL);
+        return 1;
+    }
+    char host[64];
+    char *colon = strrchr(addr, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    int port = atoi(colon + 1);
+
+    bench b;
+    memset(&b, 0, sizeof b);
+    b.batch = batch;
+    b.lat_ns = malloc(MAX_SAMPLES * sizeof *b.lat_ns);
+    qr_gen_opts go = {42, qr_now_ns() - 3600 * QR_NS_PER_SEC, 1000};
+    qr_gen *g = qr_gen_new(&go);
+    qr_buf line;
+    qr_buf_init(&line);
+    uint64_t body_bytes = 0;
+    for (int bi = 0; bi < BODIES; bi++) {
+        qr_buf body;
+        qr_buf_init(&body);
+        const char *head = "{\"source\":{\"service\":\"bench\",\"host\":\"loadgen\"},\"logs\":[";
+        qr_buf_append(&body, head, strlen(head));
+        for (int e = 0; e < batch; e++) {
+            line.len = 0;
+            qr_gen_next_ndjson(g, &line);
+            if (e) qr_buf_u8(&body, ',');
+            qr_buf_append(&body, line.data, line.len - 1); /* without '\n' */
+        }
+        qr_buf_append(&body, "]}", 2);
+        qr_buf_init(&b.reqs[bi]);
+        char hdr[200];
+        int n =
+            snprintf(hdr, sizeof hdr,
+                     "POST /v1/ingest HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     addr, body.len);
+        qr_buf_append(&b.reqs[bi], hdr, (size_t)n);
+        qr_buf_append(&b.reqs[bi], body.data, body.len);
+        body_bytes += body.len;
+        qr_buf_fini(&body);
+    }
+    qr_buf_fini(&line);
+    qr_gen_free(g);
+
+    uv_loop_t *loop = uv_default_loop();
+    b.loop = loop;
+    client *cs = calloc((size_t)clients, sizeof *cs);
+    struct sockaddr_in sa;
+    uv_ip4_addr(host, port, &sa);
+    double srv_cpu0 = proc_cpu_s(pid), cli_cpu0 = self_cpu_s();
+    int64_t t0 = qr_monotonic_ns();
+    b.end_ns = t0 + (int64_t)seconds * QR_NS_PER_SEC;
+    for (int ci = 0; ci < clients; ci++) {
+        client *c = &cs[ci];
+        c->b = &b;
+        c->body_idx = ci % BODIES;
+        qr_buf_init(&c->in);
+        uv_tcp_init(loop, &c->tcp);
+        uv_tcp_nodelay(&c->tcp, 1);
+        c->tcp.data = c;
+        c->connect.data = c;
+        uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&sa, on_connect);
+        b.open++;
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    double elapsed = (double)(qr_monotonic_ns() - t0) / 1e9;
+    double srv_cpu = proc_cpu_s(pid) - srv_cpu0, cli_cpu = self_cpu_s() - cli_cpu0;
+
+    qsort(b.lat_ns, b.lat_count, sizeof *b.lat_ns, cmp_u64);
+    double p50 = b.lat_count ? (double)b.lat_ns[b.lat_count / 2] / 1e6 : 0;
+    double p99 = b.lat_count ? (double)b.lat_ns[(size_t)((double)b.lat_count * 0.99)] / 1e6 : 0;
+    double pmax = b.lat_count ? (double)b.lat_ns[b.lat_count - 1] / 1e6 : 0;
+    uint64_t events = b.acks * (uint64_t)batch;
+    printf("http_ingest_bench: %d clients, %d-event batches (%.0f B/event JSON), fsync %s, "
+           "%s workers, %.1f s\n",
+           clients, batch, (double)body_bytes / BODIES / batch, fsync, workers, elapsed);
+    printf("  acked     %llu batches, %llu events, %llu errors\n", (unsigned long long)b.acks,
+           (unsigned long long)events, (unsigned long long)b.errors);
+    printf("  rate      %.0f events/s, %.1f MB/s of JSON\n", (double)events / elapsed,
+           (double)b.bytes / elapsed / 1e6);
+    printf("  ack latency  p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, pmax);
+    printf("  CPU       server %.2f s (%.0f%% of one core), client %.2f s (%.0f%%); "
+           "server %.0f ns/event\n",
+           srv_cpu, 100 * srv_cpu / elapsed, cli_cpu, 100 * cli_cpu / elapsed,
+           events ? srv_cpu * 1e9 / (double)events : 0);
+    kill(pid, SIGTERM);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    if (!data) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) return 1;
+    }
+    for (int bi = 0; bi < BODIES; bi++) qr_buf_fini(&b.reqs[bi]);
+    for (int ci = 0; ci < clients; ci++) qr_buf_fini(&cs[ci].in);
+    free(cs);
+    free(b.lat_ns);
+    uv_loop_close(loop);
+    return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 ? 0 : 1;
+}

@@ -1,0 +1,1029 @@
+/* server — routes, auth, quotas, workers and the life cycle of `quarry serve` (server.h).
+ *
+ * Request path: http head hook (loop thread) → route lookup (404/405) → auth (401/403) →
+ * readiness (503) → quota and memory admission (429/503) → body hook → a job on the libuv
+ * thread pool (decompress, decode, db_ingest_take: returns once durable) → after-work
+ * callback on the loop: charge the quota, count, answer 202.
+ *
+ * Quotas are token buckets per tenant (events/s and bytes/s, depth burst_seconds of quota).
+ * The cost of a request is only known after decoding, so admission asks for a non-negative
+ * balance and the decoded cost is charged afterwards (the balance may go negative: a big
+ * batch borrows from the next seconds, and Retry-After says when the debt is repaid).
+ *
+ * lag_hint: "critical" when a tenant's flushes lag (frozen memtables at the limit, so the
+ * next ingest waits) or the job queue is 4x the workers; "elevated" when a flush is pending
+ * or the queue exceeds the workers; else "normal". */
+#include "server/server.h"
+
+#include "common/qr_fs.h"
+#include "common/qr_gen.h"
+#include "common/qr_jsonw.h"
+#include "common/qr_time.h"
+#include "server/discover.h"
+#include "server/http.h"
+#include "server/ingest.h"
+#include "server/metrics.h"
+#include "storage/evdec.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum route_id {
+    R_OTHER = 0, /* unknown paths and requests that failed before routing */
+    R_INGEST,
+    R_INGEST_NDJSON,
+    R_SERVICES,
+    R_FIELDS,
+    R_METRICS,
+    R_HEALTHZ,
+    R_READYZ,
+    R_COUNT
+};
+
+typedef struct route {
+    const char *path;
+    const char *method;
+    const char *name; /* metrics label */
+    uint32_t scope;   /* CONFIG_SCOPE_* needed; 0 = none */
+    bool needs_db;
+} route;
+
+static const route ROUTES[R_COUNT] = {
+    [R_OTHER] = {"", "", "other", 0, false},
+    [R_INGEST] = {"/v1/ingest", "POST", "ingest", CONFIG_SCOPE_INGEST, true},
+    [R_INGEST_NDJSON] = {"/v1/ingest/ndjson", "POST", "ingest_ndjson", CONFIG_SCOPE_INGEST, true},
+    [R_SERVICES] = {"/v1/services", "GET", "services", CONFIG_SCOPE_QUERY, true},
+    [R_FIELDS] = {"/v1/fields", "GET", "fields", CONFIG_SCOPE_QUERY, true},
+    [R_METRICS] = {"/metrics", "GET", "metrics", CONFIG_SCOPE_ADMIN, false},
+    [R_HEALTHZ] = {"/healthz", "GET", "healthz", 0, false},
+    [R_READYZ] = {"/readyz", "GET", "readyz", 0, false},
+};
+
+static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408,
+                               413, 415, 429, 431, 500, 501, 503};
+#define STATUS_COUNT (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
+
+typedef struct tenant_state {
+    const char *name;
+    const config_tenant *cfg; /* NULL: no quota */
+    double event_tokens, byte_tokens;
+    int64_t refill_ns;
+    atomic_uint_fast64_t events, bytes, rejected, throttled, requests;
+} tenant_state;
+
+typedef struct server {
+    uv_loop_t loop;
+    const config *cfg;
+    server_opts opts;
+    const char *data_dir;
+    FILE *log;
+    http_server *http;
+    db_t *db;
+    bool ready;
+    bool open_done;
+    int exit_code;
+    qr_diag open_diag;
+    wal_replay_report replay;
+    char addr_path[4200];
+    bool addr_written;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t stats_timer, demo_timer, shutdown_timer, drain_timer;
+    bool shutting_down;
+    tenant_state *tenants;
+    size_t tenant_count;
+    bool open_mode;
+    /* loop-thread state */
+    uint64_t inflight_bytes;
+    uint64_t jobs_pending;
+    db_stats last_stats;
+    int64_t start_ns;
+    /* metrics */
+    atomic_uint_fast64_t requests[R_COUNT][STATUS_COUNT];
+    metrics_hist ingest_latency;
+    metrics_hist wal_fsync;
+    uint64_t seen_fsyncs, seen_fsync_ns;
+    /* demo */
+    bool demo;
+    bool demo_busy;
+    qr_gen *gen;
+    uint64_t demo_events;
+    size_t demo_tenant;
+} server;
+
+typedef struct job {
+    uv_work_t work;
+    server *srv;
+    http_req *req;
+    int route;
+    size_t tenant_idx;
+    char encoding[40];
+    size_t encoding_len;
+    const uint8_t *body;
+    size_t body_len;
+    /* results, filled on the worker */
+    int rc;
+    int status;
+    qr_diag diag;
+    char code[40];
+    char extra[160];
+    qr_buf out;
+    ingest_result *res;
+} job;
+
+static void server_begin_shutdown(server *s);
+
+/* ---- helpers ---- */
+
+static void logf_(server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(server *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(s->log, "quarry serve: ");
+    vfprintf(s->log, fmt, ap);
+    fprintf(s->log, "\n");
+    fflush(s->log);
+    va_end(ap);
+}
+
+bool server_addr_is_loopback(const char *addr)
+{
+    if (!strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) ||
+        !strncmp(addr, "localhost:", 10))
+        return true;
+    return false;
+}
+
+static size_t status_idx(int status)
+{
+    for (size_t idx = 0; idx < STATUS_COUNT - 1; idx++)
+        if (STATUSES[idx] == status) return idx;
+    return STATUS_COUNT - 1;
+}
+
+static void on_response(void *ctx, http_req *req, int status)
+{
+    server *s = ctx;
+    int r = req->user_route >= 0 && req->user_route < R_COUNT ? req->user_route : R_OTHER;
+    atomic_fetch_add_explicit(&s->requests[r][status_idx(status)], 1, memory_order_relaxed);
+}
+
+static const char *lag_hint(server *s)
+{
+    uint32_t max_frozen = s->cfg->db.max_frozen ? s->cfg->db.max_frozen : 2;
+    uint64_t workers = s->cfg->workers;
+    if (s->last_stats.frozen_memtables >= max_frozen || s->jobs_pending >= 4 * workers)
+        return "critical";
+    if (s->last_stats.frozen_memtables > 0 || s->jobs_pending > workers) return "elevated";
+    return "normal";
+}
+
+/* ---- quotas (loop thread) ---- */
+
+static void quota_refill(tenant_state *t, int64_t now_ns)
+{
+    const config_tenant *c = t->cfg;
+    if (!c) return;
+    double dt = (double)(now_ns - t->refill_ns) / 1e9;
+    t->refill_ns = now_ns;
+    if (dt <= 0) return;
+    double burst = c->burst_seconds > 0 ? c->burst_seconds : 1;
+    if (c->events_per_sec > 0)
+        t->event_tokens = fmin(t->event_tokens + dt * c->events_per_sec, c->events_per_sec * burst);
+    if (c->bytes_per_sec > 0)
+        t->byte_tokens = fmin(t->byte_tokens + dt * c->bytes_per_sec, c->bytes_per_sec * burst);
+}
+
+/* 0 when admitted, else the seconds to wait. */
+static uint32_t quota_wait_seconds(tenant_state *t)
+{
+    const config_tenant *c = t->cfg;
+    if (!c) return 0;
+    quota_refill(t, qr_monotonic_ns());
+    double wait = 0;
+    if (c->events_per_sec > 0 && t->event_tokens < 0) wait = -t->event_tokens / c->events_per_sec;
+    if (c->bytes_per_sec > 0 && t->byte_tokens < 0)
+        wait = fmax(wait, -t->byte_tokens / c->bytes_per_sec);
+    if (wait <= 0) return 0;
+    double secs = ceil(wait);
+    return secs < 1 ? 1 : secs > 3600 ? 3600 : (uint32_t)secs;
+}
+
+static void quota_charge(tenant_state *t, uint64_t events, uint64_t bytes)
+{
+    if (!t->cfg) return;
+    quota_refill(t, qr_monotonic_ns());
+    if (t->cfg->events_per_sec > 0) t->event_tokens -= (double)events;
+    if (t->cfg->bytes_per_sec > 0) t->byte_tokens -= (double)bytes;
+}
+
+/* ---- workers ---- */
+
+static int emit_to_db(void *ctx, qr_batch *b, qr_diag *d)
+{
+    job *j = ctx;
+    return db_ingest_take(j->srv->db, j->srv->tenants[j->tenant_idx].name, b, d);
+}
+
+static void line_col(const uint8_t *p, size_t len, size_t off, int64_t *line, int64_t *col)
+{
+    int64_t l = 1, c = 1;
+    for (size_t pos = 0; pos < off && pos < len; pos++) {
+        if (p[pos] == '\n') {
+            l++;
+            c = 1;
+        } else if ((p[pos] & 0xC0) != 0x80) {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+static void job_fail(job *j, int status, const char *code)
+{
+    j->status = status;
+    snprintf(j->code, sizeof j->code, "%s", code);
+}
+
+static void work_ingest(uv_work_t *w)
+{
+    job *j = w->data;
+    qr_buf plain;
+    qr_buf_init(&plain);
+    const uint8_t *data = NULL;
+    size_t data_len = 0;
+    int rc = ingest_decompress(j->encoding, j->encoding_len, j->body, j->body_len,
+                               j->srv->cfg->decoded_bytes, &plain, &data, &data_len, &j->diag);
+    if (rc) {
+        if (rc == QR_EINVAL)
+            job_fail(j, 415, "unsupported_encoding");
+        else if (rc == QR_ELIMIT)
+            job_fail(j, 413, "body_too_large");
+        else if (rc == QR_ENOMEM)
+            job_fail(j, 503, "out_of_memory");
+        else
+            job_fail(j, 400, "bad_encoding");
+        qr_buf_fini(&plain);
+        return;
+    }
+    j->res = calloc(1, sizeof *j->res);
+    if (!j->res) {
+        job_fail(j, 503, "out_of_memory");
+        qr_buf_fini(&plain);
+        return;
+    }
+    qr_batch b;
+    qr_batch_init(&b);
+    ingest_opts io = {qr_now_ns(), j->srv->cfg->batch_events, 0, emit_to_db, j};
+    if (j->route == R_INGEST)
+        rc = ingest_decode_json((const char *)data, data_len, &io, &b, j->res, &j->diag);
+    else
+        rc = ingest_decode_ndjson((const char *)data, data_len, &io, &b, j->res, &j->diag);
+    qr_batch_fini(&b);
+    j->rc = rc;
+    if (rc == QR_ESYNTAX) {
+        job_fail(j, 400, "malformed_json");
+        int64_t line, col;
+        size_t off = j->diag.offset >= 0 ? (size_t)j->diag.offset : 0;
+        line_col(data, data_len, off, &line, &col);
+        snprintf(j->extra, sizeof j->extra, ",\"offset\":%lld,\"line\":%lld,\"column\":%lld",
+                 (long long)off, (long long)line, (long long)col);
+    } else if (rc == QR_EINVAL) {
+        job_fail(j, 400, "invalid_body");
+    } else if (rc == QR_ELIMIT && j->res->accepted == 0) {
+        job_fail(j, 413,
+                 j->diag.msg[0] && strstr(j->diag.msg, "limit is") ? "too_many_events"
+                                                                   : "batch_too_large");
+    } else if (rc == QR_ENOMEM) {
+        job_fail(j, 503, "out_of_memory");
+    } else if (rc) {
+        job_fail(j, 503, "storage_error");
+        snprintf(j->extra, sizeof j->extra, ",\"accepted\":%llu",
+                 (unsigned long long)j->res->accepted);
+    } else {
+        j->status = 202;
+    }
+    qr_buf_fini(&plain);
+}
+
+static void work_discover(uv_work_t *w)
+{
+    job *j = w->data;
+    const char *tenant = j->srv->tenants[j->tenant_idx].name;
+    int rc = j->route == R_SERVICES ? discover_services_json(j->srv->db, tenant, &j->out, &j->diag)
+                                    : discover_fields_json(j->srv->db, tenant, &j->out, &j->diag);
+    if (rc)
+        job_fail(j, 500, "internal");
+    else
+        j->status = 200;
+}
+
+static void job_free(job *j)
+{
+    qr_buf_fini(&j->out);
+    free(j->res);
+    free(j);
+}
+
+static void after_job_common(job *j)
+{
+    server *s = j->srv;
+    s->jobs_pending--;
+    s->inflight_bytes -= j->body_len;
+}
+
+static void after_ingest(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    after_job_common(j);
+    tenant_state *t = &s->tenants[j->tenant_idx];
+    ingest_result *res = j->res;
+    if (res) {
+        atomic_fetch_add(&t->events, res->accepted);
+        atomic_fetch_add(&t->bytes, res->decoded_bytes);
+        atomic_fetch_add(&t->rejected, res->failed);
+        quota_charge(t, res->accepted + res->failed, res->decoded_bytes);
+    }
+    metrics_hist_observe(&s->ingest_latency, (uint64_t)qr_monotonic_ns() - j->req->start_ns, 1);
+    if (j->status != 202) {
+        http_respond_error(j->req, j->status, j->code,
+                           j->diag.msg[0] ? j->diag.msg : qr_strerror(j->rc), j->extra, NULL);
+        job_free(j);
+        return;
+    }
+    qr_buf *o = &j->out;
+    qr_jsonw_raw(o, "{\"accepted\":");
+    qr_jsonw_uint(o, res->accepted);
+    qr_jsonw_raw(o, ",\"failed\":");
+    qr_jsonw_uint(o, res->failed);
+    qr_jsonw_raw(o, ",\"errors\":[");
+    const char *idx_key = j->route == R_INGEST ? "{\"index\":" : "{\"line\":";
+    for (size_t idx = 0; idx < res->error_count; idx++) {
+        if (idx) qr_jsonw_raw(o, ",");
+        qr_jsonw_raw(o, idx_key);
+        qr_jsonw_uint(o, res->errors[idx].index);
+        qr_jsonw_raw(o, ",\"reason\":");
+        qr_jsonw_cstr(o, res->errors[idx].reason);
+        qr_jsonw_raw(o, "}");
+    }
+    qr_jsonw_raw(o, "]");
+    if (res->failed > res->error_count) qr_jsonw_raw(o, ",\"errors_truncated\":true");
+    qr_jsonw_raw(o, ",\"lag_hint\":");
+    qr_jsonw_cstr(o, lag_hint(s));
+    qr_jsonw_raw(o, "}\n");
+    if (!qr_buf_ok(o))
+        http_respond_error(j->req, 503, "out_of_memory", "out of memory", NULL, NULL);
+    else
+        http_respond(j->req, 202, "application/json", NULL, o->data, o->len);
+    job_free(j);
+}
+
+static void after_discover(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    after_job_common(j);
+    if (j->status == 200)
+        http_respond(j->req, 200, "application/json", NULL, j->out.data, j->out.len);
+    else
+        http_respond_error(j->req, j->status, j->code, j->diag.msg, NULL, NULL);
+    job_free(j);
+}
+
+static job *job_new(server *s, http_req *req)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->srv = s;
+    j->req = req;
+    j->route = req->user_route;
+    j->tenant_idx = (size_t)(uintptr_t)req->user;
+    j->work.data = j;
+    qr_diag_init(&j->diag);
+    qr_buf_init(&j->out);
+    return j;
+}
+
+/* ---- small routes ---- */
+
+static void respond_text(http_req *req, int status, const char *ctype, const char *text)
+{
+    http_respond(req, status, ctype, NULL, text, strlen(text));
+}
+
+static void render_metrics(server *s, qr_buf *o)
+{
+    db_stats st;
+    memset(&st, 0, sizeof st);
+    if (s->ready) db_get_stats(s->db, &st);
+    char lab[400];
+    metrics_head(o, "quarry_up", "gauge", "1 while the server runs; quarry_ready is 1 once open");
+    metrics_sample_u64(o, "quarry_up", "", 1);
+    metrics_head(o, "quarry_ready", "gauge", "1 once the data directory is open and recovered");
+    metrics_sample_u64(o, "quarry_ready", "", s->ready && !s->shutting_down);
+    metrics_head(o, "quarry_uptime_seconds", "gauge", "seconds since start");
+    metrics_sample_f64(o, "quarry_uptime_seconds", "",
+                       (double)(qr_monotonic_ns() - s->start_ns) / 1e9);
+
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } tc[] = {
+        {"quarry_ingest_events_total", "events accepted (durable)", offsetof(tenant_state, events)},
+        {"quarry_ingest_bytes_total", "decoded event bytes accepted",
+         offsetof(tenant_state, bytes)},
+        {"quarry_ingest_rejected_events_total", "events rejected individually (bad event)",
+         offsetof(tenant_state, rejected)},
+        {"quarry_ingest_throttled_requests_total", "ingest requests answered 429 (quota)",
+         offsetof(tenant_state, throttled)},
+    };
+    for (size_t m = 0; m < sizeof tc / sizeof tc[0]; m++) {
+        metrics_head(o, tc[m].name, "counter", tc[m].help);
+        for (size_t t = 0; t < s->tenant_count; t++) {
+            qr_buf lb;
+            qr_buf_init(&lb);
+            qr_jsonw_raw(&lb, "tenant=\"");
+            metrics_label_escape(&lb, s->tenants[t].name);
+            qr_jsonw_raw(&lb, "\"");
+            qr_buf_u8(&lb, 0);
+            atomic_uint_fast64_t *ctr =
+                (atomic_uint_fast64_t *)((char *)&s->tenants[t] + tc[m].off);
+            if (qr_buf_ok(&lb))
+                metrics_sample_u64(o, tc[m].name, (char *)lb.data, atomic_load(ctr));
+            qr_buf_fini(&lb);
+        }
+    }
+    metrics_head(o, "quarry_http_requests_total", "counter", "HTTP responses by route and status");
+    for (int r = 0; r < R_COUNT; r++) {
+        for (size_t si = 0; si < STATUS_COUNT; si++) {
+            uint64_t v = atomic_load_explicit(&s->requests[r][si], memory_order_relaxed);
+            if (!v) continue;
+            if (si < STATUS_COUNT - 1)
+                snprintf(lab, sizeof lab, "route=\"%s\",status=\"%d\"", ROUTES[r].name,
+                         STATUSES[si]);
+            else
+                snprintf(lab, sizeof lab, "route=\"%s\",status=\"other\"", ROUTES[r].name);
+            metrics_sample_u64(o, "quarry_http_requests_total", lab, v);
+        }
+    }
+    metrics_head(o, "quarry_http_connections_open", "gauge", "open client connections");
+    metrics_sample_u64(o, "quarry_http_connections_open", "",
+                       http_server_open_connections(s->http));
+    metrics_head(o, "quarry_http_connections_total", "counter", "accepted client connections");
+    metrics_sample_u64(o, "quarry_http_connections_total", "",
+                       http_server_accepted_connections(s->http));
+    metrics_head(o, "quarry_ingest_request_duration_seconds", "histogram",
+                 "ingest request time from headers received to durable answer");
+    metrics_hist_render(o, "quarry_ingest_request_duration_seconds", "", &s->ingest_latency);
+    metrics_head(o, "quarry_worker_jobs_pending", "gauge",
+                 "decode/ingest/read jobs queued or running");
+    metrics_sample_u64(o, "quarry_worker_jobs_pending", "", s->jobs_pending);
+    metrics_head(o, "quarry_inflight_body_bytes", "gauge", "request bodies held by pending jobs");
+    metrics_sample_u64(o, "quarry_inflight_body_bytes", "", s->inflight_bytes);
+
+    metrics_head(o, "quarry_wal_appends_total", "counter", "WAL records made durable");
+    metrics_sample_u64(o, "quarry_wal_appends_total", "", st.wal.appends);
+    metrics_head(o, "quarry_wal_fsyncs_total", "counter", "WAL fdatasync calls (group commits)");
+    metrics_sample_u64(o, "quarry_wal_fsyncs_total", "", st.wal.fsyncs);
+    metrics_head(
+        o, "quarry_wal_fsync_seconds", "histogram",
+        "WAL fsync latency (per 250 ms interval, each fsync counted at the interval's mean)");
+    metrics_hist_render(o, "quarry_wal_fsync_seconds", "", &s->wal_fsync);
+    metrics_head(o, "quarry_wal_bytes_written_total", "counter", "WAL bytes written (compressed)");
+    metrics_sample_u64(o, "quarry_wal_bytes_written_total", "", st.wal.bytes_written);
+    metrics_head(o, "quarry_wal_files", "gauge", "WAL files on disk");
+    metrics_sample_u64(o, "quarry_wal_files", "", st.wal.files);
+    metrics_head(o, "quarry_wal_failed", "gauge", "1 once a WAL write or fsync failed");
+    metrics_sample_u64(o, "quarry_wal_failed", "", st.wal.is_failed ? 1 : 0);
+    metrics_head(o, "quarry_tenants", "gauge", "tenants with data");
+    metrics_sample_u64(o, "quarry_tenants", "", st.tenants);
+    metrics_head(o, "quarry_segments", "gauge", "live segment files");
+    metrics_sample_u64(o, "quarry_segments", "", st.segments);
+    metrics_head(o, "quarry_segment_rows", "gauge", "rows in segments");
+    metrics_sample_u64(o, "quarry_segment_rows", "", st.segment_rows);
+    metrics_head(o, "quarry_segment_bytes", "gauge", "bytes of segment files");
+    metrics_sample_u64(o, "quarry_segment_bytes", "", st.segment_bytes);
+    metrics_head(o, "quarry_memtable_rows", "gauge", "rows in memtables (active + frozen)");
+    metrics_sample_u64(o, "quarry_memtable_rows", "", st.memtable_rows);
+    metrics_head(o, "quarry_memtable_bytes", "gauge", "bytes held by memtables");
+    metrics_sample_u64(o, "quarry_memtable_bytes", "", st.memtable_bytes);
+    metrics_head(o, "quarry_memtables_frozen", "gauge", "memtables waiting for flush");
+    metrics_sample_u64(o, "quarry_memtables_frozen", "", st.frozen_memtables);
+    metrics_head(o, "quarry_flushes_total", "counter", "memtable flushes into segments");
+    metrics_sample_u64(o, "quarry_flushes_total", "", st.flushes);
+    if (s->demo) {
+        metrics_head(o, "quarry_demo_events_total", "counter", "events generated by --demo");
+        metrics_sample_u64(o, "quarry_demo_events_total", "", s->demo_events);
+    }
+}
+
+/* ---- hooks ---- */
+
+static int route_find(const char *path, const char *method, bool *method_ok)
+{
+    for (int r = 1; r < R_COUNT; r++) {
+        if (strcmp(ROUTES[r].path, path) == 0) {
+            *method_ok = strcmp(ROUTES[r].method, method) == 0;
+            return r;
+        }
+    }
+    return R_OTHER;
+}
+
+static void on_head(void *ctx, http_req *req)
+{
+    server *s = ctx;
+    bool method_ok = false;
+    int r = route_find(req->path, req->method, &method_ok);
+    req->user_route = r;
+    if (r == R_OTHER) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "no route for %.100s", req->path);
+        http_respond_error(req, 404, "not_found", msg, NULL, NULL);
+        return;
+    }
+    if (!method_ok) {
+        char msg[160], allow[64];
+        snprintf(msg, sizeof msg, "%s does not accept %s (only %s)", ROUTES[r].path, req->method,
+                 ROUTES[r].method);
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", ROUTES[r].method);
+        http_respond_error(req, 405, "method_not_allowed", msg, NULL, allow);
+        return;
+    }
+    size_t tenant_idx = 0;
+    if (!s->open_mode && ROUTES[r].scope) {
+        size_t len = 0;
+        const char *auth = http_req_header(req, "authorization", &len);
+        const char *key = NULL;
+        size_t key_len = 0;
+        if (auth && len > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+            key = auth + 7;
+            key_len = len - 7;
+            while (key_len && *key == ' ') key++, key_len--;
+        }
+        if (!key || !key_len) {
+            http_respond_error(req, 401, "unauthorized",
+                               "missing API key: send Authorization: Bearer <key>", NULL,
+                               "WWW-Authenticate: Bearer\r\n");
+            return;
+        }
+        uint32_t scopes = 0;
+        int t = config_key_lookup(s->cfg, key, key_len, &scopes);
+        if (t < 0) {
+            http_respond_error(req, 401, "unauthorized", "unknown API key", NULL,
+                               "WWW-Authenticate: Bearer\r\n");
+            return;
+        }
+        if (!(scopes & ROUTES[r].scope)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "this API key lacks the \"%s\" scope",
+                     ROUTES[r].scope == CONFIG_SCOPE_INGEST  ? "ingest"
+                     : ROUTES[r].scope == CONFIG_SCOPE_QUERY ? "query"
+                                                             : "admin");
+            http_respond_error(req, 403, "forbidden", msg, NULL, NULL);
+            return;
+        }
+        tenant_idx = (size_t)t;
+    }
+    req->user = (void *)(uintptr_t)tenant_idx;
+    switch (r) {
+    case R_HEALTHZ:
+        respond_text(req, 200, "application/json", "{\"status\":\"ok\"}\n");
+        return;
+    case R_READYZ:
+        if (s->shutting_down)
+            http_respond_error(req, 503, "shutting_down", "the server is shutting down", NULL,
+                               NULL);
+        else if (!s->ready)
+            http_respond_error(req, 503, "not_ready", "recovering the data directory", NULL,
+                               "Retry-After: 1\r\n");
+        else
+            respond_text(req, 200, "application/json", "{\"status\":\"ready\"}\n");
+        return;
+    case R_METRICS: {
+        qr_buf o;
+        qr_buf_init(&o);
+        render_metrics(s, &o);
+        if (qr_buf_ok(&o))
+            http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, o.data, o.len);
+        else
+            http_respond_error(req, 503, "out_of_memory", "out of memory", NULL, NULL);
+        qr_buf_fini(&o);
+        return;
+    }
+    default:
+        break;
+    }
+    if (ROUTES[r].needs_db && !s->ready) {
+        http_respond_error(req, 503, s->shutting_down ? "shutting_down" : "not_ready",
+                           s->shutting_down ? "the server is shutting down"
+                                            : "recovering the data directory",
+                           NULL, "Retry-After: 1\r\n");
+        return;
+    }
+    if (r == R_INGEST || r == R_INGEST_NDJSON) {
+        tenant_state *t = &s->tenants[tenant_idx];
+        atomic_fetch_add(&t->requests, 1);
+        uint32_t wait = quota_wait_seconds(t);
+        if (wait) {
+            atomic_fetch_add(&t->throttled, 1);
+            char hdr[48], msg[160];
+            snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", wait);
+            snprintf(msg, sizeof msg, "tenant \"%s\" is over its ingest quota; retry in %u s",
+                     t->name, wait);
+            http_respond_error(req, 429, "quota_exceeded", msg, NULL, hdr);
+            return;
+        }
+        size_t enc_len = 0;
+        const char *enc = http_req_header(req, "content-encoding", &enc_len);
+        if (enc && enc_len) {
+            qr_diag dd;
+            qr_diag_init(&dd);
+            const uint8_t *dp;
+            size_t dl;
+            /* probe the encoding name only (empty body) */
+            qr_buf tmp;
+            qr_buf_init(&tmp);
+            int rc =
+                ingest_decompress(enc, enc_len, (const uint8_t *)"", 0, 0, &tmp, &dp, &dl, &dd);
+            qr_buf_fini(&tmp);
+            if (rc == QR_EINVAL) {
+                http_respond_error(req, 415, "unsupported_encoding", dd.msg, NULL, NULL);
+                return;
+            }
+        }
+        if (req->content_length != UINT64_MAX &&
+            s->inflight_bytes + req->content_length > s->cfg->inflight_bytes) {
+            http_respond_error(req, 503, "overloaded",
+                               "too many request bodies in progress; retry shortly", NULL,
+                               "Retry-After: 1\r\n");
+            return;
+        }
+    }
+}
+
+static void on_body(void *ctx, http_req *req)
+{
+    server *s = ctx;
+    int r = req->user_route;
+    if (!s->ready) { /* shut down between head and body */
+        http_respond_error(req, 503, "shutting_down", "the server is shutting down", NULL, NULL);
+        return;
+    }
+    if ((r == R_INGEST || r == R_INGEST_NDJSON) &&
+        s->inflight_bytes + req->body_len > s->cfg->inflight_bytes) {
+        http_respond_error(req, 503, "overloaded",
+                           "too many request bodies in progress; retry shortly", NULL,
+                           "Retry-After: 1\r\n");
+        return;
+    }
+    job *j = job_new(s, req);
+    if (!j) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory", NULL, NULL);
+        return;
+    }
+    int rc;
+    if (r == R_INGEST || r == R_INGEST_NDJSON) {
+        size_t enc_len = 0;
+        const char *enc = http_req_header(req, "content-encoding", &enc_len);
+        if (enc && enc_len >= sizeof j->encoding) enc_len = sizeof j->encoding - 1;
+        if (enc) memcpy(j->encoding, enc, enc_len);
+        j->encoding_len = enc_len;
+        j->body = req->body;
+        j->body_len = req->body_len;
+        rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
+    } else if (r == R_SERVICES || r == R_FIELDS) {
+        rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
+    } else {
+        rc = -1;
+    }
+    if (rc) {
+        job_free(j);
+        http_respond_error(req, 500, "internal", "cannot queue the request", NULL, NULL);
+        return;
+    }
+    s->jobs_pending++;
+    s->inflight_bytes += j->body_len;
+}
+
+/* ---- demo trickle ---- */
+
+typedef struct demo_job {
+    uv_work_t work;
+    server *srv;
+    int64_t until_ns;
+    uint64_t events;
+    int rc;
+    qr_diag diag;
+} demo_job;
+
+static void work_demo(uv_work_t *w)
+{
+    demo_job *dj = w->data;
+    server *s = dj->srv;
+    qr_buf line;
+    qr_buf_init(&line);
+    qr_batch b;
+    qr_batch_init(&b);
+    evdec_opts eo = {NULL, NULL, qr_now_ns()};
+    uint64_t cap = (uint64_t)(s->cfg->demo_rate * 2) + 10; /* at most 2 s of catch-up per tick */
+    while (qr_gen_next_ts(s->gen) <= dj->until_ns && b.count < cap) {
+        line.len = 0;
+        qr_gen_next_ndjson(s->gen, &line);
+        qr_diag dd;
+        qr_diag_init(&dd);
+        evdec_ndjson_line((const char *)line.data, line.len, &eo, &b, &dd);
+    }
+    /* skip what could not be generated in time rather than fall further behind */
+    while (qr_gen_next_ts(s->gen) <= dj->until_ns - QR_NS_PER_SEC) {
+        line.len = 0;
+        qr_gen_next_ndjson(s->gen, &line);
+    }
+    dj->events = b.count;
+    if (b.count) dj->rc = db_ingest_take(s->db, s->tenants[s->demo_tenant].name, &b, &dj->diag);
+    qr_batch_fini(&b);
+    qr_buf_fini(&line);
+}
+
+static void after_demo(uv_work_t *w, int status)
+{
+    demo_job *dj = w->data;
+    server *s = dj->srv;
+    s->demo_busy = false;
+    s->jobs_pending--;
+    if (dj->rc)
+        logf_(s, "demo: ingest failed: %s", dj->diag.msg);
+    else {
+        s->demo_events += dj->events;
+        atomic_fetch_add(&s->tenants[s->demo_tenant].events, dj->events);
+    }
+    free(dj);
+}
+
+static void on_demo_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    if (s->demo_busy || !s->ready || s->shutting_down) return;
+    demo_job *dj = calloc(1, sizeof *dj);
+    if (!dj) return;
+    dj->srv = s;
+    dj->until_ns = qr_now_ns();
+    dj->work.data = dj;
+    qr_diag_init(&dj->diag);
+    if (uv_queue_work(&s->loop, &dj->work, work_demo, after_demo) != 0) {
+        free(dj);
+        return;
+    }
+    s->demo_busy = true;
+    s->jobs_pending++;
+}
+
+/* ---- life cycle ---- */
+
+static void on_stats_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    if (!s->ready) return;
+    db_get_stats(s->db, &s->last_stats);
+    uint64_t fs = s->last_stats.wal.fsyncs, ns = s->last_stats.wal.fsync_ns_total;
+    if (fs > s->seen_fsyncs && ns >= s->seen_fsync_ns) {
+        uint64_t n = fs - s->seen_fsyncs;
+        metrics_hist_observe(&s->wal_fsync, (ns - s->seen_fsync_ns) / n, n);
+    }
+    s->seen_fsyncs = fs;
+    s->seen_fsync_ns = ns;
+}
+
+static int write_addr_file(server *s)
+{
+    char text[128];
+    int n = snprintf(text, sizeof text, "%s\n", http_server_addr(s->http));
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = qr_fs_write_atomic(s->addr_path, text, (size_t)n, &d);
+    if (rc)
+        logf_(s, "cannot write %s: %s", s->addr_path, d.msg);
+    else
+        s->addr_written = true;
+    return rc;
+}
+
+static void work_open(uv_work_t *w)
+{
+    server *s = w->data;
+    qr_diag_init(&s->open_diag);
+    int rc = db_open(s->data_dir, &s->cfg->db, &s->db, &s->replay, &s->open_diag);
+    if (rc) {
+        s->db = NULL;
+        if (!s->open_diag.msg[0])
+            snprintf(s->open_diag.msg, sizeof s->open_diag.msg, "%s", qr_strerror(rc));
+        s->open_diag.code = rc;
+    }
+}
+
+static void after_open(uv_work_t *w, int status)
+{
+    server *s = w->data;
+    s->open_done = true;
+    s->jobs_pending--;
+    if (!s->db) {
+        logf_(s, "cannot open %s: %s", s->data_dir, s->open_diag.msg);
+        s->exit_code = s->open_diag.code == QR_EBUSY ? QR_EBUSY : QR_EIO;
+        server_begin_shutdown(s);
+        return;
+    }
+    if (s->replay.events)
+        logf_(s, "recovered %llu events from %llu WAL records",
+              (unsigned long long)s->replay.events, (unsigned long long)s->replay.records);
+    if (s->replay.skipped_offset >= 0 && s->replay.skipped_file[0])
+        logf_(s, "WAL: skipped %llu bytes from %s offset %lld (%s)",
+              (unsigned long long)s->replay.skipped_bytes, s->replay.skipped_file,
+              (long long)s->replay.skipped_offset, s->replay.skipped_reason);
+    if (s->shutting_down) return;
+    s->ready = true;
+    write_addr_file(s);
+    on_stats_timer(&s->stats_timer);
+    logf_(s, "ready: http://%s (data %s)", http_server_addr(s->http), s->data_dir);
+    if (s->opts.on_ready) s->opts.on_ready(s->opts.ctx, http_server_addr(s->http));
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    close_handle(h);
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    if (!http_server_done(s->http) || s->jobs_pending) return;
+    /* everything answered: close the remaining handles so uv_run returns */
+    close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->shutdown_timer);
+    close_handle((uv_handle_t *)&s->stats_timer);
+    close_handle((uv_handle_t *)&s->demo_timer);
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    logf_(s, "shutdown timeout: closing %llu connections",
+          (unsigned long long)http_server_open_connections(s->http));
+    http_server_close_all(s->http);
+}
+
+static void server_begin_shutdown(server *s)
+{
+    if (s->shutting_down) return;
+    s->shutting_down = true;
+    uv_timer_stop(&s->demo_timer);
+    http_server_close(s->http);
+    uv_timer_start(&s->shutdown_timer, on_shutdown_timer, s->cfg->shutdown_timeout_ms, 0);
+    uv_timer_start(&s->drain_timer, on_drain_timer, 0, 10);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server *s = sig->data;
+    if (s->shutting_down) {
+        logf_(s, "second signal: closing every connection now");
+        http_server_close_all(s->http);
+        return;
+    }
+    logf_(s, "%s: finishing in-flight requests, then flushing",
+          signum == SIGINT ? "SIGINT" : "SIGTERM");
+    server_begin_shutdown(s);
+}
+
+static int tenants_init(server *s)
+{
+    const config *c = s->cfg;
+    s->open_mode = c->key_count == 0;
+    if (s->open_mode) {
+        s->tenant_count = 1;
+        s->tenants = calloc(1, sizeof *s->tenants);
+        if (!s->tenants) return QR_ENOMEM;
+        s->tenants[0].name = DB_DEFAULT_TENANT;
+        s->tenants[0].cfg = config_tenant_find(c, DB_DEFAULT_TENANT);
+    } else {
+        s->tenant_count = c->tenant_count;
+        s->tenants = calloc(c->tenant_count, sizeof *s->tenants);
+        if (!s->tenants) return QR_ENOMEM;
+        for (size_t idx = 0; idx < c->tenant_count; idx++) {
+            s->tenants[idx].name = c->tenants[idx].name;
+            s->tenants[idx].cfg = &c->tenants[idx];
+        }
+        /* the demo writes to "default" when such a tenant is configured, else the first one */
+        const config_tenant *def = config_tenant_find(c, DB_DEFAULT_TENANT);
+        s->demo_tenant = def ? (size_t)(def - c->tenants) : 0;
+    }
+    int64_t now = qr_monotonic_ns();
+    for (size_t idx = 0; idx < s->tenant_count; idx++) {
+        tenant_state *t = &s->tenants[idx];
+        t->refill_ns = now;
+        if (t->cfg) {
+            double burst = t->cfg->burst_seconds > 0 ? t->cfg->burst_seconds : 1;
+            t->event_tokens = t->cfg->events_per_sec * burst;
+            t->byte_tokens = t->cfg->bytes_per_sec * burst;
+        }
+    }
+    return 0;
+}
+
+int server_run(const server_opts *o, qr_diag *d)
+{
+    const config *c = o->cfg;
+    if (c->key_count == 0 && !server_addr_is_loopback(c->listen))
+        return qr_diag_set(d, QR_EINVAL,
+                           "no API keys are configured, so the server only listens on loopback "
+                           "(127.0.0.1 or [::1]), not %s: add [tenant NAME] keys to the config",
+                           c->listen);
+    server *s = calloc(1, sizeof *s);
+    if (!s) return QR_ENOMEM;
+    s->cfg = c;
+    s->opts = *o;
+    s->data_dir = o->data_dir;
+    s->log = o->log ? o->log : stderr;
+    s->demo = o->demo;
+    s->start_ns = qr_monotonic_ns();
+    snprintf(s->addr_path, sizeof s->addr_path, "%s/server.addr", o->data_dir);
+    int rc = tenants_init(s);
+    if (rc) {
+        free(s);
+        return qr_diag_set(d, rc, "out of memory");
+    }
+    /* libuv sizes its thread pool once, from the environment, at the first queued work */
+    char nthreads[16];
+    snprintf(nthreads, sizeof nthreads, "%u", c->workers + 1);
+    setenv("UV_THREADPOOL_SIZE", nthreads, 1);
+    uv_loop_init(&s->loop);
+    http_handlers h = {s, on_head, on_body, on_response};
+    rc = http_server_new(&s->loop, c->listen, &c->http, &h, &s->http, d);
+    if (rc) {
+        uv_loop_close(&s->loop);
+        free(s->tenants);
+        free(s);
+        return rc;
+    }
+    uv_signal_init(&s->loop, &s->sig_term);
+    uv_signal_init(&s->loop, &s->sig_int);
+    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_timer_init(&s->loop, &s->stats_timer);
+    uv_timer_init(&s->loop, &s->demo_timer);
+    uv_timer_init(&s->loop, &s->shutdown_timer);
+    uv_timer_init(&s->loop, &s->drain_timer);
+    s->stats_timer.data = s->demo_timer.data = s->shutdown_timer.data = s->drain_timer.data = s;
+    uv_timer_start(&s->stats_timer, on_stats_timer, 250, 250);
+
+    logf_(s, "listening on http://%s (data %s, fsync %s, %u workers)", http_server_addr(s->http),
+          o->data_dir, config_fsync_name(c->db.wal.fsync_policy), c->workers);
+    if (s->open_mode)
+        logf_(s, "no API keys configured: single-tenant open mode (tenant \"default\", loopback "
+                 "only)");
+    else
+        logf_(s, "%zu tenants, %zu API keys", c->tenant_count, c->key_count);
+
+    if (o->demo) {
+        qr_gen_opts go = {c->demo_seed ? c->demo_seed : (uint64_t)qr_now_ns(), qr_now_ns(),
+                          c->demo_rate > 0 ? c->demo_rate : 200};
+        s->gen = qr_gen_new(&go);
+        if (s->gen) uv_timer_start(&s->demo_timer, on_demo_timer, 100, 100);
+    }
+
+    uv_work_t open_work;
+    open_work.data = s;
+    s->jobs_pending++;
+    uv_queue_work(&s->loop, &open_work, work_open, after_open);
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+
+    int exit_rc = s->exit_code;
+    if (s->db) {
+        logf_(s, "flushing memtables");
+        db_close(s->db);
+    }
+    if (s->addr_written) unlink(s->addr_path);
+    http_server_free(s->http);
+    /* close whatever is left (nothing normally) so uv_loop_close succeeds */
+    uv_walk(&s->loop, close_walk, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    qr_gen_free(s->gen);
+    free(s->tenants);
+    free(s);
+    if (exit_rc) return qr_diag_set(d, exit_rc, "the data directory could not be opened");
+    return 0;
+}
