@@ -44,10 +44,11 @@ static void on_ready(void *ctx, const char *addr)
            "         curl -s -X POST http://%s/v1/ingest -d "
            "'{\"source\":{\"service\":\"me\"},\"logs\":[{\"level\":\"warn\",\"msg\":\"hello\"}]}'\n"
            "         curl -s http://%s/metrics | grep quarry_ingest_events\n"
-           "  REPL:  quarry repl --connect http://%s\n"
-           "         (or stop the server, then: quarry export --data %s | tail)\n"
+           "  REPL:  stop the server (Ctrl-C), then: quarry repl --data %s\n"
+           "         (the REPL opens the directory itself; connecting to a running server\n"
+           "          comes with the server's query routes)\n"
            "  Stop:  Ctrl-C (finishes requests, flushes, exits 0)\n\n",
-           sc->rate, sc->data, addr, addr, addr, addr, addr, addr, sc->data);
+           sc->rate, sc->data, addr, addr, addr, addr, addr, sc->data);
     fflush(stdout);
 }
 
