@@ -132,10 +132,7 @@ static const char *expr_text(exec_ctx *q, const sql_expr *e)
     return s;
 }
 
-static int oom(exec_ctx *q)
-{
-    return exec_over_budget(q);
-}
+static int oom(exec_ctx *q) { return exec_over_budget(q); }
 
 static int bind_name(binder *b, const sql_expr *e, bx **out)
 {
@@ -176,10 +173,7 @@ static const sql_select_item *alias_item(const sql_select *s, const char *name, 
     return NULL;
 }
 
-static bool is_level_col(const bx *x)
-{
-    return x->kind == BX_COL && x->col == COL_LEVEL;
-}
+static bool is_level_col(const bx *x) { return x->kind == BX_COL && x->col == COL_LEVEL; }
 
 /* A string literal next to `level` becomes a level. */
 static int level_literal(exec_ctx *q, bx *lit)
@@ -523,10 +517,7 @@ static bool const_ts(const bx *x, int64_t *out)
     return true;
 }
 
-static bool is_ts(const bx *x)
-{
-    return x->kind == BX_COL && x->col == COL_TS;
-}
+static bool is_ts(const bx *x) { return x->kind == BX_COL && x->col == COL_TS; }
 
 /* Folds `ts op const` (either side) or `ts BETWEEN a AND b` into [lo, hi]. */
 static bool ts_range(plan *pl, const bx *x)
@@ -853,6 +844,21 @@ int bind_select(exec_ctx *q, const sql_select *s, plan **out)
         pl->order[0] = x;
         pl->order_desc[0] = true;
         pl->order_count = 1;
+    }
+    bool has_ts = false;
+    for (uint32_t k = 0; k < pl->order_count; k++) has_ts |= is_ts(pl->order[k]);
+    if (pl->kind == PLAN_ROWS && !has_ts) {
+        /* ties of the ORDER BY keys: newest first, then by storage location; a tie group of
+         * equal ts keeps its order across memtable flushes, which cursors rely on */
+        bx *x = bx_new(q, BX_COL, s->pos);
+        if (!x) return oom(q);
+        x->col = COL_TS;
+        x->cols = CM_BIT(COL_TS);
+        x->type = EXEC_TS;
+        pl->order[pl->order_count] = x;
+        pl->order_desc[pl->order_count] = true;
+        pl->order_count++;
+        pl->order_implicit = 1;
     }
     if (pl->kind == PLAN_ROWS && pl->order_count && is_ts(pl->order[0]))
         pl->ts_order = pl->order_desc[0] ? -1 : 1;

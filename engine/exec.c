@@ -36,8 +36,7 @@ int exec_over_budget(exec_ctx *q)
 
 int exec_check_deadline(exec_ctx *q)
 {
-    if (q->opts.cancel && *q->opts.cancel)
-        return qr_diag_set(q->d, QR_ECANCELED, "query canceled");
+    if (q->opts.cancel && *q->opts.cancel) return qr_diag_set(q->d, QR_ECANCELED, "query canceled");
     if (!q->deadline_mono_ns || qr_monotonic_ns() < q->deadline_mono_ns) return 0;
     return qr_diag_set(q->d, QR_ELIMIT, "query timed out after %u ms", q->opts.timeout_ms);
 }
@@ -251,7 +250,7 @@ static int explain_rows(exec_ctx *q, exec_result *r)
         }
         if (pl->meta_ok) line_add(&lines, "  counts from block metadata where a block allows");
     }
-    for (uint32_t idx = 0; idx < pl->order_count; idx++)
+    for (uint32_t idx = 0; idx + pl->order_implicit < pl->order_count; idx++)
         line_add(&lines, "  order by %s %s", bx_text(q, pl->order[idx], buf, sizeof buf),
                  pl->order_desc[idx] ? "DESC" : "ASC");
     if (pl->kind == PLAN_ROWS && pl->ts_order)
@@ -360,6 +359,9 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
     if (!q->pl && !rc)
         return exec_error_at(q, stmt->pos, QR_ESYNTAX, "EXPLAIN takes a SELECT or LogQL query");
     if (rc) return rc;
+    if (q->has_cursor && q->pl->kind != PLAN_ROWS)
+        return qr_diag_set(q->d, QR_EINVAL,
+                           "invalid cursor: only row queries are paged with cursors");
     rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
     if (rc == QR_ELIMIT && q->opts.allow_partial && !q->stopped) {
         /* over budget while producing the output: nothing sensible to return */
@@ -393,8 +395,14 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
     if (q.opts.timeout_ms)
         q.deadline_mono_ns = q.start_mono_ns + (int64_t)q.opts.timeout_ms * QR_NS_PER_MS;
 
+    q.query_hash = qr_hash64(query_text, strlen(query_text));
     sql_stmt *stmt = NULL;
     int rc = sql_parse(query_text, strlen(query_text), q.qa, &stmt, d);
+    if (!rc && q.opts.cursor) {
+        rc = cursor_decode(&q, q.opts.cursor, &q.cursor);
+        q.has_cursor = rc == 0;
+        if (!rc) q.now_ns = q.cursor.now_ns; /* every page sees the first page's now() */
+    }
     if (!rc) rc = run_stmt(&q, db, tenant, stmt, r);
     if (rc == QR_ELIMIT && r->arena.over_budget && d->code != QR_ELIMIT) {
         qr_diag_init(d);

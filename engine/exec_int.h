@@ -151,8 +151,9 @@ typedef struct plan {
     uint32_t order_count;
     bx **order; /* PLAN_ROWS: row context; PLAN_AGG: post-aggregation context */
     bool *order_desc;
-    int64_t limit;  /* -1: none */
-    int64_t offset; /* 0 when absent */
+    uint32_t order_implicit; /* trailing order keys added as tie-breaks (not in EXPLAIN) */
+    int64_t limit;           /* -1: none */
+    int64_t offset;          /* 0 when absent */
     /* aggregation */
     uint32_t group_count;
     bx **groups; /* row context */
@@ -183,6 +184,15 @@ typedef struct part_ctx {
 } part_ctx;
 
 typedef struct exec_ctx exec_ctx;
+
+/* A decoded next_cursor (cursor.c). */
+typedef struct exec_cursor {
+    uint64_t query_hash;
+    int64_t now_ns;
+    uint32_t key_count;
+    exec_value *keys; /* ORDER BY key values of the last row returned */
+    uint64_t skip;    /* rows with exactly these keys returned so far */
+} exec_cursor;
 
 typedef struct blk_ctx {
     exec_ctx *q;
@@ -226,6 +236,9 @@ struct exec_ctx {
     uint64_t hits, scanned;
     bool stopped; /* partial: stop scanning */
     const char *stop_reason;
+    uint64_t query_hash; /* xxh3 of the query text: binds cursors to their query */
+    bool has_cursor;
+    exec_cursor cursor; /* opts.cursor, decoded */
 };
 
 /* ---- exec.c ---- */
@@ -246,6 +259,12 @@ int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchor
 int exec_field_intern(exec_ctx *q, const char *name, size_t len);
 /* True when some part's schema has the key. */
 bool exec_field_known(exec_ctx *q, const char *name, size_t len);
+
+/* ---- cursor.c ---- */
+/* Text of the cursor (in q->qa). QR_ELIMIT over budget. */
+int cursor_encode(exec_ctx *q, const exec_cursor *c, const char **out);
+/* QR_EINVAL "invalid cursor: ..." when damaged or from another query. */
+int cursor_decode(exec_ctx *q, const char *text, exec_cursor *out);
 
 /* ---- bind.c / logql.c ---- */
 int bind_select(exec_ctx *q, const sql_select *s, plan **out);
