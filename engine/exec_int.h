@@ -25,7 +25,8 @@
 #include "storage/part.h"
 #include "storage/tokenize.h"
 
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <roaring/roaring.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -75,8 +76,8 @@ struct ms_node {
     const char **tokens; /* PHRASE */
     uint32_t *token_lens;
     uint64_t *token_hashes;
-    regex_t *re;   /* REGEX */
-    int field_col; /* FIELD: column id; -1 when the field exists nowhere */
+    pcre2_code *re; /* REGEX */
+    int field_col;  /* FIELD: column id; -1 when the field exists nowhere */
     uint32_t child_count;
     ms_node **children;
 };
@@ -97,9 +98,9 @@ struct bx {
     int64_t width_ns;    /* bucket width */
     bx *a, *b, *c;
     uint32_t n;
-    bx **items;  /* AND/OR/IN/CALL args */
-    regex_t *re; /* BX_BIN REGEX with a constant pattern */
-    ms_node *ms; /* BX_MATCH */
+    bx **items;     /* AND/OR/IN/CALL args */
+    pcre2_code *re; /* BX_BIN REGEX with a constant pattern */
+    ms_node *ms;    /* BX_MATCH */
 };
 
 typedef enum agg_fn {
@@ -228,9 +229,11 @@ struct exec_ctx {
     part_ctx *parts;
     qfield *fields;
     uint32_t field_count, field_cap;
-    bool lenient_fields; /* LogQL: an unknown field is NULL, not an error */
-    regex_t **regexes;   /* compiled by this query; freed at the end */
+    bool lenient_fields;  /* LogQL: an unknown field is NULL, not an error */
+    pcre2_code **regexes; /* compiled by this query; freed at the end (regex.c) */
     uint32_t regex_count, regex_cap;
+    pcre2_match_data *re_md;
+    pcre2_match_context *re_mctx; /* match limits */
     plan *pl;
     exec_stats st;
     uint64_t hits, scanned;
@@ -252,9 +255,14 @@ int exec_over_budget(exec_ctx *q);
 int exec_check_deadline(exec_ctx *q);
 /* Unknown field error with a "did you mean" suggestion (bind.c). */
 int bind_unknown_field(exec_ctx *q, const char *name, size_t len, sql_pos pos);
-/* Tracks a regex compiled for the query (freed at the end). */
+/* ---- regex.c ---- */
+/* Compiles (and JITs) a regex for the query; freed by exec_regex_fini. A bad pattern is
+ * QR_ESYNTAX at pos with PCRE2's message. */
 int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,
-                       regex_t **out);
+                       pcre2_code **out);
+/* 1 match, 0 no match, QR_ELIMIT past the match limit (diag set). */
+int exec_regex_match(exec_ctx *q, const pcre2_code *re, qr_str s);
+void exec_regex_fini(exec_ctx *q);
 /* Index of the field in the query's field table, adding it; -1 on OOM. */
 int exec_field_intern(exec_ctx *q, const char *name, size_t len);
 /* True when some part's schema has the key. */

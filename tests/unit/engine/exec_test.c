@@ -357,6 +357,29 @@ TEST(memory_budget)
     exec_result_free(r);
 }
 
+TEST(regex_match_limit)
+{
+    /* nested repetition on ordinary messages: exponential backtracking, stopped by the match
+     * limit with an error, or a partial result when the caller allows one */
+    const char *q = "SELECT count(*) FROM logs WHERE msg ~ '^(\\w+\\s?)*$'";
+    exec_result *r = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = exec_run(g_ed.db, NULL, q, NULL, &r, &d);
+    CHECK_EQ_INT(rc, QR_ELIMIT);
+    CHECK(strstr(d.msg, "match limit") != NULL);
+    CHECK(r == NULL);
+    exec_opts o = {.allow_partial = true};
+    qr_diag_init(&d);
+    rc = exec_run(g_ed.db, NULL, q, &o, &r, &d);
+    CHECK_EQ_INT(rc, 0);
+    if (r) {
+        CHECK(r->partial);
+        CHECK(r->partial_reason && strstr(r->partial_reason, "match limit"));
+    }
+    exec_result_free(r);
+}
+
 TEST(formats)
 {
     exec_result *r = run("SELECT service, count(*) AS n, avg(latency_ms) FROM logs WHERE "
@@ -400,6 +423,7 @@ int main(void)
     RUN(counts_from_metadata);
     RUN(sql_and_logql_agree);
     RUN(memory_budget);
+    RUN(regex_match_limit);
     RUN(formats);
     engine_data_close(&g_ed);
     QR_TEST_MAIN_END();
