@@ -158,6 +158,11 @@ static int bind_name(binder *b, const sql_expr *e, bx **out)
     if (qf < 0) return oom(q);
     x->col = COL_FIELD0 + qf;
     x->cols = CM_FIELD;
+    if (q->lq_parsers) { /* after | json / | logfmt: also looked up in the message */
+        x->kind = BX_EXTRACT;
+        x->op = q->lq_parsers;
+        x->cols |= CM_BIT(COL_MSG);
+    }
     *out = x;
     return 0;
 }

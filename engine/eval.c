@@ -426,6 +426,10 @@ static exec_value eval_call(const bx *e, blk_ctx *bc, uint32_t row)
     switch ((fn_id)e->fn) {
     case FN_NOW:
         return ev_int(EXEC_TS, bc->q->now_ns);
+    case FN_LINE_FORMAT:
+        return lq_line_format_eval(e, bc, row);
+    case FN_NUMBER:
+        return lq_number_eval(e, bc, row);
     case FN_COALESCE:
         for (uint32_t idx = 0; idx < e->n; idx++) {
             exec_value v = ev_eval(e->items[idx], bc, row);
@@ -549,6 +553,8 @@ exec_value ev_eval(const bx *e, blk_ctx *bc, uint32_t row)
         return bc->post_aggs ? bc->post_aggs[e->slot] : ev_null();
     case BX_GROUP:
         return bc->post_groups ? bc->post_groups[e->slot] : ev_null();
+    case BX_EXTRACT:
+        return lq_extract_eval(e, bc, row);
     }
     return ev_null();
 }

@@ -275,6 +275,7 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
         return qr_diag_set(q->d, QR_EINVAL,
                            "invalid cursor: only row queries are paged with cursors");
     rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
+    if (!rc && q->pl->lq_post) rc = lq_post_run(q, r);
     if (rc == QR_ELIMIT && q->opts.allow_partial && !q->stopped) {
         /* over budget while producing the output: nothing sensible to return */
         return rc;

@@ -59,11 +59,24 @@ typedef enum bx_kind {
     BX_ISNULL,
     BX_MATCH,
     BX_CALL,
-    BX_AGG,   /* slot: an aggregate's value (post-aggregation expressions) */
-    BX_GROUP, /* slot: a group key's value */
+    BX_AGG,     /* slot: an aggregate's value (post-aggregation expressions) */
+    BX_GROUP,   /* slot: a group key's value */
+    BX_EXTRACT, /* LogQL after | json / | logfmt: field col, else parsed from msg (op: parsers) */
 } bx_kind;
 
-typedef enum fn_id { FN_LOWER, FN_UPPER, FN_LENGTH, FN_COALESCE, FN_BUCKET, FN_NOW } fn_id;
+/* LogQL parsers, as nibbles of bx.op / exec_ctx.lq_parsers (latest in the low nibble). */
+enum { LQ_PARSER_JSON = 1, LQ_PARSER_LOGFMT = 2 };
+
+typedef enum fn_id {
+    FN_LOWER,
+    FN_UPPER,
+    FN_LENGTH,
+    FN_COALESCE,
+    FN_BUCKET,
+    FN_NOW,
+    FN_LINE_FORMAT, /* LogQL | line_format: items are text constants and references */
+    FN_NUMBER,      /* LogQL | unwrap: the value as a number, else NULL */
+} fn_id;
 
 /* A MATCH search node, compiled: hashes for blooms, regexes, resolved field columns. */
 typedef struct ms_node ms_node;
@@ -140,6 +153,15 @@ typedef struct conj {
 
 typedef enum plan_kind { PLAN_ROWS, PLAN_AGG, PLAN_CONST } plan_kind;
 
+/* LogQL vector aggregation / topk over the rows of a range aggregation (op_lqvec.c). The
+ * input columns are t, labels..., value. */
+typedef struct lq_post {
+    const char *vec_fn; /* "sum" "avg" "min" "max" "count", or NULL: none */
+    uint32_t by_count;
+    uint32_t *by_cols; /* input columns of the by (...) labels */
+    int64_t topk;      /* k > 0: topk; k < 0: bottomk |k|; 0: none */
+} lq_post;
+
 typedef struct plan {
     plan_kind kind;
     uint32_t out_count;
@@ -165,6 +187,7 @@ typedef struct plan {
     /* row queries ordered by ts first: visit blocks by ts and stop early */
     int ts_order;      /* 0 no, 1 ascending, -1 descending */
     const char *label; /* "SQL" or "LogQL", for EXPLAIN */
+    lq_post *lq_post;  /* LogQL: series → vector aggregation / topk after the aggregation */
 } plan;
 
 typedef struct qfield {
@@ -230,6 +253,7 @@ struct exec_ctx {
     qfield *fields;
     uint32_t field_count, field_cap;
     bool lenient_fields;  /* LogQL: an unknown field is NULL, not an error */
+    uint8_t lq_parsers;   /* LogQL parsers seen so far in the pipeline being bound */
     pcre2_code **regexes; /* compiled by this query; freed at the end (regex.c) */
     uint32_t regex_count, regex_cap;
     pcre2_match_data *re_md;
@@ -285,6 +309,12 @@ plan *plan_new(exec_ctx *q);
 void bind_meta_ok(plan *pl);
 /* Column name as users write it ("ts", "latency_ms"). */
 const char *bind_col_name(exec_ctx *q, int col);
+
+/* ---- lq_extract.c ---- */
+exec_value lq_extract_eval(const bx *e, blk_ctx *bc, uint32_t row);
+exec_value lq_line_format_eval(const bx *e, blk_ctx *bc, uint32_t row);
+exec_value lq_number_eval(const bx *e, blk_ctx *bc, uint32_t row);
+int lq_line_format_bind(exec_ctx *q, const char *tmpl, size_t len, sql_pos pos, bx **out);
 
 /* ---- eval.c ---- */
 exec_value ev_eval(const bx *e, blk_ctx *bc, uint32_t row);
@@ -371,6 +401,7 @@ row_ref *op_topk_finish(op_topk *t, uint64_t *count);
 
 int run_rows(exec_ctx *q, exec_result *r);                     /* op_project.c: the row pipeline */
 int run_agg(exec_ctx *q, exec_result *r);                      /* op_agg.c */
+int lq_post_run(exec_ctx *q, exec_result *r);                  /* op_lqvec.c */
 int run_show(exec_ctx *q, sql_show_what what, exec_result *r); /* show.c */
 /* Sorts output rows (cells) by the plan's post-aggregation ORDER BY, else by group keys. */
 
