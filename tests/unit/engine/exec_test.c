@@ -10,6 +10,7 @@
 #include "engine_data.h"
 
 #include <dirent.h>
+#include <math.h>
 
 static engine_data g_ed;
 
@@ -357,6 +358,36 @@ TEST(memory_budget)
     exec_result_free(r);
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+    const qr_str *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+TEST(count_distinct_sketch)
+{
+    /* exact below 1,024 distinct values, HyperLogLog (0.81 % standard error) above */
+    qr_str *msgs = malloc(g_ed.all.count * sizeof *msgs);
+    REQUIRE(msgs);
+    for (size_t idx = 0; idx < g_ed.all.count; idx++) msgs[idx] = g_ed.all.events[idx].msg;
+    qsort(msgs, g_ed.all.count, sizeof *msgs, str_cmp);
+    int64_t distinct = 0;
+    for (size_t idx = 0; idx < g_ed.all.count; idx++)
+        distinct += idx == 0 || str_cmp(&msgs[idx], &msgs[idx - 1]) != 0;
+    free(msgs);
+    exec_result *r = run("SELECT count_distinct(msg) FROM logs");
+    REQUIRE(r);
+    CHECK(distinct > 5000);
+    double err = fabs((double)r->cells[0].v.i - (double)distinct) / (double)distinct;
+    if (err > 4 * 0.0081)
+        fprintf(stderr, "count_distinct %lld vs %lld\n", (long long)r->cells[0].v.i,
+                (long long)distinct);
+    CHECK(err <= 4 * 0.0081);
+    exec_result_free(r);
+}
+
 TEST(regex_match_limit)
 {
     /* nested repetition on ordinary messages: exponential backtracking, stopped by the match
@@ -423,6 +454,7 @@ int main(void)
     RUN(counts_from_metadata);
     RUN(sql_and_logql_agree);
     RUN(memory_budget);
+    RUN(count_distinct_sketch);
     RUN(regex_match_limit);
     RUN(formats);
     engine_data_close(&g_ed);
