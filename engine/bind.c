@@ -237,6 +237,20 @@ static int agg_slot(binder *b, const sql_expr *e, bx **out)
         spec.fn = AGG_QUANTILE;
         const sql_expr *qe = e->u.call.args[1];
         spec.q = qe->kind == SQL_EXPR_FLOAT ? qe->u.f : (double)qe->u.i;
+    } else if (strcmp(name, "rate") == 0) {
+        /* per second of the GROUP BY bucket, else of the WHERE time range */
+        spec.fn = AGG_RATE;
+        for (uint32_t k = 0; k < pl->group_count && spec.per_s == 0; k++) {
+            const bx *g = pl->groups[k];
+            if (g->kind == BX_CALL && g->fn == FN_BUCKET) spec.per_s = (double)g->width_ns / 1e9;
+        }
+        if (spec.per_s == 0 && pl->ts_lo != INT64_MIN && pl->ts_hi != INT64_MAX &&
+            pl->ts_hi >= pl->ts_lo)
+            spec.per_s = (double)((uint64_t)pl->ts_hi - (uint64_t)pl->ts_lo + 1) / 1e9;
+        if (spec.per_s == 0)
+            return exec_error_at(q, e->pos, QR_ESYNTAX,
+                                 "rate() needs GROUP BY bucket(ts, d) or a WHERE clause bounding "
+                                 "ts on both sides");
     } else {
         return exec_error_at(q, e->pos, QR_ESYNTAX, "%s() is not supported in SQL yet", name);
     }
@@ -249,7 +263,7 @@ static int agg_slot(binder *b, const sql_expr *e, bx **out)
         if (t2 && strcmp(t2, text) == 0) slot = (int)idx;
     }
     if (slot < 0) {
-        if (spec.fn != AGG_COUNT_STAR) {
+        if (spec.fn != AGG_COUNT_STAR && !(spec.fn == AGG_RATE && e->u.call.arg_count == 0)) {
             binder rb = *b;
             rb.mode = MODE_ROW;
             int rc = bind_node(&rb, e->u.call.args[0], &spec.arg);
@@ -622,7 +636,8 @@ void bind_meta_ok(plan *pl)
 {
     pl->meta_ok = pl->kind == PLAN_AGG;
     for (uint32_t idx = 0; idx < pl->agg_count && pl->meta_ok; idx++)
-        pl->meta_ok = pl->aggs[idx].fn == AGG_COUNT_STAR || pl->aggs[idx].fn == AGG_RATE;
+        pl->meta_ok = pl->aggs[idx].fn == AGG_COUNT_STAR ||
+                      (pl->aggs[idx].fn == AGG_RATE && !pl->aggs[idx].arg);
     for (uint32_t idx = 0; idx < pl->group_count && pl->meta_ok; idx++) {
         const bx *g = pl->groups[idx];
         bool label = g->kind == BX_COL && (g->col == COL_SERVICE || g->col == COL_LEVEL);

@@ -170,7 +170,7 @@ static bool set_add(exec_ctx *q, agg_state *s, uint64_t h)
 static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc, uint32_t row)
 {
     exec_ctx *q = a->q;
-    if (spec->fn == AGG_COUNT_STAR || spec->fn == AGG_RATE) {
+    if (spec->fn == AGG_COUNT_STAR || (spec->fn == AGG_RATE && !spec->arg)) {
         s->count++;
         return 0;
     }
@@ -182,6 +182,7 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
         return 0;
     case AGG_SUM:
     case AGG_AVG:
+    case AGG_RATE: /* rate(x): the sum of x per second */
         if (v.type == EXEC_FLOAT) {
             if (!s->sum_float) {
                 s->sum_float = true;
@@ -250,7 +251,9 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
         return ev_int(EXEC_INT, s->count);
     case AGG_RATE:
         v.type = EXEC_FLOAT;
-        v.v.f = (double)s->count / spec->per_s;
+        v.v.f = !spec->arg     ? (double)s->count / spec->per_s
+                : s->sum_float ? s->sum_f / spec->per_s
+                               : (double)s->sum_i / spec->per_s;
         return v;
     case AGG_SUM:
         if (!s->count) return ev_null();

@@ -330,6 +330,9 @@ TEST(sql_and_logql_agree)
     same_answer("SELECT bucket(ts, 5m) AS t, count(*) AS value FROM logs WHERE msg ~ 'order' "
                 "GROUP BY t",
                 "sum(count_over_time({service=~\".+\"} |~ \"order\" [5m]))");
+    same_answer("SELECT bucket(ts, 1m) AS t, service, level, host, rate() AS value FROM logs "
+                "WHERE service = 'auth' GROUP BY t, service, level, host",
+                "rate({service=\"auth\"} [1m])");
 }
 
 /* ---- limits and formats ---------------------------------------------------------------------- */
