@@ -132,10 +132,7 @@ static const char *expr_text(exec_ctx *q, const sql_expr *e)
     return s;
 }
 
-static int oom(exec_ctx *q)
-{
-    return exec_over_budget(q);
-}
+static int oom(exec_ctx *q) { return exec_over_budget(q); }
 
 static int bind_name(binder *b, const sql_expr *e, bx **out)
 {
@@ -161,6 +158,11 @@ static int bind_name(binder *b, const sql_expr *e, bx **out)
     if (qf < 0) return oom(q);
     x->col = COL_FIELD0 + qf;
     x->cols = CM_FIELD;
+    if (q->lq_parsers) { /* after | json / | logfmt: also looked up in the message */
+        x->kind = BX_EXTRACT;
+        x->op = q->lq_parsers;
+        x->cols |= CM_BIT(COL_MSG);
+    }
     *out = x;
     return 0;
 }
@@ -176,10 +178,7 @@ static const sql_select_item *alias_item(const sql_select *s, const char *name, 
     return NULL;
 }
 
-static bool is_level_col(const bx *x)
-{
-    return x->kind == BX_COL && x->col == COL_LEVEL;
-}
+static bool is_level_col(const bx *x) { return x->kind == BX_COL && x->col == COL_LEVEL; }
 
 /* A string literal next to `level` becomes a level. */
 static int level_literal(exec_ctx *q, bx *lit)
@@ -238,6 +237,20 @@ static int agg_slot(binder *b, const sql_expr *e, bx **out)
         spec.fn = AGG_QUANTILE;
         const sql_expr *qe = e->u.call.args[1];
         spec.q = qe->kind == SQL_EXPR_FLOAT ? qe->u.f : (double)qe->u.i;
+    } else if (strcmp(name, "rate") == 0) {
+        /* per second of the GROUP BY bucket, else of the WHERE time range */
+        spec.fn = AGG_RATE;
+        for (uint32_t k = 0; k < pl->group_count && spec.per_s == 0; k++) {
+            const bx *g = pl->groups[k];
+            if (g->kind == BX_CALL && g->fn == FN_BUCKET) spec.per_s = (double)g->width_ns / 1e9;
+        }
+        if (spec.per_s == 0 && pl->ts_lo != INT64_MIN && pl->ts_hi != INT64_MAX &&
+            pl->ts_hi >= pl->ts_lo)
+            spec.per_s = (double)((uint64_t)pl->ts_hi - (uint64_t)pl->ts_lo + 1) / 1e9;
+        if (spec.per_s == 0)
+            return exec_error_at(q, e->pos, QR_ESYNTAX,
+                                 "rate() needs GROUP BY bucket(ts, d) or a WHERE clause bounding "
+                                 "ts on both sides");
     } else {
         return exec_error_at(q, e->pos, QR_ESYNTAX, "%s() is not supported in SQL yet", name);
     }
@@ -250,7 +263,7 @@ static int agg_slot(binder *b, const sql_expr *e, bx **out)
         if (t2 && strcmp(t2, text) == 0) slot = (int)idx;
     }
     if (slot < 0) {
-        if (spec.fn != AGG_COUNT_STAR) {
+        if (spec.fn != AGG_COUNT_STAR && !(spec.fn == AGG_RATE && e->u.call.arg_count == 0)) {
             binder rb = *b;
             rb.mode = MODE_ROW;
             int rc = bind_node(&rb, e->u.call.args[0], &spec.arg);
@@ -523,10 +536,7 @@ static bool const_ts(const bx *x, int64_t *out)
     return true;
 }
 
-static bool is_ts(const bx *x)
-{
-    return x->kind == BX_COL && x->col == COL_TS;
-}
+static bool is_ts(const bx *x) { return x->kind == BX_COL && x->col == COL_TS; }
 
 /* Folds `ts op const` (either side) or `ts BETWEEN a AND b` into [lo, hi]. */
 static bool ts_range(plan *pl, const bx *x)
@@ -626,7 +636,8 @@ void bind_meta_ok(plan *pl)
 {
     pl->meta_ok = pl->kind == PLAN_AGG;
     for (uint32_t idx = 0; idx < pl->agg_count && pl->meta_ok; idx++)
-        pl->meta_ok = pl->aggs[idx].fn == AGG_COUNT_STAR || pl->aggs[idx].fn == AGG_RATE;
+        pl->meta_ok = pl->aggs[idx].fn == AGG_COUNT_STAR ||
+                      (pl->aggs[idx].fn == AGG_RATE && !pl->aggs[idx].arg);
     for (uint32_t idx = 0; idx < pl->group_count && pl->meta_ok; idx++) {
         const bx *g = pl->groups[idx];
         bool label = g->kind == BX_COL && (g->col == COL_SERVICE || g->col == COL_LEVEL);
@@ -853,6 +864,21 @@ int bind_select(exec_ctx *q, const sql_select *s, plan **out)
         pl->order[0] = x;
         pl->order_desc[0] = true;
         pl->order_count = 1;
+    }
+    bool has_ts = false;
+    for (uint32_t k = 0; k < pl->order_count; k++) has_ts |= is_ts(pl->order[k]);
+    if (pl->kind == PLAN_ROWS && !has_ts) {
+        /* ties of the ORDER BY keys: newest first, then by storage location; a tie group of
+         * equal ts keeps its order across memtable flushes, which cursors rely on */
+        bx *x = bx_new(q, BX_COL, s->pos);
+        if (!x) return oom(q);
+        x->col = COL_TS;
+        x->cols = CM_BIT(COL_TS);
+        x->type = EXEC_TS;
+        pl->order[pl->order_count] = x;
+        pl->order_desc[pl->order_count] = true;
+        pl->order_count++;
+        pl->order_implicit = 1;
     }
     if (pl->kind == PLAN_ROWS && pl->order_count && is_ts(pl->order[0]))
         pl->ts_order = pl->order_desc[0] ? -1 : 1;

@@ -100,20 +100,14 @@ static bool str_to_double(qr_str s, double *out)
     return true;
 }
 
-static int cmp_i64(int64_t a, int64_t b)
-{
-    return a < b ? -1 : a > b;
-}
+static int cmp_i64(int64_t a, int64_t b) { return a < b ? -1 : a > b; }
 static int cmp_f64(double a, double b)
 {
     if (isnan(a) || isnan(b)) return -2;
     return a < b ? -1 : a > b;
 }
 
-static bool is_num(uint8_t t)
-{
-    return t == EXEC_INT || t == EXEC_FLOAT;
-}
+static bool is_num(uint8_t t) { return t == EXEC_INT || t == EXEC_FLOAT; }
 static double as_f64(const exec_value *v)
 {
     return v->type == EXEC_FLOAT ? v->v.f : (double)v->v.i;
@@ -221,10 +215,7 @@ int ev_cmp(const exec_value *a, const exec_value *b)
     return c;
 }
 
-bool ev_truthy(const exec_value *v)
-{
-    return v->type == EXEC_BOOL && v->v.b;
-}
+bool ev_truthy(const exec_value *v) { return v->type == EXEC_BOOL && v->v.b; }
 
 exec_value ev_copy(qr_arena *a, const exec_value *v, bool *ok)
 {
@@ -376,19 +367,7 @@ static exec_value arith(sql_op op, exec_value a, exec_value b)
     return v;
 }
 
-static bool regex_match(const regex_t *re, qr_str s)
-{
-    regmatch_t m[1];
-    m[0].rm_so = 0;
-    m[0].rm_eo = (regoff_t)s.len;
-    /* REG_STARTEND: the text need not be NUL-terminated (msg bytes point into blocks) */
-    return regexec(re, s.len ? s.ptr : "", 1, m, REG_STARTEND) == 0;
-}
-
-static exec_value bool_or_not(bool b, bool negated)
-{
-    return ev_bool(negated ? !b : b);
-}
+static exec_value bool_or_not(bool b, bool negated) { return ev_bool(negated ? !b : b); }
 
 static exec_value eval_bin(const bx *e, blk_ctx *bc, uint32_t row)
 {
@@ -430,7 +409,12 @@ static exec_value eval_bin(const bx *e, blk_ctx *bc, uint32_t row)
     }
     case SQL_OP_REGEX: {
         if (!e->re) return ev_null();
-        return bool_or_not(regex_match(e->re, ev_text(bc, &a)), e->negated);
+        int m = exec_regex_match(bc->q, e->re, ev_text(bc, &a));
+        if (m < 0) {
+            bc->err = m;
+            return ev_null();
+        }
+        return bool_or_not(m == 1, e->negated);
     }
     default:
         return ev_null();
@@ -442,6 +426,10 @@ static exec_value eval_call(const bx *e, blk_ctx *bc, uint32_t row)
     switch ((fn_id)e->fn) {
     case FN_NOW:
         return ev_int(EXEC_TS, bc->q->now_ns);
+    case FN_LINE_FORMAT:
+        return lq_line_format_eval(e, bc, row);
+    case FN_NUMBER:
+        return lq_number_eval(e, bc, row);
     case FN_COALESCE:
         for (uint32_t idx = 0; idx < e->n; idx++) {
             exec_value v = ev_eval(e->items[idx], bc, row);
@@ -565,6 +553,8 @@ exec_value ev_eval(const bx *e, blk_ctx *bc, uint32_t row)
         return bc->post_aggs ? bc->post_aggs[e->slot] : ev_null();
     case BX_GROUP:
         return bc->post_groups ? bc->post_groups[e->slot] : ev_null();
+    case BX_EXTRACT:
+        return lq_extract_eval(e, bc, row);
     }
     return ev_null();
 }

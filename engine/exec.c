@@ -36,98 +36,9 @@ int exec_over_budget(exec_ctx *q)
 
 int exec_check_deadline(exec_ctx *q)
 {
-    if (q->opts.cancel && *q->opts.cancel)
-        return qr_diag_set(q->d, QR_ECANCELED, "query canceled");
+    if (q->opts.cancel && *q->opts.cancel) return qr_diag_set(q->d, QR_ECANCELED, "query canceled");
     if (!q->deadline_mono_ns || qr_monotonic_ns() < q->deadline_mono_ns) return 0;
     return qr_diag_set(q->d, QR_ELIMIT, "query timed out after %u ms", q->opts.timeout_ms);
-}
-
-/* POSIX ERE knows no \d \w \s: translate them (outside brackets) to classes. */
-static char *regex_translate(exec_ctx *q, const char *pat, size_t len, bool anchored)
-{
-    qr_buf b;
-    qr_buf_init(&b);
-    if (anchored) qr_buf_append(&b, "^(", 2);
-    bool in_bracket = false;
-    for (size_t idx = 0; idx < len; idx++) {
-        char c = pat[idx];
-        if (c == '\\' && idx + 1 < len) {
-            char n = pat[idx + 1];
-            const char *cls = NULL;
-            switch (n) {
-            case 'd':
-                cls = in_bracket ? "0-9" : "[0-9]";
-                break;
-            case 'D':
-                cls = in_bracket ? NULL : "[^0-9]";
-                break;
-            case 'w':
-                cls = in_bracket ? "[:alnum:]_" : "[[:alnum:]_]";
-                break;
-            case 'W':
-                cls = in_bracket ? NULL : "[^[:alnum:]_]";
-                break;
-            case 's':
-                cls = in_bracket ? "[:space:]" : "[[:space:]]";
-                break;
-            case 'S':
-                cls = in_bracket ? NULL : "[^[:space:]]";
-                break;
-            default:
-                break;
-            }
-            if (cls) {
-                qr_buf_append(&b, cls, strlen(cls));
-            } else {
-                qr_buf_append(&b, pat + idx, 2);
-            }
-            idx++;
-            continue;
-        }
-        if (c == '(' && !in_bracket && idx + 2 < len && pat[idx + 1] == '?' &&
-            pat[idx + 2] == ':') {
-            qr_buf_u8(&b, '('); /* (?:...) groups: POSIX groups capture, which is harmless */
-            idx += 2;
-            continue;
-        }
-        if (c == '[' && !in_bracket)
-            in_bracket = true;
-        else if (c == ']' && in_bracket && idx > 0 && pat[idx - 1] != '[' &&
-                 !(idx > 1 && pat[idx - 1] == '^' && pat[idx - 2] == '['))
-            in_bracket = false;
-        qr_buf_u8(&b, (uint8_t)c);
-    }
-    if (anchored) qr_buf_append(&b, ")$", 2);
-    char *out = qr_buf_ok(&b) ? qr_arena_strndup(q->qa, (const char *)b.data, b.len) : NULL;
-    qr_buf_fini(&b);
-    return out;
-}
-
-int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,
-                       regex_t **out)
-{
-    char *pat = regex_translate(q, pattern, len, anchored);
-    if (!pat) return exec_over_budget(q);
-    if (q->regex_count == q->regex_cap) {
-        uint32_t cap = q->regex_cap ? q->regex_cap * 2 : 8;
-        regex_t **res = realloc(q->regexes, cap * sizeof *res);
-        if (!res) return QR_ENOMEM;
-        q->regexes = res;
-        q->regex_cap = cap;
-    }
-    regex_t *re = malloc(sizeof *re);
-    if (!re) return QR_ENOMEM;
-    int rc = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
-    if (rc) {
-        char msg[200];
-        regerror(rc, re, msg, sizeof msg);
-        free(re);
-        return exec_error_at(q, pos, QR_ESYNTAX, "bad regex /%.*s/: %s", (int)(len > 60 ? 60 : len),
-                             pattern, msg);
-    }
-    q->regexes[q->regex_count++] = re;
-    *out = re;
-    return 0;
 }
 
 bool exec_field_known(exec_ctx *q, const char *name, size_t len)
@@ -251,7 +162,7 @@ static int explain_rows(exec_ctx *q, exec_result *r)
         }
         if (pl->meta_ok) line_add(&lines, "  counts from block metadata where a block allows");
     }
-    for (uint32_t idx = 0; idx < pl->order_count; idx++)
+    for (uint32_t idx = 0; idx + pl->order_implicit < pl->order_count; idx++)
         line_add(&lines, "  order by %s %s", bx_text(q, pl->order[idx], buf, sizeof buf),
                  pl->order_desc[idx] ? "DESC" : "ASC");
     if (pl->kind == PLAN_ROWS && pl->ts_order)
@@ -360,7 +271,11 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
     if (!q->pl && !rc)
         return exec_error_at(q, stmt->pos, QR_ESYNTAX, "EXPLAIN takes a SELECT or LogQL query");
     if (rc) return rc;
+    if (q->has_cursor && q->pl->kind != PLAN_ROWS)
+        return qr_diag_set(q->d, QR_EINVAL,
+                           "invalid cursor: only row queries are paged with cursors");
     rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
+    if (!rc && q->pl->lq_post) rc = lq_post_run(q, r);
     if (rc == QR_ELIMIT && q->opts.allow_partial && !q->stopped) {
         /* over budget while producing the output: nothing sensible to return */
         return rc;
@@ -393,18 +308,20 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
     if (q.opts.timeout_ms)
         q.deadline_mono_ns = q.start_mono_ns + (int64_t)q.opts.timeout_ms * QR_NS_PER_MS;
 
+    q.query_hash = qr_hash64(query_text, strlen(query_text));
     sql_stmt *stmt = NULL;
     int rc = sql_parse(query_text, strlen(query_text), q.qa, &stmt, d);
+    if (!rc && q.opts.cursor) {
+        rc = cursor_decode(&q, q.opts.cursor, &q.cursor);
+        q.has_cursor = rc == 0;
+        if (!rc) q.now_ns = q.cursor.now_ns; /* every page sees the first page's now() */
+    }
     if (!rc) rc = run_stmt(&q, db, tenant, stmt, r);
     if (rc == QR_ELIMIT && r->arena.over_budget && d->code != QR_ELIMIT) {
         qr_diag_init(d);
         exec_over_budget(&q);
     }
-    for (uint32_t idx = 0; idx < q.regex_count; idx++) {
-        regfree(q.regexes[idx]);
-        free(q.regexes[idx]);
-    }
-    free(q.regexes);
+    exec_regex_fini(&q);
     for (size_t pi = 0; q.parts && pi < q.part_count; pi++) filter_part_fini(&q.parts[pi]);
     db_snapshot_free(q.snap);
     qr_arena_fini(&q.scratch);

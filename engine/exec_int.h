@@ -25,7 +25,8 @@
 #include "storage/part.h"
 #include "storage/tokenize.h"
 
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <roaring/roaring.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,11 +59,24 @@ typedef enum bx_kind {
     BX_ISNULL,
     BX_MATCH,
     BX_CALL,
-    BX_AGG,   /* slot: an aggregate's value (post-aggregation expressions) */
-    BX_GROUP, /* slot: a group key's value */
+    BX_AGG,     /* slot: an aggregate's value (post-aggregation expressions) */
+    BX_GROUP,   /* slot: a group key's value */
+    BX_EXTRACT, /* LogQL after | json / | logfmt: field col, else parsed from msg (op: parsers) */
 } bx_kind;
 
-typedef enum fn_id { FN_LOWER, FN_UPPER, FN_LENGTH, FN_COALESCE, FN_BUCKET, FN_NOW } fn_id;
+/* LogQL parsers, as nibbles of bx.op / exec_ctx.lq_parsers (latest in the low nibble). */
+enum { LQ_PARSER_JSON = 1, LQ_PARSER_LOGFMT = 2 };
+
+typedef enum fn_id {
+    FN_LOWER,
+    FN_UPPER,
+    FN_LENGTH,
+    FN_COALESCE,
+    FN_BUCKET,
+    FN_NOW,
+    FN_LINE_FORMAT, /* LogQL | line_format: items are text constants and references */
+    FN_NUMBER,      /* LogQL | unwrap: the value as a number, else NULL */
+} fn_id;
 
 /* A MATCH search node, compiled: hashes for blooms, regexes, resolved field columns. */
 typedef struct ms_node ms_node;
@@ -75,8 +89,8 @@ struct ms_node {
     const char **tokens; /* PHRASE */
     uint32_t *token_lens;
     uint64_t *token_hashes;
-    regex_t *re;   /* REGEX */
-    int field_col; /* FIELD: column id; -1 when the field exists nowhere */
+    pcre2_code *re; /* REGEX */
+    int field_col;  /* FIELD: column id; -1 when the field exists nowhere */
     uint32_t child_count;
     ms_node **children;
 };
@@ -97,9 +111,9 @@ struct bx {
     int64_t width_ns;    /* bucket width */
     bx *a, *b, *c;
     uint32_t n;
-    bx **items;  /* AND/OR/IN/CALL args */
-    regex_t *re; /* BX_BIN REGEX with a constant pattern */
-    ms_node *ms; /* BX_MATCH */
+    bx **items;     /* AND/OR/IN/CALL args */
+    pcre2_code *re; /* BX_BIN REGEX with a constant pattern */
+    ms_node *ms;    /* BX_MATCH */
 };
 
 typedef enum agg_fn {
@@ -139,6 +153,15 @@ typedef struct conj {
 
 typedef enum plan_kind { PLAN_ROWS, PLAN_AGG, PLAN_CONST } plan_kind;
 
+/* LogQL vector aggregation / topk over the rows of a range aggregation (op_lqvec.c). The
+ * input columns are t, labels..., value. */
+typedef struct lq_post {
+    const char *vec_fn; /* "sum" "avg" "min" "max" "count", or NULL: none */
+    uint32_t by_count;
+    uint32_t *by_cols; /* input columns of the by (...) labels */
+    int64_t topk;      /* k > 0: topk; k < 0: bottomk |k|; 0: none */
+} lq_post;
+
 typedef struct plan {
     plan_kind kind;
     uint32_t out_count;
@@ -151,8 +174,9 @@ typedef struct plan {
     uint32_t order_count;
     bx **order; /* PLAN_ROWS: row context; PLAN_AGG: post-aggregation context */
     bool *order_desc;
-    int64_t limit;  /* -1: none */
-    int64_t offset; /* 0 when absent */
+    uint32_t order_implicit; /* trailing order keys added as tie-breaks (not in EXPLAIN) */
+    int64_t limit;           /* -1: none */
+    int64_t offset;          /* 0 when absent */
     /* aggregation */
     uint32_t group_count;
     bx **groups; /* row context */
@@ -163,6 +187,7 @@ typedef struct plan {
     /* row queries ordered by ts first: visit blocks by ts and stop early */
     int ts_order;      /* 0 no, 1 ascending, -1 descending */
     const char *label; /* "SQL" or "LogQL", for EXPLAIN */
+    lq_post *lq_post;  /* LogQL: series → vector aggregation / topk after the aggregation */
 } plan;
 
 typedef struct qfield {
@@ -183,6 +208,15 @@ typedef struct part_ctx {
 } part_ctx;
 
 typedef struct exec_ctx exec_ctx;
+
+/* A decoded next_cursor (cursor.c). */
+typedef struct exec_cursor {
+    uint64_t query_hash;
+    int64_t now_ns;
+    uint32_t key_count;
+    exec_value *keys; /* ORDER BY key values of the last row returned */
+    uint64_t skip;    /* rows with exactly these keys returned so far */
+} exec_cursor;
 
 typedef struct blk_ctx {
     exec_ctx *q;
@@ -218,14 +252,20 @@ struct exec_ctx {
     part_ctx *parts;
     qfield *fields;
     uint32_t field_count, field_cap;
-    bool lenient_fields; /* LogQL: an unknown field is NULL, not an error */
-    regex_t **regexes;   /* compiled by this query; freed at the end */
+    bool lenient_fields;  /* LogQL: an unknown field is NULL, not an error */
+    uint8_t lq_parsers;   /* LogQL parsers seen so far in the pipeline being bound */
+    pcre2_code **regexes; /* compiled by this query; freed at the end (regex.c) */
     uint32_t regex_count, regex_cap;
+    pcre2_match_data *re_md;
+    pcre2_match_context *re_mctx; /* match limits */
     plan *pl;
     exec_stats st;
     uint64_t hits, scanned;
     bool stopped; /* partial: stop scanning */
     const char *stop_reason;
+    uint64_t query_hash; /* xxh3 of the query text: binds cursors to their query */
+    bool has_cursor;
+    exec_cursor cursor; /* opts.cursor, decoded */
 };
 
 /* ---- exec.c ---- */
@@ -239,13 +279,24 @@ int exec_over_budget(exec_ctx *q);
 int exec_check_deadline(exec_ctx *q);
 /* Unknown field error with a "did you mean" suggestion (bind.c). */
 int bind_unknown_field(exec_ctx *q, const char *name, size_t len, sql_pos pos);
-/* Tracks a regex compiled for the query (freed at the end). */
+/* ---- regex.c ---- */
+/* Compiles (and JITs) a regex for the query; freed by exec_regex_fini. A bad pattern is
+ * QR_ESYNTAX at pos with PCRE2's message. */
 int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,
-                       regex_t **out);
+                       pcre2_code **out);
+/* 1 match, 0 no match, QR_ELIMIT past the match limit (diag set). */
+int exec_regex_match(exec_ctx *q, const pcre2_code *re, qr_str s);
+void exec_regex_fini(exec_ctx *q);
 /* Index of the field in the query's field table, adding it; -1 on OOM. */
 int exec_field_intern(exec_ctx *q, const char *name, size_t len);
 /* True when some part's schema has the key. */
 bool exec_field_known(exec_ctx *q, const char *name, size_t len);
+
+/* ---- cursor.c ---- */
+/* Text of the cursor (in q->qa). QR_ELIMIT over budget. */
+int cursor_encode(exec_ctx *q, const exec_cursor *c, const char **out);
+/* QR_EINVAL "invalid cursor: ..." when damaged or from another query. */
+int cursor_decode(exec_ctx *q, const char *text, exec_cursor *out);
 
 /* ---- bind.c / logql.c ---- */
 int bind_select(exec_ctx *q, const sql_select *s, plan **out);
@@ -258,6 +309,12 @@ plan *plan_new(exec_ctx *q);
 void bind_meta_ok(plan *pl);
 /* Column name as users write it ("ts", "latency_ms"). */
 const char *bind_col_name(exec_ctx *q, int col);
+
+/* ---- lq_extract.c ---- */
+exec_value lq_extract_eval(const bx *e, blk_ctx *bc, uint32_t row);
+exec_value lq_line_format_eval(const bx *e, blk_ctx *bc, uint32_t row);
+exec_value lq_number_eval(const bx *e, blk_ctx *bc, uint32_t row);
+int lq_line_format_bind(exec_ctx *q, const char *tmpl, size_t len, sql_pos pos, bx **out);
 
 /* ---- eval.c ---- */
 exec_value ev_eval(const bx *e, blk_ctx *bc, uint32_t row);
@@ -344,6 +401,7 @@ row_ref *op_topk_finish(op_topk *t, uint64_t *count);
 
 int run_rows(exec_ctx *q, exec_result *r);                     /* op_project.c: the row pipeline */
 int run_agg(exec_ctx *q, exec_result *r);                      /* op_agg.c */
+int lq_post_run(exec_ctx *q, exec_result *r);                  /* op_lqvec.c */
 int run_show(exec_ctx *q, sql_show_what what, exec_result *r); /* show.c */
 /* Sorts output rows (cells) by the plan's post-aggregation ORDER BY, else by group keys. */
 

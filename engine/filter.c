@@ -342,7 +342,7 @@ int filter_block_select(blk_ctx *bc, uint32_t **sel_out, uint32_t *n_out)
             if ((int)c->needs_msg != pass) continue;
             if (c->needs_msg && blk_need_msgs(bc, sel, n)) return bc->err;
             uint32_t k = 0;
-            for (uint32_t idx = 0; idx < n; idx++) {
+            for (uint32_t idx = 0; idx < n && !bc->err; idx++) {
                 exec_value v = ev_eval(c->e, bc, sel[idx]);
                 sel[k] = sel[idx];
                 k += ev_truthy(&v);

@@ -12,8 +12,7 @@
  *   NOT a    all rows minus a when a is exact, else all rows    exact when a is
  * Rows outside an exact set never need their text; the others are verified with match_row on
  * the text the storage tokenizer splits the same way the index did.
- * Regexes are POSIX extended (regex.h) for now, with \d \w \s (and \D \W \S) translated;
- * PCRE2 replaces them later. They match the raw text, case-sensitively. */
+ * Regexes are PCRE2 (engine/regex.c); they match the raw text, case-sensitively. */
 #include "engine/exec_int.h"
 
 #include <string.h>
@@ -300,10 +299,9 @@ static bool eval_node(const ms_node *m, blk_ctx *bc, uint32_t row, qr_str text,
         }
         return false;
     case SQL_SEARCH_REGEX: {
-        regmatch_t rm[1];
-        rm[0].rm_so = 0;
-        rm[0].rm_eo = (regoff_t)text.len;
-        return regexec(m->re, text.len ? text.ptr : "", 1, rm, REG_STARTEND) == 0;
+        int rc = exec_regex_match(bc->q, m->re, text);
+        if (rc < 0) bc->err = rc;
+        return rc == 1;
     }
     case SQL_SEARCH_FIELD: {
         if (m->field_col < 0 || !bc->p) return false;

@@ -3,9 +3,10 @@
  *
  * Group keys are evaluated per selected row and serialized (type byte + value) into one byte
  * string, hashed with xxh3 into an open-addressing table of groups held in the query arena.
- * Aggregates: count(*), count(x), sum, avg, min, max, count_distinct (exact: a set of 64-bit
- * hashes of the values per group, so exact up to hash collisions), quantile/p50..p99 (exact:
- * every value is kept and sorted; a mergeable sketch comes later), and LogQL's rate.
+ * Aggregates: count(*), count(x), sum, avg, min, max, count_distinct (a set of 64-bit hashes
+ * of the values per group, exact up to hash collisions, until 1,024 values; then HyperLogLog,
+ * 0.81 % standard error), quantile/p50..p99 (a DDSketch-style sketch within 1 % relative
+ * error: agg_sketch.h), and LogQL's rate.
  *
  * Block metadata: when every aggregate is count(*) (or rate), every group key is service,
  * level or bucket(ts, d), every conjunct is a time range or a service/level predicate, and a
@@ -15,6 +16,7 @@
  *
  * Without GROUP BY there is exactly one group, even over no rows (count(*) = 0, sum = NULL).
  * Without ORDER BY groups come out in ascending order of their keys. */
+#include "engine/agg_sketch.h"
 #include "engine/exec_int.h"
 
 #include <math.h>
@@ -27,11 +29,14 @@ typedef struct agg_state {
     double sum_f;
     bool sum_float;
     exec_value best; /* min / max */
-    uint64_t *set;   /* count_distinct: open addressing, 0 = empty slot */
+    uint64_t *set;   /* count_distinct: open addressing, 0 = empty slot ... */
     uint32_t set_n, set_cap;
-    double *vals; /* quantile */
-    uint32_t vals_n, vals_cap;
+    uint8_t *hll; /* ... until AGG_DISTINCT_EXACT_MAX values, then HyperLogLog registers */
+    dd_sketch dd; /* quantile */
 } agg_state;
+
+/* count_distinct is exact (up to 64-bit hash collisions) below this many values per group */
+#define AGG_DISTINCT_EXACT_MAX 1024
 
 typedef struct group {
     uint64_t hash;
@@ -165,7 +170,7 @@ static bool set_add(exec_ctx *q, agg_state *s, uint64_t h)
 static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc, uint32_t row)
 {
     exec_ctx *q = a->q;
-    if (spec->fn == AGG_COUNT_STAR || spec->fn == AGG_RATE) {
+    if (spec->fn == AGG_COUNT_STAR || (spec->fn == AGG_RATE && !spec->arg)) {
         s->count++;
         return 0;
     }
@@ -177,6 +182,7 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
         return 0;
     case AGG_SUM:
     case AGG_AVG:
+    case AGG_RATE: /* rate(x): the sum of x per second */
         if (v.type == EXEC_FLOAT) {
             if (!s->sum_float) {
                 s->sum_float = true;
@@ -210,31 +216,30 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
         qr_buf_clear(&a->key);
         key_add(&a->key, &v);
         if (!qr_buf_ok(&a->key)) return QR_ENOMEM;
-        if (!set_add(q, s, qr_hash64(a->key.data, a->key.len))) return exec_over_budget(q);
+        uint64_t h = qr_hash64(a->key.data, a->key.len);
+        if (s->hll) {
+            hll_add(s->hll, h);
+            return 0;
+        }
+        if (!set_add(q, s, h)) return exec_over_budget(q);
+        if (s->set_n > AGG_DISTINCT_EXACT_MAX) { /* from here on: HyperLogLog */
+            s->hll = qr_arena_calloc(q->qa, HLL_REGISTERS, 1);
+            if (!s->hll) return exec_over_budget(q);
+            for (uint32_t idx = 0; idx < s->set_cap; idx++)
+                if (s->set[idx]) hll_add(s->hll, s->set[idx]);
+            s->set = NULL;
+        }
         return 0;
     }
     case AGG_QUANTILE: {
         if (v.type != EXEC_INT && v.type != EXEC_FLOAT) return 0;
-        if (s->vals_n == s->vals_cap) {
-            uint32_t cap = s->vals_cap ? s->vals_cap * 2 : 16;
-            double *vals = qr_arena_alloc(q->qa, cap * sizeof *vals);
-            if (!vals) return exec_over_budget(q);
-            if (s->vals_n) memcpy(vals, s->vals, s->vals_n * sizeof *vals);
-            s->vals = vals;
-            s->vals_cap = cap;
-        }
-        s->vals[s->vals_n++] = v.type == EXEC_FLOAT ? v.v.f : (double)v.v.i;
+        if (dd_add(q->qa, &s->dd, v.type == EXEC_FLOAT ? v.v.f : (double)v.v.i))
+            return exec_over_budget(q);
         return 0;
     }
     default:
         return 0;
     }
-}
-
-static int dbl_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static exec_value state_value(const agg_spec *spec, agg_state *s)
@@ -246,7 +251,9 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
         return ev_int(EXEC_INT, s->count);
     case AGG_RATE:
         v.type = EXEC_FLOAT;
-        v.v.f = (double)s->count / spec->per_s;
+        v.v.f = !spec->arg     ? (double)s->count / spec->per_s
+                : s->sum_float ? s->sum_f / spec->per_s
+                               : (double)s->sum_i / spec->per_s;
         return v;
     case AGG_SUM:
         if (!s->count) return ev_null();
@@ -263,15 +270,12 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
     case AGG_MAX:
         return s->count ? s->best : ev_null();
     case AGG_COUNT_DISTINCT:
-        return ev_int(EXEC_INT, s->set_n);
+        return ev_int(EXEC_INT, s->hll ? (int64_t)hll_estimate(s->hll) : s->set_n);
     case AGG_QUANTILE: {
-        if (!s->vals_n) return ev_null();
-        qsort(s->vals, s->vals_n, sizeof *s->vals, dbl_cmp);
-        double pos = spec->q * (double)(s->vals_n - 1);
-        uint32_t lo = (uint32_t)floor(pos);
-        uint32_t hi = lo + 1 < s->vals_n ? lo + 1 : lo;
+        double f = dd_quantile(&s->dd, spec->q);
+        if (isnan(f)) return ev_null();
         v.type = EXEC_FLOAT;
-        v.v.f = s->vals[lo] + (s->vals[hi] - s->vals[lo]) * (pos - (double)lo);
+        v.v.f = f;
         return v;
     }
     }

@@ -17,15 +17,28 @@ typedef struct rows_ctx {
     bool keys_need_msg;
 } rows_ctx;
 
+/* <0 when keys a come before keys b in the plan's order, 0 when equal. */
+static int keys_order(const plan *pl, const exec_value *a, const exec_value *b)
+{
+    for (uint32_t k = 0; k < pl->order_count; k++) {
+        int c = ev_cmp(&a[k], &b[k]);
+        if (c) return pl->order_desc[k] ? -c : c;
+    }
+    return 0;
+}
+
 static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
 {
     rows_ctx *rc = ctx;
-    plan *pl = rc->q->pl;
+    exec_ctx *q = rc->q;
+    plan *pl = q->pl;
     if (rc->keys_need_msg && blk_need_msgs(bc, sel, n)) return bc->err;
     for (uint32_t idx = 0; idx < n; idx++) {
         for (uint32_t k = 0; k < pl->order_count; k++)
             rc->keys[k] = ev_eval(pl->order[k], bc, sel[idx]);
         if (bc->err) return bc->err;
+        /* a later page: rows before the cursor were returned already */
+        if (q->has_cursor && keys_order(pl, rc->keys, q->cursor.keys) < 0) continue;
         int err = op_topk_push(rc->topk, rc->keys, bc->pc->idx, bc->block_idx, sel[idx]);
         if (err) return err;
     }
@@ -55,13 +68,45 @@ static bool exprs_need_msg(bx **exprs, uint32_t n)
     return false;
 }
 
+/* A later page: the cursor must fit the plan; with ORDER BY ts its ts bounds the scan. */
+static int cursor_apply(exec_ctx *q)
+{
+    plan *pl = q->pl;
+    const exec_cursor *c = &q->cursor;
+    if (c->key_count != pl->order_count || c->skip > (uint64_t)INT64_MAX / 2)
+        return qr_diag_set(q->d, QR_EINVAL, "invalid cursor: it does not fit this query");
+    if (pl->ts_order && c->keys[0].type == EXEC_TS) {
+        if (pl->ts_order < 0 && c->keys[0].v.i < pl->ts_hi) pl->ts_hi = c->keys[0].v.i;
+        if (pl->ts_order > 0 && c->keys[0].v.i > pl->ts_lo) pl->ts_lo = c->keys[0].v.i;
+    }
+    return 0;
+}
+
+/* next_cursor after rows[last]: its keys and how many rows up to it share them (earlier
+ * pages' included: they are in rows[] too, kept by the sink and skipped at the start). */
+static int cursor_next(exec_ctx *q, const row_ref *rows, uint64_t last, exec_result *r)
+{
+    plan *pl = q->pl;
+    exec_cursor c = {q->query_hash, q->now_ns, pl->order_count, rows[last].keys, 0};
+    for (uint64_t idx = last + 1; idx-- > 0;) {
+        if (keys_order(pl, rows[idx].keys, rows[last].keys) != 0) break;
+        c.skip++;
+    }
+    return cursor_encode(q, &c, &r->next_cursor);
+}
+
 int run_rows(exec_ctx *q, exec_result *r)
 {
     plan *pl = q->pl;
+    int err = 0;
+    if (q->has_cursor && (err = cursor_apply(q))) return err;
+    /* OFFSET + LIMIT rows (a later page: the cursor's skip instead of OFFSET), and one more
+     * to know whether another page follows */
+    uint64_t before = q->has_cursor ? q->cursor.skip : (uint64_t)pl->offset;
     uint64_t cap = UINT64_MAX;
-    if (pl->limit >= 0) cap = (uint64_t)pl->limit + (uint64_t)pl->offset;
+    if (pl->limit >= 0) cap = (uint64_t)pl->limit + before + 1;
     rows_ctx rc = {q, NULL, NULL, exprs_need_msg(pl->order, pl->order_count)};
-    int err = op_topk_new(q, pl->order_count, pl->order_desc, cap, &rc.topk);
+    err = op_topk_new(q, pl->order_count, pl->order_desc, cap, &rc.topk);
     if (err) return err;
     rc.keys = qr_arena_calloc(q->qa, pl->order_count + 1, sizeof *rc.keys);
     if (!rc.keys) return exec_over_budget(q);
@@ -71,9 +116,18 @@ int run_rows(exec_ctx *q, exec_result *r)
 
     uint64_t total;
     row_ref *rows = op_topk_finish(rc.topk, &total);
-    uint64_t first = (uint64_t)pl->offset < total ? (uint64_t)pl->offset : total;
+    uint64_t first = 0;
+    if (!q->has_cursor)
+        first = before < total ? before : total;
+    else /* the first rows may share the cursor's keys: skip those returned already */
+        while (first < total && first < before &&
+               keys_order(pl, rows[first].keys, q->cursor.keys) == 0)
+            first++;
     uint64_t count = total - first;
-    if (pl->limit >= 0 && count > (uint64_t)pl->limit) count = (uint64_t)pl->limit;
+    if (pl->limit >= 0 && count > (uint64_t)pl->limit) {
+        count = (uint64_t)pl->limit;
+        if (count && (err = cursor_next(q, rows, first + count - 1, r))) return err;
+    }
     r->row_count = count;
     r->cells = qr_arena_calloc(q->qa, count * pl->out_count + 1, sizeof *r->cells);
     row_ref **order = qr_arena_alloc(q->qa, (count + 1) * sizeof *order);

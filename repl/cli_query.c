@@ -11,9 +11,11 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: quarry query --data DIR [--tenant T] [--format table|json|ndjson|csv]\n"
-               "                    [--timeout-ms N] [--mem-mb N] [--partial] \"<query>\"\n"
+               "                    [--timeout-ms N] [--mem-mb N] [--partial] [--cursor C]\n"
+               "                    \"<query>\"\n"
                "Runs one SQL or LogQL query (docs/query.md). Table output prints a summary\n"
-               "line (rows, hits, scanned, took) on stderr.\n");
+               "line (rows, hits, scanned, took, next cursor) on stderr. --cursor C resumes\n"
+               "the same query after the page that returned next_cursor C.\n");
 }
 
 /* The query line holding the error, then a caret under its column (UTF-8 characters). */
@@ -66,6 +68,8 @@ int cli_query(int argc, char **argv)
                 return 2;
             }
             opts.mem_budget_bytes = (size_t)n << 20;
+        } else if ((v = cli_opt_value(argc, argv, &idx, "--cursor"))) {
+            opts.cursor = v;
         } else if (strcmp(argv[idx], "--partial") == 0) {
             opts.allow_partial = true;
         } else if (argv[idx][0] == '-' && argv[idx][1] == '-') {
@@ -106,7 +110,7 @@ int cli_query(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "quarry: %s\n", d.msg[0] ? d.msg : qr_strerror(rc));
         if (rc == QR_ESYNTAX) print_caret(query, &d);
-        status = rc == QR_ESYNTAX || rc == QR_ELIMIT ? 2 : 1;
+        status = rc == QR_ESYNTAX || rc == QR_ELIMIT || rc == QR_EINVAL ? 2 : 1;
     } else {
         qr_buf out;
         qr_buf_init(&out);
@@ -118,11 +122,13 @@ int cli_query(int argc, char **argv)
             fprintf(stderr, "quarry query: %s\n", qr_strerror(rc));
             status = 1;
         } else if (fmt == EXEC_FORMAT_TABLE && !res->is_explain) {
-            fprintf(stderr, "(%llu rows; hits %llu, scanned %llu, %.2f ms%s%s)\n",
+            fprintf(stderr, "(%llu rows; hits %llu, scanned %llu, %.2f ms%s%s%s%s)\n",
                     (unsigned long long)res->row_count, (unsigned long long)res->hits,
                     (unsigned long long)res->scanned, res->took_ms,
                     res->partial ? "; PARTIAL: " : "",
-                    res->partial && res->partial_reason ? res->partial_reason : "");
+                    res->partial && res->partial_reason ? res->partial_reason : "",
+                    res->next_cursor ? "; next page: --cursor " : "",
+                    res->next_cursor ? res->next_cursor : "");
         }
     }
     exec_result_free(res);

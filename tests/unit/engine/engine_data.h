@@ -26,7 +26,7 @@ typedef struct engine_data {
     qr_batch all;
 } engine_data;
 
-static int engine_data_ingest(engine_data *ed, size_t from, size_t to)
+static inline int engine_data_ingest(engine_data *ed, size_t from, size_t to)
 {
     for (size_t start = from; start < to; start += ED_BATCH) {
         qr_batch b;
@@ -46,7 +46,7 @@ static int engine_data_ingest(engine_data *ed, size_t from, size_t to)
     return 0;
 }
 
-static int engine_data_open(engine_data *ed, const char *name)
+static inline int engine_data_open(engine_data *ed, const char *name)
 {
     memset(ed, 0, sizeof *ed);
     if (!qr_test_tmpdir(name, ed->dir, sizeof ed->dir)) return QR_EIO;
@@ -86,7 +86,7 @@ static int engine_data_open(engine_data *ed, const char *name)
     return rc;
 }
 
-static void engine_data_close(engine_data *ed)
+static inline void engine_data_close(engine_data *ed)
 {
     if (ed->db) {
         db_close(ed->db);
@@ -96,8 +96,8 @@ static void engine_data_close(engine_data *ed)
 }
 
 /* Runs a query; returns its CSV text (malloc'd, \r dropped) or NULL with the error in *err. */
-static char *engine_data_csv(engine_data *ed, const char *query, const exec_opts *opts,
-                             exec_result **keep, qr_diag *d)
+static inline char *engine_data_csv(engine_data *ed, const char *query, const exec_opts *opts,
+                                    exec_result **keep, qr_diag *d)
 {
     exec_result *r = NULL;
     qr_diag_init(d);

@@ -10,6 +10,7 @@
 #include "engine_data.h"
 
 #include <dirent.h>
+#include <math.h>
 
 static engine_data g_ed;
 
@@ -329,6 +330,9 @@ TEST(sql_and_logql_agree)
     same_answer("SELECT bucket(ts, 5m) AS t, count(*) AS value FROM logs WHERE msg ~ 'order' "
                 "GROUP BY t",
                 "sum(count_over_time({service=~\".+\"} |~ \"order\" [5m]))");
+    same_answer("SELECT bucket(ts, 1m) AS t, service, level, host, rate() AS value FROM logs "
+                "WHERE service = 'auth' GROUP BY t, service, level, host",
+                "rate({service=\"auth\"} [1m])");
 }
 
 /* ---- limits and formats ---------------------------------------------------------------------- */
@@ -353,6 +357,59 @@ TEST(memory_budget)
         CHECK(r->partial);
         CHECK(r->partial_reason && strstr(r->partial_reason, "budget"));
         CHECK(r->row_count > 0 && r->row_count < ED_EVENTS);
+    }
+    exec_result_free(r);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    const qr_str *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+TEST(count_distinct_sketch)
+{
+    /* exact below 1,024 distinct values, HyperLogLog (0.81 % standard error) above */
+    qr_str *msgs = malloc(g_ed.all.count * sizeof *msgs);
+    REQUIRE(msgs);
+    for (size_t idx = 0; idx < g_ed.all.count; idx++) msgs[idx] = g_ed.all.events[idx].msg;
+    qsort(msgs, g_ed.all.count, sizeof *msgs, str_cmp);
+    int64_t distinct = 0;
+    for (size_t idx = 0; idx < g_ed.all.count; idx++)
+        distinct += idx == 0 || str_cmp(&msgs[idx], &msgs[idx - 1]) != 0;
+    free(msgs);
+    exec_result *r = run("SELECT count_distinct(msg) FROM logs");
+    REQUIRE(r);
+    CHECK(distinct > 5000);
+    double err = fabs((double)r->cells[0].v.i - (double)distinct) / (double)distinct;
+    if (err > 4 * 0.0081)
+        fprintf(stderr, "count_distinct %lld vs %lld\n", (long long)r->cells[0].v.i,
+                (long long)distinct);
+    CHECK(err <= 4 * 0.0081);
+    exec_result_free(r);
+}
+
+TEST(regex_match_limit)
+{
+    /* nested repetition on ordinary messages: exponential backtracking, stopped by the match
+     * limit with an error, or a partial result when the caller allows one */
+    const char *q = "SELECT count(*) FROM logs WHERE msg ~ '^(\\w+\\s?)*$'";
+    exec_result *r = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = exec_run(g_ed.db, NULL, q, NULL, &r, &d);
+    CHECK_EQ_INT(rc, QR_ELIMIT);
+    CHECK(strstr(d.msg, "match limit") != NULL);
+    CHECK(r == NULL);
+    exec_opts o = {.allow_partial = true};
+    qr_diag_init(&d);
+    rc = exec_run(g_ed.db, NULL, q, &o, &r, &d);
+    CHECK_EQ_INT(rc, 0);
+    if (r) {
+        CHECK(r->partial);
+        CHECK(r->partial_reason && strstr(r->partial_reason, "match limit"));
     }
     exec_result_free(r);
 }
@@ -400,6 +457,8 @@ int main(void)
     RUN(counts_from_metadata);
     RUN(sql_and_logql_agree);
     RUN(memory_budget);
+    RUN(count_distinct_sketch);
+    RUN(regex_match_limit);
     RUN(formats);
     engine_data_close(&g_ed);
     QR_TEST_MAIN_END();
