@@ -29,6 +29,7 @@
 #include "storage/evdec.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -625,6 +626,7 @@ static void tail_client_close(server *s, tail_client *tc, bool dropped)
         s->tail_clients = tc->next;
     if (tc->next) tc->next->prev = tc->prev;
     tail_hub_unsubscribe(tc->sub, dropped);
+    http_req_close_after(tc->req); /* a tail that ends is a disconnect */
     http_stream_end(tc->req);
     free(tc);
 }
@@ -1439,6 +1441,9 @@ int server_run(const server_opts *o, qr_diag *d)
         free(s);
         return qr_diag_set(d, rc, "out of memory");
     }
+    /* a client that closes while we write must not kill the process: libuv's writes report
+     * EPIPE instead (the default SIGPIPE action terminates, silently) */
+    signal(SIGPIPE, SIG_IGN);
     /* libuv sizes its thread pool once, from the environment, at the first queued work */
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%u", c->workers + 1);
