@@ -36,6 +36,13 @@ void config_init(config *cfg)
     cfg->inflight_bytes = 512ull * 1024 * 1024;
     cfg->db.wal.fsync_policy = WAL_FSYNC_ALWAYS;
     cfg->demo_rate = 200;
+    cfg->query_timeout_ms = 30000;
+    cfg->query_mem_bytes = 256ull * 1024 * 1024;
+    cfg->tail_subscribers = 256;
+    cfg->tail_subscriber_bytes = 1024 * 1024;
+    cfg->tail_ring_bytes = 64ull * 1024 * 1024;
+    cfg->tail_resume_window_ms = 60000;
+    cfg->tail_heartbeat_ms = 15000;
 }
 
 void config_fini(config *cfg)
@@ -291,6 +298,34 @@ static int apply(parse_ctx *pc, const char *section, config_tenant *t, const cha
             return set_u32(pc, key, value, &c->http.max_connections, 1, 1000000);
         if (!strcmp(key, "idle_timeout_ms"))
             return set_u32(pc, key, value, &c->http.idle_timeout_ms, 100, 86400000);
+        if (!strcmp(key, "query_timeout_ms"))
+            return set_u32(pc, key, value, &c->query_timeout_ms, 0, 86400000);
+        if (!strcmp(key, "query_mem_bytes")) {
+            size_t v = 0;
+            int rc = set_size(pc, key, value, &v, 1024 * 1024, 64 * GIB);
+            if (!rc) c->query_mem_bytes = v;
+            return rc;
+        }
+        if (!strcmp(key, "queries_max")) return set_u32(pc, key, value, &c->queries_max, 0, 1024);
+    } else if (!strcmp(section, "tail")) {
+        if (!strcmp(key, "subscribers"))
+            return set_u32(pc, key, value, &c->tail_subscribers, 0, 100000);
+        if (!strcmp(key, "subscriber_bytes")) {
+            size_t v = 0;
+            int rc = set_size(pc, key, value, &v, 4096, 1 * GIB);
+            if (!rc) c->tail_subscriber_bytes = v;
+            return rc;
+        }
+        if (!strcmp(key, "ring_bytes")) {
+            size_t v = 0;
+            int rc = set_size(pc, key, value, &v, 64 * 1024, 16 * GIB);
+            if (!rc) c->tail_ring_bytes = v;
+            return rc;
+        }
+        if (!strcmp(key, "resume_window_ms"))
+            return set_u32(pc, key, value, &c->tail_resume_window_ms, 0, 86400000);
+        if (!strcmp(key, "heartbeat_ms"))
+            return set_u32(pc, key, value, &c->tail_heartbeat_ms, 100, 3600000);
     } else if (!strcmp(section, "storage")) {
         if (!strcmp(key, "fsync")) {
             if (!strcmp(value, "always"))
@@ -371,9 +406,9 @@ int config_parse(config *cfg, const char *name, const char *text, size_t len, qr
                 continue;
             }
             if (strcmp(sec, "server") && strcmp(sec, "limits") && strcmp(sec, "storage") &&
-                strcmp(sec, "demo"))
+                strcmp(sec, "tail") && strcmp(sec, "demo"))
                 return PARSE_FAIL(&pc,
-                                  "unknown section [%s] (server, limits, storage, demo, "
+                                  "unknown section [%s] (server, limits, storage, tail, demo, "
                                   "tenant NAME)",
                                   sec);
             snprintf(section, sizeof section, "%s", sec);

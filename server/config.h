@@ -2,8 +2,8 @@
  *
  * File format (docs/config.md lists every key and default): UTF-8 text, one setting per line,
  * `key = value`; `# comment` lines and blank lines are ignored; `[section]` starts a section:
- * [server], [limits], [storage], [demo], and `[tenant NAME]` (one per tenant, repeatable keys
- * `key = sha256:<64 hex> SCOPES`). Sizes accept KiB/MiB/GiB suffixes (also K, M, G = binary).
+ * [server], [limits], [storage], [tail], [demo], and `[tenant NAME]` (one per tenant, repeatable
+ * keys `key = sha256:<64 hex> SCOPES`). Sizes accept KiB/MiB/GiB suffixes (also K, M, G = binary).
  * Unknown sections or keys, bad values and duplicate tenants are errors with the line number,
  * so a typo never silently leaves a default in force.
  *
@@ -46,8 +46,18 @@ typedef struct config {
     uint32_t batch_events;   /* events (or NDJSON lines) per request; default 100000 */
     uint64_t inflight_bytes; /* bodies held by requests being processed; default 512 MiB */
     db_opts db;              /* fsync policy, memtable flush */
-    double demo_rate;        /* --demo events/s; default 200 */
-    uint64_t demo_seed;      /* 0 = from the clock */
+    /* queries ([limits]) */
+    uint32_t query_timeout_ms; /* deadline of one query; default 30000 */
+    uint64_t query_mem_bytes;  /* memory budget of one query; default 256 MiB */
+    uint32_t queries_max;      /* queries running at once; 0 = half the workers, at least 1 */
+    /* live tail ([tail]) */
+    uint32_t tail_subscribers;      /* open /v1/tail streams; default 256 */
+    uint64_t tail_subscriber_bytes; /* queued SSE bytes per subscriber; default 1 MiB */
+    uint64_t tail_ring_bytes;       /* recent events held for Last-Event-ID; default 64 MiB */
+    uint32_t tail_resume_window_ms; /* keep recording after the last subscriber; 60000 */
+    uint32_t tail_heartbeat_ms;     /* ": heartbeat" comment interval; default 15000 */
+    double demo_rate;               /* --demo events/s; default 200 */
+    uint64_t demo_seed;             /* 0 = from the clock */
     config_tenant *tenants;
     size_t tenant_count;
     size_t key_count; /* over all tenants: 0 = open single-tenant mode */

@@ -118,6 +118,8 @@ const char *http_status_text(int status)
         return "Content Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -276,10 +278,7 @@ static void req_finish(http_req *req)
     if (!c->in_feed) conn_feed(c);
 }
 
-void http_req_close_after(http_req *req)
-{
-    req->keep_alive = false;
-}
+void http_req_close_after(http_req *req) { req->keep_alive = false; }
 
 void http_respond(http_req *req, int status, const char *content_type, const char *extra_headers,
                   const void *body, size_t body_len)
@@ -407,10 +406,7 @@ static void conn_close_now(http_conn *c)
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void on_linger_timer(uv_timer_t *t)
-{
-    conn_close_now(t->data);
-}
+static void on_linger_timer(uv_timer_t *t) { conn_close_now(t->data); }
 
 static void on_shutdown(uv_shutdown_t *sr, int status)
 {
@@ -493,10 +489,7 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *ms
 
 /* ---- parser callbacks ---- */
 
-static http_conn *conn_of(http_parser *p)
-{
-    return p->data;
-}
+static http_conn *conn_of(http_parser *p) { return p->data; }
 
 static int head_grow(http_conn *c, size_t n)
 {
@@ -890,10 +883,7 @@ int http_server_new(uv_loop_t *loop, const char *listen_addr, const http_limits 
     return 0;
 }
 
-const char *http_server_addr(const http_server *s)
-{
-    return s->addr;
-}
+const char *http_server_addr(const http_server *s) { return s->addr; }
 
 static void on_listener_closed(uv_handle_t *h)
 {
@@ -924,20 +914,8 @@ void http_server_close_all(http_server *s)
     }
 }
 
-bool http_server_done(const http_server *s)
-{
-    return s->listener_closed && s->open == 0;
-}
-uint64_t http_server_open_connections(const http_server *s)
-{
-    return s->open;
-}
-uint64_t http_server_accepted_connections(const http_server *s)
-{
-    return s->accepted;
-}
+bool http_server_done(const http_server *s) { return s->listener_closed && s->open == 0; }
+uint64_t http_server_open_connections(const http_server *s) { return s->open; }
+uint64_t http_server_accepted_connections(const http_server *s) { return s->accepted; }
 
-void http_server_free(http_server *s)
-{
-    free(s);
-}
+void http_server_free(http_server *s) { free(s); }

@@ -19,13 +19,17 @@
 #include "common/qr_gen.h"
 #include "common/qr_jsonw.h"
 #include "common/qr_time.h"
+#include "engine/engine.h"
+#include "server/api.h"
 #include "server/discover.h"
 #include "server/http.h"
 #include "server/ingest.h"
 #include "server/metrics.h"
+#include "server/tail.h"
 #include "storage/evdec.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,10 @@ enum route_id {
     R_METRICS,
     R_HEALTHZ,
     R_READYZ,
+    R_QUERY,
+    R_SEARCH,
+    R_AGGREGATE,
+    R_TAIL,
     R_COUNT
 };
 
@@ -61,10 +69,16 @@ static const route ROUTES[R_COUNT] = {
     [R_METRICS] = {"/metrics", "GET", "metrics", CONFIG_SCOPE_ADMIN, false},
     [R_HEALTHZ] = {"/healthz", "GET", "healthz", 0, false},
     [R_READYZ] = {"/readyz", "GET", "readyz", 0, false},
+    [R_QUERY] = {"/v1/query", "POST", "query", CONFIG_SCOPE_QUERY, true},
+    [R_SEARCH] = {"/v1/search", "POST", "search", CONFIG_SCOPE_QUERY, true},
+    [R_AGGREGATE] = {"/v1/aggregate", "POST", "aggregate", CONFIG_SCOPE_QUERY, true},
+    [R_TAIL] = {"/v1/tail", "GET", "tail", CONFIG_SCOPE_QUERY, true},
 };
 
+static bool route_is_query(int r) { return r == R_QUERY || r == R_SEARCH || r == R_AGGREGATE; }
+
 static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408,
-                               413, 415, 429, 431, 500, 501, 503};
+                               413, 415, 422, 429, 431, 500, 501, 503};
 #define STATUS_COUNT (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
 
 typedef struct tenant_state {
@@ -74,6 +88,15 @@ typedef struct tenant_state {
     int64_t refill_ns;
     atomic_uint_fast64_t events, bytes, rejected, throttled, requests;
 } tenant_state;
+
+/* An open GET /v1/tail stream (loop thread). */
+typedef struct tail_client tail_client;
+struct tail_client {
+    tail_client *prev, *next;
+    http_req *req;
+    tail_sub *sub;
+    uint64_t sent_last_id; /* last event id handed to the socket */
+};
 
 typedef struct server {
     uv_loop_t loop;
@@ -106,6 +129,14 @@ typedef struct server {
     metrics_hist ingest_latency;
     metrics_hist wal_fsync;
     uint64_t seen_fsyncs, seen_fsync_ns;
+    /* queries and live tail */
+    uint64_t queries_running;
+    uint32_t queries_max;
+    metrics_hist query_latency[3]; /* query, search, aggregate */
+    tail_hub *tail;
+    tail_client *tail_clients;
+    uv_async_t tail_async;
+    uv_timer_t heartbeat_timer;
     /* demo */
     bool demo;
     bool demo_busy;
@@ -132,6 +163,9 @@ typedef struct job {
     char extra[160];
     qr_buf out;
     ingest_result *res;
+    /* queries */
+    bool ndjson;
+    char headers[400];
 } job;
 
 static void server_begin_shutdown(server *s);
@@ -226,7 +260,8 @@ static void quota_charge(tenant_state *t, uint64_t events, uint64_t bytes)
 static int emit_to_db(void *ctx, qr_batch *b, qr_diag *d)
 {
     job *j = ctx;
-    return db_ingest_take(j->srv->db, j->srv->tenants[j->tenant_idx].name, b, d);
+    return tail_hub_ingest(j->srv->tail, j->srv->db, j->tenant_idx,
+                           j->srv->tenants[j->tenant_idx].name, b, d);
 }
 
 static void line_col(const uint8_t *p, size_t len, size_t off, int64_t *line, int64_t *col)
@@ -395,6 +430,391 @@ static void after_discover(uv_work_t *w, int status)
     job_free(j);
 }
 
+/* ---- query routes (worker) ---- */
+
+static void query_error(job *j, int rc, const char *sql)
+{
+    qr_buf x;
+    qr_buf_init(&x);
+    if (rc == QR_ESYNTAX) {
+        job_fail(j, 400, "syntax");
+        if (j->diag.line > 0) {
+            qr_jsonw_raw(&x, ",\"line\":");
+            qr_jsonw_int(&x, j->diag.line);
+            qr_jsonw_raw(&x, ",\"column\":");
+            qr_jsonw_int(&x, j->diag.column);
+            qr_jsonw_raw(&x, ",\"offset\":");
+            qr_jsonw_int(&x, j->diag.offset);
+        }
+    } else if (rc == QR_ELIMIT) {
+        job_fail(j, 422, "limit_exceeded");
+    } else if (rc == QR_ENOMEM) {
+        job_fail(j, 503, "out_of_memory");
+    } else {
+        job_fail(j, 500, "internal");
+    }
+    if (sql) {
+        qr_jsonw_raw(&x, ",\"sql\":");
+        qr_jsonw_cstr(&x, sql);
+    }
+    /* the error members go into j->out, answered by after_query */
+    qr_buf_fini(&j->out);
+    j->out = x;
+}
+
+static void body_error(job *j, int rc, const uint8_t *data, size_t len)
+{
+    if (rc == QR_ESYNTAX) {
+        job_fail(j, 400, "malformed_json");
+        int64_t line, col;
+        size_t off = j->diag.offset >= 0 ? (size_t)j->diag.offset : 0;
+        line_col(data, len, off, &line, &col);
+        snprintf(j->extra, sizeof j->extra, ",\"offset\":%lld,\"line\":%lld,\"column\":%lld",
+                 (long long)off, (long long)line, (long long)col);
+    } else if (rc == QR_ENOMEM) {
+        job_fail(j, 503, "out_of_memory");
+    } else {
+        job_fail(j, 400, "invalid_request");
+    }
+}
+
+static void work_query(uv_work_t *w)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    qr_buf plain;
+    qr_buf_init(&plain);
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ingest_decompress(j->encoding, j->encoding_len, j->body, j->body_len,
+                               s->cfg->decoded_bytes, &plain, &data, &len, &j->diag);
+    if (rc) {
+        job_fail(j,
+                 rc == QR_EINVAL   ? 415
+                 : rc == QR_ELIMIT ? 413
+                                   : 400,
+                 rc == QR_EINVAL   ? "unsupported_encoding"
+                 : rc == QR_ELIMIT ? "body_too_large"
+                                   : "bad_encoding");
+        qr_buf_fini(&plain);
+        return;
+    }
+    const char *tenant = s->tenants[j->tenant_idx].name;
+    exec_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.mem_budget_bytes = (size_t)s->cfg->query_mem_bytes;
+    eo.timeout_ms = s->cfg->query_timeout_ms;
+    exec_result *res = NULL;
+    if (j->route == R_QUERY) {
+        api_query q;
+        api_query_init(&q);
+        rc = api_query_parse((const char *)data, len, &q, &j->diag);
+        if (rc) {
+            body_error(j, rc, data, len);
+        } else {
+            eo.allow_partial = q.allow_partial;
+            eo.cursor = q.cursor.len > 1 ? (const char *)q.cursor.data : NULL;
+            rc = exec_run(s->db, tenant, (const char *)q.text.data, &eo, &res, &j->diag);
+            if (rc) {
+                query_error(j, rc, NULL);
+            } else {
+                exec_format fmt = j->ndjson ? EXEC_FORMAT_NDJSON : q.format;
+                j->ndjson = fmt == EXEC_FORMAT_NDJSON;
+                rc = exec_result_format(res, fmt, &j->out);
+                snprintf(j->headers, sizeof j->headers,
+                         "X-Quarry-Rows: %llu\r\nX-Quarry-Hits: %llu\r\nX-Quarry-Scanned: "
+                         "%llu\r\nX-Quarry-Took-Ms: %.3f\r\nX-Quarry-Partial: %s\r\n",
+                         (unsigned long long)res->row_count, (unsigned long long)res->hits,
+                         (unsigned long long)res->scanned, res->took_ms,
+                         res->partial ? "true" : "false");
+                if (res->next_cursor && strlen(res->next_cursor) < 200 &&
+                    !strpbrk(res->next_cursor, "\r\n")) {
+                    size_t hl = strlen(j->headers);
+                    snprintf(j->headers + hl, sizeof j->headers - hl,
+                             "X-Quarry-Next-Cursor: %s\r\n", res->next_cursor);
+                }
+                if (!rc) {
+                    j->status = 200;
+                    snprintf(j->code, sizeof j->code, "%s",
+                             fmt == EXEC_FORMAT_JSON     ? "application/json"
+                             : fmt == EXEC_FORMAT_NDJSON ? "application/x-ndjson"
+                             : fmt == EXEC_FORMAT_CSV    ? "text/csv; charset=utf-8"
+                                                         : "text/plain; charset=utf-8");
+                } else {
+                    job_fail(j, 503, "out_of_memory");
+                }
+            }
+        }
+        api_query_fini(&q);
+    } else if (j->route == R_SEARCH) {
+        api_search q;
+        api_search_init(&q);
+        rc = api_search_build((const char *)data, len, &q, &j->diag);
+        if (rc) {
+            body_error(j, rc, data, len);
+        } else {
+            rc = exec_run(s->db, tenant, (const char *)q.sql.data, &eo, &res, &j->diag);
+            if (rc)
+                query_error(j, rc, (const char *)q.sql.data);
+            else if (api_search_render(&q, res, &j->out))
+                job_fail(j, 503, "out_of_memory");
+            else
+                j->status = 200;
+        }
+        api_search_fini(&q);
+    } else {
+        api_aggregate q;
+        api_aggregate_init(&q);
+        rc = api_aggregate_build((const char *)data, len, &q, &j->diag);
+        if (rc) {
+            body_error(j, rc, data, len);
+        } else {
+            rc = exec_run(s->db, tenant, (const char *)q.sql.data, &eo, &res, &j->diag);
+            if (rc)
+                query_error(j, rc, (const char *)q.sql.data);
+            else if (api_aggregate_render(&q, res, &j->out))
+                job_fail(j, 503, "out_of_memory");
+            else
+                j->status = 200;
+        }
+        api_aggregate_fini(&q);
+    }
+    if (j->status == 200 && j->route != R_QUERY)
+        snprintf(j->code, sizeof j->code, "application/json");
+    exec_result_free(res);
+    qr_buf_fini(&plain);
+}
+
+#define STREAM_CHUNK_BYTES (64 * 1024)
+
+static void after_query(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    after_job_common(j);
+    s->queries_running--;
+    int hi = j->route == R_QUERY ? 0 : j->route == R_SEARCH ? 1 : 2;
+    metrics_hist_observe(&s->query_latency[hi], (uint64_t)qr_monotonic_ns() - j->req->start_ns, 1);
+    if (j->status != 200) {
+        qr_buf_u8(&j->out, 0);
+        char extra[2048];
+        snprintf(extra, sizeof extra, "%s%s", j->extra,
+                 qr_buf_ok(&j->out) && j->out.len < 1800 ? (const char *)j->out.data : "");
+        http_respond_error(j->req, j->status, j->code,
+                           j->diag.msg[0] ? j->diag.msg : qr_strerror(j->rc), extra, NULL);
+    } else if (j->ndjson) {
+        http_stream_begin(j->req, 200, j->code, j->headers);
+        for (size_t off = 0; off < j->out.len; off += STREAM_CHUNK_BYTES) {
+            size_t n =
+                j->out.len - off < STREAM_CHUNK_BYTES ? j->out.len - off : STREAM_CHUNK_BYTES;
+            if (!http_stream_write(j->req, j->out.data + off, n)) break;
+        }
+        http_stream_end(j->req);
+    } else {
+        http_respond(j->req, 200, j->code, j->headers, j->out.data, j->out.len);
+    }
+    job_free(j);
+}
+
+/* ---- live tail (loop thread) ---- */
+
+static void tail_client_close(server *s, tail_client *tc, bool dropped)
+{
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        s->tail_clients = tc->next;
+    if (tc->next) tc->next->prev = tc->prev;
+    tail_hub_unsubscribe(tc->sub, dropped);
+    http_req_close_after(tc->req); /* a tail that ends is a disconnect */
+    http_stream_end(tc->req);
+    free(tc);
+}
+
+static void tail_notice(tail_client *tc, const char *kind, const char *message)
+{
+    qr_buf b;
+    qr_buf_init(&b);
+    qr_jsonw_raw(&b, "event: notice\ndata: {\"notice\":");
+    qr_jsonw_cstr(&b, kind);
+    qr_jsonw_raw(&b, ",\"message\":");
+    qr_jsonw_cstr(&b, message);
+    if (tc->sent_last_id) {
+        qr_jsonw_raw(&b, ",\"last_id\":\"");
+        qr_jsonw_uint(&b, tc->sent_last_id);
+        qr_jsonw_raw(&b, "\"");
+    }
+    qr_jsonw_raw(&b, "}\n\n");
+    if (qr_buf_ok(&b)) http_stream_write(tc->req, b.data, b.len);
+    qr_buf_fini(&b);
+}
+
+/* Moves pending events to the socket; drops a subscriber that cannot keep up. */
+static void tail_client_flush(server *s, tail_client *tc)
+{
+    if (!tc->req->conn) { /* the client went away */
+        tail_client_close(s, tc, false);
+        return;
+    }
+    qr_buf out;
+    qr_buf_init(&out);
+    uint64_t last = 0;
+    bool overflow = tail_sub_take(tc->sub, &out, &last);
+    bool slow = overflow;
+    if (out.len) {
+        if (http_stream_pending_bytes(tc->req) + out.len > s->cfg->tail_subscriber_bytes) {
+            slow = true; /* the socket does not drain: do not queue more */
+        } else if (!http_stream_write(tc->req, out.data, out.len)) {
+            qr_buf_fini(&out);
+            tail_client_close(s, tc, false);
+            return;
+        } else {
+            tc->sent_last_id = last;
+        }
+    }
+    qr_buf_fini(&out);
+    if (slow) {
+        tail_notice(tc, "slow_subscriber",
+                    "disconnected: events arrived faster than this client read them; reconnect "
+                    "with Last-Event-ID to resume");
+        tail_client_close(s, tc, true);
+    }
+}
+
+static void on_tail_async(uv_async_t *a)
+{
+    server *s = a->data;
+    tail_client *tc = s->tail_clients;
+    while (tc) {
+        tail_client *next = tc->next;
+        tail_client_flush(s, tc);
+        tc = next;
+    }
+}
+
+static void on_heartbeat_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    tail_client *tc = s->tail_clients;
+    while (tc) {
+        tail_client *next = tc->next;
+        if (!tc->req->conn || !http_stream_write(tc->req, ": heartbeat\n\n", 13))
+            tail_client_close(s, tc, false);
+        tc = next;
+        (void)next;
+    }
+}
+
+static void tail_wake(void *ctx)
+{
+    server *s = ctx;
+    uv_async_send(&s->tail_async);
+}
+
+static void tail_close_all(server *s, const char *why)
+{
+    while (s->tail_clients) {
+        tail_notice(s->tail_clients, "shutting_down", why);
+        tail_client_close(s, s->tail_clients, false);
+    }
+}
+
+static void tail_start(server *s, http_req *req, size_t tenant_idx)
+{
+    if (!s->tail) {
+        http_respond_error(req, 503, "out_of_memory", "live tail is unavailable", NULL, NULL);
+        return;
+    }
+    char query[8192], service[2048], level[256], q[4096], last[64];
+    bool has_query = http_req_query_param(req, "query", query, sizeof query);
+    bool has_service = http_req_query_param(req, "service", service, sizeof service);
+    bool has_level = http_req_query_param(req, "level", level, sizeof level);
+    bool has_q = http_req_query_param(req, "q", q, sizeof q);
+    if ((has_query && strlen(query) >= sizeof query - 1) || (has_q && strlen(q) >= sizeof q - 1) ||
+        (has_service && strlen(service) >= sizeof service - 1)) {
+        http_respond_error(req, 400, "invalid_request", "a tail parameter is too long", NULL, NULL);
+        return;
+    }
+    if (has_query && (has_service || has_level || has_q)) {
+        http_respond_error(req, 400, "invalid_request",
+                           "use either query= or service=/level=/q=, not both", NULL, NULL);
+        return;
+    }
+    tail_filter *f = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = has_query
+                 ? tail_filter_compile_logql(query, strlen(query), &f, &d)
+                 : tail_filter_compile_params(has_service ? service : NULL,
+                                              has_level ? level : NULL, has_q ? q : NULL, &f, &d);
+    if (rc) {
+        char extra[120] = "";
+        if (rc == QR_ESYNTAX && d.line > 0)
+            snprintf(extra, sizeof extra, ",\"line\":%d,\"column\":%d,\"offset\":%lld", d.line,
+                     d.column, (long long)d.offset);
+        http_respond_error(req, rc == QR_ENOMEM ? 503 : 400,
+                           rc == QR_ENOMEM    ? "out_of_memory"
+                           : rc == QR_ESYNTAX ? "syntax"
+                                              : "invalid_request",
+                           d.msg[0] ? d.msg : qr_strerror(rc), extra, NULL);
+        return;
+    }
+    tail_hub_stats st;
+    tail_hub_get_stats(s->tail, &st);
+    if (st.subscribers >= s->cfg->tail_subscribers) {
+        tail_filter_free(f);
+        http_respond_error(req, 503, "overloaded", "too many live tail subscribers", NULL,
+                           "Retry-After: 5\r\n");
+        return;
+    }
+    size_t ll = 0;
+    const char *lh = http_req_header(req, "last-event-id", &ll);
+    bool has_last = false;
+    uint64_t last_id = 0;
+    if (lh && ll && ll < sizeof last) {
+        memcpy(last, lh, ll);
+        last[ll] = 0;
+        has_last = true;
+    } else if (http_req_query_param(req, "last_event_id", last, sizeof last) && last[0]) {
+        has_last = true;
+    }
+    if (has_last) {
+        char *end = NULL;
+        unsigned long long v = strtoull(last, &end, 10);
+        if (!end || *end || last[0] == '-') {
+            tail_filter_free(f);
+            http_respond_error(req, 400, "invalid_request",
+                               "Last-Event-ID must be an id of an earlier tail event", NULL, NULL);
+            return;
+        }
+        last_id = v;
+    }
+    tail_client *tc = calloc(1, sizeof *tc);
+    if (!tc) {
+        tail_filter_free(f);
+        http_respond_error(req, 503, "out_of_memory", "out of memory", NULL, NULL);
+        return;
+    }
+    tc->req = req;
+    tc->sent_last_id = last_id;
+    http_stream_begin(req, 200, "text/event-stream",
+                      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    char hello[96];
+    int n = snprintf(hello, sizeof hello, "retry: 1000\n: subscribed at id %llu\n\n",
+                     (unsigned long long)st.next_id);
+    http_stream_write(req, hello, (size_t)n);
+    tc->sub = tail_hub_subscribe(s->tail, tenant_idx, f, has_last, last_id, tc);
+    if (!tc->sub) {
+        free(tc);
+        http_stream_end(req);
+        return;
+    }
+    tc->next = s->tail_clients;
+    if (s->tail_clients) s->tail_clients->prev = tc;
+    s->tail_clients = tc;
+    tail_client_flush(s, tc); /* the replay, if any */
+}
+
 static job *job_new(server *s, http_req *req)
 {
     job *j = calloc(1, sizeof *j);
@@ -480,6 +900,34 @@ static void render_metrics(server *s, qr_buf *o)
     metrics_head(o, "quarry_ingest_request_duration_seconds", "histogram",
                  "ingest request time from headers received to durable answer");
     metrics_hist_render(o, "quarry_ingest_request_duration_seconds", "", &s->ingest_latency);
+    metrics_head(o, "quarry_query_duration_seconds", "histogram",
+                 "query request time from headers received to answer, by route");
+    static const char *const qroutes[3] = {"route=\"query\"", "route=\"search\"",
+                                           "route=\"aggregate\""};
+    for (int q = 0; q < 3; q++)
+        metrics_hist_render(o, "quarry_query_duration_seconds", qroutes[q], &s->query_latency[q]);
+    metrics_head(o, "quarry_queries_running", "gauge", "queries on the worker pool");
+    metrics_sample_u64(o, "quarry_queries_running", "", s->queries_running);
+    if (s->tail) {
+        tail_hub_stats ts;
+        tail_hub_get_stats(s->tail, &ts);
+        metrics_head(o, "quarry_tail_subscribers", "gauge", "open GET /v1/tail streams");
+        metrics_sample_u64(o, "quarry_tail_subscribers", "", ts.subscribers);
+        metrics_head(o, "quarry_tail_events_published_total", "counter",
+                     "acknowledged events given tail ids (while tail is in use)");
+        metrics_sample_u64(o, "quarry_tail_events_published_total", "", ts.events_published);
+        metrics_head(o, "quarry_tail_events_delivered_total", "counter",
+                     "matching events queued to subscribers");
+        metrics_sample_u64(o, "quarry_tail_events_delivered_total", "", ts.events_delivered);
+        metrics_head(o, "quarry_tail_subscribers_dropped_total", "counter",
+                     "slow subscribers disconnected with a notice");
+        metrics_sample_u64(o, "quarry_tail_subscribers_dropped_total", "", ts.subscribers_dropped);
+        metrics_head(o, "quarry_tail_ring_events", "gauge", "recent events held for resume");
+        metrics_sample_u64(o, "quarry_tail_ring_events", "", ts.ring_events);
+        metrics_head(o, "quarry_tail_ring_bytes", "gauge",
+                     "bytes of recent events held for resume");
+        metrics_sample_u64(o, "quarry_tail_ring_bytes", "", ts.ring_bytes);
+    }
     metrics_head(o, "quarry_worker_jobs_pending", "gauge",
                  "decode/ingest/read jobs queued or running");
     metrics_sample_u64(o, "quarry_worker_jobs_pending", "", s->jobs_pending);
@@ -626,6 +1074,11 @@ static void on_head(void *ctx, http_req *req)
                            NULL, "Retry-After: 1\r\n");
         return;
     }
+    if (route_is_query(r) && s->queries_running >= s->queries_max) {
+        http_respond_error(req, 503, "overloaded", "too many queries running; retry shortly", NULL,
+                           "Retry-After: 1\r\n");
+        return;
+    }
     if (r == R_INGEST || r == R_INGEST_NDJSON) {
         tenant_state *t = &s->tenants[tenant_idx];
         atomic_fetch_add(&t->requests, 1);
@@ -675,6 +1128,15 @@ static void on_body(void *ctx, http_req *req)
         http_respond_error(req, 503, "shutting_down", "the server is shutting down", NULL, NULL);
         return;
     }
+    if (r == R_TAIL) {
+        tail_start(s, req, (size_t)(uintptr_t)req->user);
+        return;
+    }
+    if (route_is_query(r) && s->queries_running >= s->queries_max) {
+        http_respond_error(req, 503, "overloaded", "too many queries running; retry shortly", NULL,
+                           "Retry-After: 1\r\n");
+        return;
+    }
     if ((r == R_INGEST || r == R_INGEST_NDJSON) &&
         s->inflight_bytes + req->body_len > s->cfg->inflight_bytes) {
         http_respond_error(req, 503, "overloaded",
@@ -699,6 +1161,19 @@ static void on_body(void *ctx, http_req *req)
         rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
     } else if (r == R_SERVICES || r == R_FIELDS) {
         rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
+    } else if (route_is_query(r)) {
+        size_t enc_len = 0, acc_len = 0;
+        const char *enc = http_req_header(req, "content-encoding", &enc_len);
+        if (enc && enc_len >= sizeof j->encoding) enc_len = sizeof j->encoding - 1;
+        if (enc) memcpy(j->encoding, enc, enc_len);
+        j->encoding_len = enc_len;
+        const char *acc = http_req_header(req, "accept", &acc_len);
+        j->ndjson = r == R_QUERY && acc && acc_len >= 20 &&
+                    memmem(acc, acc_len, "application/x-ndjson", 20) != NULL;
+        j->body = req->body;
+        j->body_len = req->body_len;
+        rc = uv_queue_work(&s->loop, &j->work, work_query, after_query);
+        if (!rc) s->queries_running++;
     } else {
         rc = -1;
     }
@@ -745,7 +1220,9 @@ static void work_demo(uv_work_t *w)
         qr_gen_next_ndjson(s->gen, &line);
     }
     dj->events = b.count;
-    if (b.count) dj->rc = db_ingest_take(s->db, s->tenants[s->demo_tenant].name, &b, &dj->diag);
+    if (b.count)
+        dj->rc = tail_hub_ingest(s->tail, s->db, s->demo_tenant, s->tenants[s->demo_tenant].name,
+                                 &b, &dj->diag);
     qr_batch_fini(&b);
     qr_buf_fini(&line);
 }
@@ -857,10 +1334,7 @@ static void close_handle(uv_handle_t *h)
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    close_handle(h);
-}
+static void close_walk(uv_handle_t *h, void *arg) { close_handle(h); }
 
 static void on_drain_timer(uv_timer_t *t)
 {
@@ -871,6 +1345,8 @@ static void on_drain_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&s->shutdown_timer);
     close_handle((uv_handle_t *)&s->stats_timer);
     close_handle((uv_handle_t *)&s->demo_timer);
+    close_handle((uv_handle_t *)&s->heartbeat_timer);
+    close_handle((uv_handle_t *)&s->tail_async);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
 }
@@ -888,6 +1364,7 @@ static void server_begin_shutdown(server *s)
     if (s->shutting_down) return;
     s->shutting_down = true;
     uv_timer_stop(&s->demo_timer);
+    tail_close_all(s, "the server is shutting down");
     http_server_close(s->http);
     uv_timer_start(&s->shutdown_timer, on_shutdown_timer, s->cfg->shutdown_timeout_ms, 0);
     uv_timer_start(&s->drain_timer, on_drain_timer, 0, 10);
@@ -898,6 +1375,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     server *s = sig->data;
     if (s->shutting_down) {
         logf_(s, "second signal: closing every connection now");
+        tail_close_all(s, "the server is shutting down");
         http_server_close_all(s->http);
         return;
     }
@@ -963,6 +1441,9 @@ int server_run(const server_opts *o, qr_diag *d)
         free(s);
         return qr_diag_set(d, rc, "out of memory");
     }
+    /* a client that closes while we write must not kill the process: libuv's writes report
+     * EPIPE instead (the default SIGPIPE action terminates, silently) */
+    signal(SIGPIPE, SIG_IGN);
     /* libuv sizes its thread pool once, from the environment, at the first queued work */
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%u", c->workers + 1);
@@ -987,6 +1468,16 @@ int server_run(const server_opts *o, qr_diag *d)
     uv_timer_init(&s->loop, &s->drain_timer);
     s->stats_timer.data = s->demo_timer.data = s->shutdown_timer.data = s->drain_timer.data = s;
     uv_timer_start(&s->stats_timer, on_stats_timer, 250, 250);
+    s->queries_max = c->queries_max ? c->queries_max : (c->workers / 2 ? c->workers / 2 : 1);
+    tail_hub_opts to = {(size_t)c->tail_ring_bytes, (size_t)c->tail_subscriber_bytes,
+                        (int64_t)c->tail_resume_window_ms * QR_NS_PER_MS, tail_wake, s};
+    if (tail_hub_new(&to, &s->tail) != 0) logf_(s, "live tail disabled: out of memory");
+    uv_async_init(&s->loop, &s->tail_async, on_tail_async);
+    s->tail_async.data = s;
+    uv_timer_init(&s->loop, &s->heartbeat_timer);
+    s->heartbeat_timer.data = s;
+    uv_timer_start(&s->heartbeat_timer, on_heartbeat_timer, c->tail_heartbeat_ms,
+                   c->tail_heartbeat_ms);
 
     logf_(s, "listening on http://%s (data %s, fsync %s, %u workers)", http_server_addr(s->http),
           o->data_dir, config_fsync_name(c->db.wal.fsync_policy), c->workers);
@@ -1022,6 +1513,7 @@ int server_run(const server_opts *o, qr_diag *d)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
     qr_gen_free(s->gen);
+    tail_hub_free(s->tail);
     free(s->tenants);
     free(s);
     if (exit_rc) return qr_diag_set(d, exit_rc, "the data directory could not be opened");
