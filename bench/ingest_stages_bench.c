@@ -20,8 +20,8 @@
 #include <zstd.h>
 
 enum { ST_DECODE, ST_ENCODE, ST_COMPRESS, ST_MEMTAB, ST_SEGMENT, ST_COUNT };
-static const char *const stage_names[ST_COUNT] = {"evdec", "wal encode", "wal zstd",
-                                                  "memtable", "seg_write"};
+static const char *const stage_names[ST_COUNT] = {"evdec", "wal encode", "wal zstd", "memtable",
+                                                  "seg_write"};
 
 static double thread_cpu_s(void)
 {
@@ -80,8 +80,8 @@ static int run_batch(bench *bn, qr_batch *b, uint64_t flush_rows)
     size_t bound = ZSTD_compressBound(bn->enc.len);
     qr_buf_clear(&bn->comp);
     if (!qr_buf_reserve(&bn->comp, bound)) return 1;
-    size_t zn = ZSTD_compressCCtx(bn->cctx, bn->comp.data, bound, bn->enc.data, bn->enc.len,
-                                  bn->wal_level);
+    size_t zn =
+        ZSTD_compressCCtx(bn->cctx, bn->comp.data, bound, bn->enc.data, bn->enc.len, bn->wal_level);
     if (ZSTD_isError(zn)) return 1;
     double t2 = thread_cpu_s();
     if (memtab_append_take(bn->m, b, 1)) return 1;
@@ -148,8 +148,7 @@ int main(int argc, char **argv)
             size_t start = idx ? ends[idx - 1] : 0;
             qr_diag d;
             qr_diag_init(&d);
-            if (evdec_ndjson_line((const char *)text.data + start, ends[idx] - start, &eo, &b,
-                                  &d))
+            if (evdec_ndjson_line((const char *)text.data + start, ends[idx] - start, &eo, &b, &d))
                 rejected++;
         }
         bn.stage_s[ST_DECODE] += thread_cpu_s() - t0;
