@@ -205,7 +205,10 @@ enum {
     BATCH_STR_LITERAL = 0,         /* sref: a literal follows */
     BATCH_FT_STRING_HEX = 5,       /* v2 value type: lower-case hex string as bytes */
     BATCH_FT_STRING_REF = 6,       /* v2 value type: string value by sref */
-    BATCH_STRTAB_MAX = 4096,       /* srefs a batch may define */
+    BATCH_STRTAB_MAX = 2048,       /* srefs a batch may define (tables stay < 128 KiB, so
+                                      malloc reuses them instead of mapping fresh pages) */
+    BATCH_STRTAB_VALUES = 1024,    /* entries string values may take (ids would crowd
+                                      out labels and keys) */
     BATCH_HEX_MAX_BYTES = 64,      /* longest hex value sent as bytes (128 digits) */
     BATCH_REF_VALUE_MAX_BYTES = 24 /* string values up to this long go through the table */
 };
@@ -236,7 +239,7 @@ static inline uint8_t *put_bytes(uint8_t *p, const char *s, uint32_t n)
 
 /* Writes s as an sref: the index + 1 of an earlier equal string, or 0 and the literal (which
  * joins the table while it has room; the decoder applies the same rule). */
-static uint8_t *put_sref(uint8_t *p, batch_strtab *t, qr_str s)
+static uint8_t *put_sref(uint8_t *p, batch_strtab *t, qr_str s, uint32_t limit)
 {
     uint64_t h = qr_hash64(s.ptr, s.len);
     uint32_t tag = (uint32_t)(h >> 32), mask = 2 * BATCH_STRTAB_MAX - 1;
@@ -250,7 +253,7 @@ static uint8_t *put_sref(uint8_t *p, batch_strtab *t, qr_str s)
             return put_uvarint(p, (uint64_t)idx + 1);
         slot = (slot + 1) & mask;
     }
-    if (t->count < BATCH_STRTAB_MAX) {
+    if (t->count < limit) {
         t->strs[t->count] = s;
         t->slots[slot] = (uint64_t)tag << 32 | ++t->count;
     }
@@ -325,20 +328,20 @@ int qr_batch_encode(const qr_batch *b, qr_buf *out)
         prev_ts = e->ts_ns;
         prev_ingest = e->ingest_ts_ns;
         *p++ = e->level;
-        p = put_sref(p, t, e->service);
-        p = put_sref(p, t, e->host);
+        p = put_sref(p, t, e->service, BATCH_STRTAB_MAX);
+        p = put_sref(p, t, e->host, BATCH_STRTAB_MAX);
         p = put_bytes(p, e->msg.ptr, e->msg.len);
         p = put_uvarint(p, e->field_count);
         const qr_field *fields = qr_event_fields(b, e);
         for (uint32_t fi = 0; fi < e->field_count; fi++) {
             const qr_field *f = &fields[fi];
-            p = put_sref(p, t, f->key);
+            p = put_sref(p, t, f->key, BATCH_STRTAB_MAX);
             switch (f->type) {
             case QR_FT_STRING:
                 if (put_hex(&p, f->v.s)) break;
                 if (f->v.s.len <= BATCH_REF_VALUE_MAX_BYTES) {
                     *p++ = BATCH_FT_STRING_REF;
-                    p = put_sref(p, t, f->v.s);
+                    p = put_sref(p, t, f->v.s, BATCH_STRTAB_VALUES);
                 } else {
                     *p++ = QR_FT_STRING;
                     p = put_bytes(p, f->v.s.ptr, f->v.s.len);
@@ -385,7 +388,8 @@ typedef struct batch_rdtab {
     uint32_t count;
 } batch_rdtab;
 
-static int take_sref(qr_rd *r, qr_batch *b, batch_rdtab *t, size_t max, qr_str *out)
+static int take_sref(qr_rd *r, qr_batch *b, batch_rdtab *t, size_t max, uint32_t limit,
+                     qr_str *out)
 {
     uint64_t u = qr_rd_uvarint(r);
     if (r->bad) return QR_ECORRUPT;
@@ -396,7 +400,7 @@ static int take_sref(qr_rd *r, qr_batch *b, batch_rdtab *t, size_t max, qr_str *
         return 0;
     }
     int rc = take_str(r, b, max, out);
-    if (!rc && t->count < BATCH_STRTAB_MAX) t->strs[t->count++] = *out;
+    if (!rc && t->count < limit) t->strs[t->count++] = *out;
     return rc;
 }
 
@@ -446,8 +450,8 @@ int qr_batch_decode(const uint8_t *p, size_t len, qr_batch *b, qr_diag *d)
         prev_ingest = e->ingest_ts_ns;
         e->level = qr_rd_u8(&r);
         qr_str svc, host, msg;
-        if (v2 ? (rc = take_sref(&r, b, t, QR_LABEL_MAX_BYTES, &svc)) ||
-                     (rc = take_sref(&r, b, t, QR_LABEL_MAX_BYTES, &host))
+        if (v2 ? (rc = take_sref(&r, b, t, QR_LABEL_MAX_BYTES, BATCH_STRTAB_MAX, &svc)) ||
+                     (rc = take_sref(&r, b, t, QR_LABEL_MAX_BYTES, BATCH_STRTAB_MAX, &host))
                : (rc = take_str(&r, b, QR_LABEL_MAX_BYTES, &svc)) ||
                      (rc = take_str(&r, b, QR_LABEL_MAX_BYTES, &host))) {
             rc = qr_diag_set(d, rc, "batch: bad label in event %llu", (unsigned long long)row);
@@ -475,7 +479,7 @@ int qr_batch_decode(const uint8_t *p, size_t len, qr_batch *b, qr_diag *d)
         for (uint64_t fi = 0; fi < nfields; fi++) {
             qr_field f;
             memset(&f, 0, sizeof f);
-            if ((rc = v2 ? take_sref(&r, b, t, QR_KEY_MAX_BYTES, &f.key)
+            if ((rc = v2 ? take_sref(&r, b, t, QR_KEY_MAX_BYTES, BATCH_STRTAB_MAX, &f.key)
                          : take_str(&r, b, QR_KEY_MAX_BYTES, &f.key))) {
                 rc = qr_diag_set(d, rc, "batch: bad field key in event %llu",
                                  (unsigned long long)row);
@@ -501,7 +505,7 @@ int qr_batch_decode(const uint8_t *p, size_t len, qr_batch *b, qr_diag *d)
             case BATCH_FT_STRING_REF:
                 if (!v2) goto bad_type;
                 f.type = QR_FT_STRING;
-                rc = take_sref(&r, b, t, QR_MSG_MAX_BYTES, &f.v.s);
+                rc = take_sref(&r, b, t, QR_MSG_MAX_BYTES, BATCH_STRTAB_VALUES, &f.v.s);
                 break;
             default:
             bad_type:
