@@ -588,7 +588,9 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     start[nterms] = acc;
     for (uint32_t r = 0; r < b->rows_seen; r++) {
         size_t end = r + 1 < b->rows_seen ? b->row_start[r + 1] : b->occ_count;
-        for (size_t occ = b->row_start[r]; occ < end; occ++) rows[start[b->occ_term[occ]]++] = r;
+        for (size_t occ = b->row_start[r]; occ < end; occ++) {
+            rows[start[b->occ_term[occ]]++] = r;
+        }
     }
     for (uint32_t id = 0; id < nterms; id++) start[id] -= b->hot[id].rows;
     if (terms_sort(b, tbytes, toff, order)) goto out;
@@ -601,6 +603,14 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
             first + INVIDX_TERMS_PER_BLOCK < nterms ? first + INVIDX_TERMS_PER_BLOCK : nterms;
         for (uint32_t t = first; t < last; t++) {
             const term_ref *tr = &order[t];
+            /* Terms come in byte order, their records and rows in id order: prefetch the
+             * records a few terms ahead, and the rows once their start is (likely) cached. */
+            if (t + 16 < nterms) {
+                __builtin_prefetch(&b->hot[order[t + 16].id]);
+                __builtin_prefetch(&start[order[t + 16].id]);
+                __builtin_prefetch(order[t + 16].p);
+            }
+            if (t + 6 < nterms) __builtin_prefetch(rows + start[order[t + 6].id]);
             uint32_t shared = 0;
             if (t > first) {
                 const term_ref *pr = &order[t - 1];
