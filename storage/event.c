@@ -237,6 +237,21 @@ static inline uint8_t *put_bytes(uint8_t *p, const char *s, uint32_t n)
     return p + n;
 }
 
+/* Byte equality without a libc call, for the short strings labels and keys are. */
+static inline bool bytes_eq(const char *a, const char *b, uint32_t n)
+{
+    uint32_t idx = 0;
+    for (; idx + 8 <= n; idx += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + idx, 8);
+        memcpy(&y, b + idx, 8);
+        if (x != y) return false;
+    }
+    for (; idx < n; idx++)
+        if (a[idx] != b[idx]) return false;
+    return true;
+}
+
 /* Writes s as an sref: the index + 1 of an earlier equal string, or 0 and the literal (which
  * joins the table while it has room; the decoder applies the same rule). */
 static uint8_t *put_sref(uint8_t *p, batch_strtab *t, qr_str s, uint32_t limit)
@@ -249,7 +264,7 @@ static uint8_t *put_sref(uint8_t *p, batch_strtab *t, qr_str s, uint32_t limit)
         if (!v) break;
         uint32_t idx = (uint32_t)v - 1;
         if ((uint32_t)(v >> 32) == tag && t->strs[idx].len == s.len &&
-            (s.len == 0 || memcmp(t->strs[idx].ptr, s.ptr, s.len) == 0))
+            bytes_eq(t->strs[idx].ptr, s.ptr, s.len))
             return put_uvarint(p, (uint64_t)idx + 1);
         slot = (slot + 1) & mask;
     }
