@@ -123,9 +123,15 @@ static inline bool qr_token_next(const char *text, size_t len, size_t *pos, uint
         at += 8;
     }
     size_t skip = (size_t)__builtin_ctzll(m) >> 3;
-    if (skip) { /* realign the words on the token's first byte */
+    if (skip) {
+        /* Words start at the token's first byte. A token that ends inside the loaded word
+         * (most do) is shifted into place; one that reaches its end is loaded again. */
         at += skip;
-        m = qr_token_mask8(qr_token_load8(s, len, at), &lw);
+        m >>= 8 * skip;
+        lw >>= 8 * skip;
+        uint64_t stop = ~m & H;
+        if (!stop || ((size_t)__builtin_ctzll(stop) >> 3) >= 8 - skip)
+            m = qr_token_mask8(qr_token_load8(s, len, at), &lw);
     }
     uint64_t h = QR_TOKEN_HASH_SEED;
     size_t words = 0, bytes = 0;
