@@ -24,7 +24,7 @@ void bloom_build(const uint64_t *hashes, size_t n, unsigned bits_per_key, qr_buf
     if (k < 1) k = 1;
     if (k > BLOOM_MAX_K) k = BLOOM_MAX_K;
     qr_buf_u8(out, (uint8_t)k);
-    qr_buf_u8(out, 0);
+    qr_buf_u8(out, BLOOM_HASH_TOKEN);
     qr_buf_u32(out, nbits);
     uint8_t *bits = qr_buf_extend(out, nbits / 8);
     if (!bits) return;
@@ -41,10 +41,11 @@ int bloom_view_init(bloom_view *b, const uint8_t *p, size_t len)
     if (len < BLOOM_HEADER_BYTES) return QR_ECORRUPT;
     uint8_t k = p[0];
     uint32_t nbits = qr_load_u32(p + 2);
-    if (k < 1 || k > BLOOM_MAX_K || p[1] != 0 || nbits == 0 || nbits % 64 != 0 ||
+    if (k < 1 || k > BLOOM_MAX_K || p[1] > BLOOM_HASH_TOKEN || nbits == 0 || nbits % 64 != 0 ||
         len - BLOOM_HEADER_BYTES != nbits / 8)
         return QR_ECORRUPT;
     b->k = k;
+    b->hash = p[1];
     b->nbits = nbits;
     b->bits = p + BLOOM_HEADER_BYTES;
     return 0;
@@ -52,6 +53,7 @@ int bloom_view_init(bloom_view *b, const uint8_t *p, size_t len)
 
 bool bloom_may_contain(const bloom_view *b, uint64_t hash)
 {
+    if (b->hash != BLOOM_HASH_TOKEN) return true;
     for (unsigned probe = 0; probe < b->k; probe++) {
         uint32_t bit = bloom_probe(hash, probe, b->nbits);
         if (!(b->bits[bit >> 3] >> (bit & 7) & 1)) return false;

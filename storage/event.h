@@ -124,7 +124,9 @@ static inline const qr_field *qr_event_fields(const qr_batch *b, const qr_event 
 /* Deep-copies event `idx` of src onto the end of dst. */
 int qr_batch_copy_event(qr_batch *dst, const qr_batch *src, size_t idx);
 
-/* Binary form for the WAL (not compressed here). Format in docs/format.md, "WAL batch".
+/* Binary form for the WAL (not compressed here). Format in docs/format.md, "Event batch
+ * encoding": version 2 (labels and keys once per batch, hex ids as bytes); the decoder also
+ * reads version 1.
  * Appends to out. QR_ELIMIT if a value is over a limit above, QR_EINVAL for a level or field
  * type out of range (nothing appended in both cases), QR_ENOMEM. */
 int qr_batch_encode(const qr_batch *b, qr_buf *out);

@@ -15,27 +15,41 @@
 /* ---------------------------------------------------------------- builder */
 
 /* Terms are stored zero-padded to whole 64-bit words (tokens never contain a 0 byte, and
- * lengths are compared too), so the intern path compares and hashes words, not bytes.
- * The table holds (32-bit hash tag << 32 | term id + 1): a probe rejects almost every
- * non-matching slot without touching the term's bytes. The bloom's qr_token_hash (xxh3) is
- * computed once per distinct term, not per occurrence. */
+ * lengths are compared too), so the intern path compares and hashes words, not bytes. The
+ * intern hash is qr_token_hash, computed while the tokenizer folds bytes into words, so the
+ * bloom key comes for free.
+ * Cache misses dominate interning (a segment has hundreds of thousands of terms): a table
+ * slot holds the term's first word, a tag and its length, so a term of up to 8 bytes is
+ * recognised from the slot alone; everything an occurrence updates lives in one term_hot
+ * record. add_text hashes a run of tokens first and prefetches their slots, then their
+ * records, so the misses overlap instead of queueing. */
 #define TERM_WORDS_MAX ((INVIDX_TERM_MAX + 8) / 8)
+#define TEXT_RUN_TOKENS 32 /* tokens add_text resolves together */
+
+typedef struct term_slot {
+    uint64_t word0;   /* the term's first word */
+    uint32_t tag_len; /* hash bits 63..40 << 8 | term length (<= INVIDX_TERM_MAX) */
+    uint32_t id1;     /* term id + 1; 0 = empty slot */
+} term_slot;
+
+typedef struct term_hot {
+    uint64_t hash;     /* qr_token_hash (the bloom key) */
+    uint32_t last_row; /* last row recorded, to drop repeats within a row */
+    uint32_t rows;     /* distinct rows */
+    uint32_t mark;     /* last block mark that listed the term */
+    uint32_t woff;     /* into term_words */
+} term_hot;
 
 struct invidx_builder {
     /* terms, by id (order of first appearance) */
-    uint64_t *term_hash; /* qr_token_hash (the bloom key) */
-    uint32_t *term_tag;  /* the intern hash's high half (rehashing) */
-    uint32_t *term_woff; /* into term_words */
+    term_hot *hot;
     uint8_t *term_len;
-    uint32_t *term_last_row; /* last row recorded, to drop repeats within a row */
-    uint32_t *term_rows;     /* distinct rows */
-    uint32_t *term_mark;     /* last block mark that listed the term */
     uint32_t term_count;
     uint32_t term_cap;
     uint64_t *term_words;
     size_t words_len;
     size_t words_cap;
-    uint64_t *table; /* open addressing: tag << 32 | (term id + 1), 0 = empty */
+    term_slot *table; /* open addressing on the hash's low bits */
     uint32_t table_mask;
     /* distinct terms since the last invidx_builder_block_hashes */
     uint64_t *mark_hashes;
@@ -81,13 +95,8 @@ invidx_builder *invidx_builder_new_terms_only(void)
 void invidx_builder_free(invidx_builder *b)
 {
     if (!b) return;
-    free(b->term_hash);
-    free(b->term_tag);
-    free(b->term_woff);
+    free(b->hot);
     free(b->term_len);
-    free(b->term_last_row);
-    free(b->term_rows);
-    free(b->term_mark);
     free(b->term_words);
     free(b->table);
     free(b->mark_hashes);
@@ -128,34 +137,30 @@ static size_t words_to_bytes(const uint64_t *w, size_t len, uint8_t *p)
     return len;
 }
 
-static uint64_t term_token_hash(const uint64_t *w, size_t len)
-{
-    uint8_t tmp[INVIDX_TERM_MAX];
-    words_to_bytes(w, len, tmp);
-    return qr_token_hash((const char *)tmp, len);
-}
-
+/* qr_token_hash of the zero-padded term w[0..nw) of len bytes (the intern hash too). */
 static inline uint64_t words_hash(const uint64_t *w, size_t nw, size_t len)
 {
-    uint64_t h = len * 0x9e3779b97f4a7c15ull;
-    for (size_t idx = 0; idx < nw; idx++) {
-        h ^= w[idx];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 29;
-    }
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 32);
+    uint64_t h = QR_TOKEN_HASH_SEED;
+    for (size_t idx = 0; idx < nw && idx * 8 < len; idx++) h = qr_token_hash_word(h, w[idx]);
+    return qr_token_hash_end(h, len);
+}
+
+static inline uint32_t slot_tag_len(uint64_t h, size_t len)
+{
+    return ((uint32_t)(h >> 32) & 0xffffff00u) | (uint32_t)len;
 }
 
 static int table_rehash(invidx_builder *b)
 {
     uint32_t mask = b->table_mask * 2 + 1;
-    uint64_t *t = calloc((size_t)mask + 1, sizeof *t);
+    term_slot *t = calloc((size_t)mask + 1, sizeof *t);
     if (!t) return QR_ENOMEM;
-    for (uint32_t id = 0; id < b->term_count; id++) {
-        uint32_t slot = b->term_tag[id] & mask;
-        while (t[slot]) slot = (slot + 1) & mask;
-        t[slot] = (uint64_t)b->term_tag[id] << 32 | (id + 1);
+    for (uint32_t slot = 0; slot <= b->table_mask; slot++) {
+        const term_slot *e = &b->table[slot];
+        if (!e->id1) continue;
+        uint32_t to = (uint32_t)b->hot[e->id1 - 1].hash & mask;
+        while (t[to].id1) to = (to + 1) & mask;
+        t[to] = *e;
     }
     free(b->table);
     b->table = t;
@@ -163,25 +168,15 @@ static int table_rehash(invidx_builder *b)
     return 0;
 }
 
-static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len, uint32_t tag,
+static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len, uint64_t h,
                     uint32_t slot, uint32_t *id)
 {
     if (b->term_count == b->term_cap) {
         size_t cap = b->term_cap, c2;
         c2 = cap;
-        if (!grow((void **)&b->term_hash, sizeof(uint64_t), cap + 1, &c2)) return QR_ENOMEM;
-        c2 = cap;
-        if (!grow((void **)&b->term_tag, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
-        c2 = cap;
-        if (!grow((void **)&b->term_woff, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
+        if (!grow((void **)&b->hot, sizeof(term_hot), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_len, 1, cap + 1, &c2)) return QR_ENOMEM;
-        c2 = cap;
-        if (!grow((void **)&b->term_last_row, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
-        c2 = cap;
-        if (!grow((void **)&b->term_rows, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
-        c2 = cap;
-        if (!grow((void **)&b->term_mark, sizeof(uint32_t), cap + 1, &c2)) return QR_ENOMEM;
         if (c2 >= UINT32_MAX) return QR_ENOMEM;
         b->term_cap = (uint32_t)c2;
     }
@@ -190,45 +185,38 @@ static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
         return QR_ENOMEM;
     uint32_t nid = b->term_count++;
     memcpy(b->term_words + b->words_len, w, nw * sizeof *w);
-    b->term_hash[nid] = term_token_hash(w, len);
-    b->term_tag[nid] = tag;
-    b->term_woff[nid] = (uint32_t)b->words_len;
+    b->hot[nid] = (term_hot){h, UINT32_MAX, 0, 0, (uint32_t)b->words_len};
     b->term_len[nid] = (uint8_t)len;
-    b->term_last_row[nid] = UINT32_MAX;
-    b->term_rows[nid] = 0;
-    b->term_mark[nid] = 0;
     b->words_len += nw;
-    b->table[slot] = (uint64_t)tag << 32 | (nid + 1);
+    b->table[slot] = (term_slot){w[0], slot_tag_len(h, len), nid + 1};
     *id = nid;
     if ((uint64_t)b->term_count * 2 > b->table_mask) return table_rehash(b);
     return 0;
 }
 
-/* Interns the zero-padded term w[0..nw) of len bytes (nw = max(1, ceil(len / 8))). */
+/* Interns the zero-padded term w[0..nw) of len bytes (nw = max(1, ceil(len / 8))) whose
+ * qr_token_hash is h. */
 static inline int term_intern(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
-                              uint32_t *id)
+                              uint64_t h, uint32_t *id)
 {
-    uint64_t h = words_hash(w, nw, len);
-    uint32_t tag = (uint32_t)(h >> 32);
-    uint32_t slot = tag & b->table_mask;
+    uint32_t tl = slot_tag_len(h, len);
+    uint32_t slot = (uint32_t)h & b->table_mask;
     for (;;) {
-        uint64_t v = b->table[slot];
-        if (!v) break;
-        if ((uint32_t)(v >> 32) == tag) {
-            uint32_t cand = (uint32_t)v - 1;
-            if (b->term_len[cand] == len) {
-                const uint64_t *cw = b->term_words + b->term_woff[cand];
-                size_t idx = 0;
-                while (idx < nw && cw[idx] == w[idx]) idx++;
-                if (idx == nw) {
-                    *id = cand;
-                    return 0;
-                }
+        const term_slot *e = &b->table[slot];
+        if (!e->id1) break;
+        if (e->tag_len == tl && e->word0 == w[0]) {
+            uint32_t cand = e->id1 - 1;
+            const uint64_t *cw = b->term_words + b->hot[cand].woff;
+            size_t idx = 1;
+            while (idx < nw && cw[idx] == w[idx]) idx++;
+            if (idx >= nw) {
+                *id = cand;
+                return 0;
             }
         }
         slot = (slot + 1) & b->table_mask;
     }
-    return term_new(b, w, nw, len, tag, slot, id);
+    return term_new(b, w, nw, len, h, slot, id);
 }
 
 /* Starts rows up to `row` (rows must not go backwards). */
@@ -247,15 +235,16 @@ static inline int rows_advance(invidx_builder *b, uint32_t row)
 
 static inline int term_occurs(invidx_builder *b, uint32_t id, uint32_t row)
 {
-    if (b->term_mark[id] != b->mark) {
-        b->term_mark[id] = b->mark;
+    term_hot *t = &b->hot[id];
+    if (t->mark != b->mark) {
+        t->mark = b->mark;
         if (!grow((void **)&b->mark_hashes, sizeof(uint64_t), b->mark_count + 1, &b->mark_cap))
             return QR_ENOMEM;
-        b->mark_hashes[b->mark_count++] = b->term_hash[id];
+        b->mark_hashes[b->mark_count++] = t->hash;
     }
-    if (b->term_last_row[id] == row) return 0;
-    b->term_last_row[id] = row;
-    b->term_rows[id]++;
+    if (t->last_row == row) return 0;
+    t->last_row = row;
+    t->rows++;
     if (b->terms_only) return 0;
     if (!grow((void **)&b->occ_term, sizeof(uint32_t), b->occ_count + 1, &b->occ_cap))
         return QR_ENOMEM;
@@ -273,67 +262,70 @@ int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t 
     uint64_t w[TERM_WORDS_MAX];
     size_t nw = words_from_bytes((const uint8_t *)tok, len, w);
     uint32_t id;
-    rc = term_intern(b, w, nw, len, &id);
+    rc = term_intern(b, w, nw, len, words_hash(w, nw, len), &id);
     if (!rc) rc = term_occurs(b, id, row);
     if (rc) b->failed = true;
     return rc;
 }
 
-/* Lower-cased token byte, 0 for separators: qr_token_byte and the ASCII fold in one load. */
-static const uint8_t tok_fold[256] = {
-    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6',
-    ['7'] = '7', ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
-    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k',
-    ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
-    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
-    ['z'] = 'z', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
-    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm',
-    ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
-    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z',
-#define HI16(x)                                                                                    \
-    [x] = x, [x + 1] = x + 1, [x + 2] = x + 2, [x + 3] = x + 3, [x + 4] = x + 4, [x + 5] = x + 5,  \
-    [x + 6] = x + 6, [x + 7] = x + 7, [x + 8] = x + 8, [x + 9] = x + 9, [x + 10] = x + 10,         \
-    [x + 11] = x + 11, [x + 12] = x + 12, [x + 13] = x + 13, [x + 14] = x + 14, [x + 15] = x + 15
-    HI16(0x80),  HI16(0x90),  HI16(0xa0),  HI16(0xb0),  HI16(0xc0),  HI16(0xd0),  HI16(0xe0),
-    HI16(0xf0),
-#undef HI16
-};
+/* A run of tokens hashed but not yet interned (add_text). */
+typedef struct text_run {
+    uint64_t hash[TEXT_RUN_TOKENS];
+    uint32_t id[TEXT_RUN_TOKENS];
+    uint8_t len[TEXT_RUN_TOKENS];
+    uint8_t nw[TEXT_RUN_TOKENS];
+    uint16_t woff[TEXT_RUN_TOKENS];
+    uint64_t words[TEXT_RUN_TOKENS * QR_TOKEN_MAX_BYTES / 8];
+    uint32_t count;
+    uint32_t words_len;
+} text_run;
+
+/* Interns the run's tokens and records them for row: slots prefetched first, then the
+ * records of the ids found. */
+static int run_flush(invidx_builder *b, text_run *run, uint32_t row)
+{
+    for (uint32_t t = 0; t < run->count; t++)
+        __builtin_prefetch(&b->table[(uint32_t)run->hash[t] & b->table_mask]);
+    for (uint32_t t = 0; t < run->count; t++) {
+        int rc = term_intern(b, run->words + run->woff[t], run->nw[t], run->len[t], run->hash[t],
+                             &run->id[t]);
+        if (rc) return rc;
+        __builtin_prefetch(&b->hot[run->id[t]], 1);
+    }
+    for (uint32_t t = 0; t < run->count; t++) {
+        int rc = term_occurs(b, run->id[t], row);
+        if (rc) return rc;
+    }
+    run->count = 0;
+    run->words_len = 0;
+    return 0;
+}
 
 int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row)
 {
     if (b->failed) return QR_ENOMEM;
     int rc = rows_advance(b, row);
     if (rc) return rc == QR_EINVAL ? rc : (b->failed = true, rc);
-    const uint8_t *s = (const uint8_t *)text;
-    uint64_t w[QR_TOKEN_MAX_BYTES / 8];
-    size_t pos = 0;
-    while (pos < len) {
-        uint8_t c = tok_fold[s[pos]];
-        if (!c) {
-            pos++;
-            continue;
-        }
-        /* A token: fold its first QR_TOKEN_MAX_BYTES bytes into zero-padded words. */
-        size_t n = 0, nw = 0;
-        uint64_t cur = 0;
-        do {
-            if (n < QR_TOKEN_MAX_BYTES) {
-                cur |= (uint64_t)c << (8 * (n & 7));
-                if ((++n & 7) == 0) {
-                    w[nw++] = cur;
-                    cur = 0;
-                }
-            }
-            pos++;
-        } while (pos < len && (c = tok_fold[s[pos]]) != 0);
-        if (n & 7) w[nw++] = cur;
-        uint32_t id;
-        rc = term_intern(b, w, nw, n, &id);
-        if (!rc) rc = term_occurs(b, id, row);
-        if (rc) {
+    text_run run;
+    run.count = 0;
+    run.words_len = 0;
+    size_t pos = 0, nw, n;
+    uint64_t h;
+    while (qr_token_next(text, len, &pos, run.words + run.words_len, &nw, &n, &h)) {
+        uint32_t t = run.count++;
+        run.hash[t] = h;
+        run.len[t] = (uint8_t)n;
+        run.nw[t] = (uint8_t)nw;
+        run.woff[t] = (uint16_t)run.words_len;
+        run.words_len += (uint32_t)nw;
+        if (run.count == TEXT_RUN_TOKENS && (rc = run_flush(b, &run, row))) {
             b->failed = true;
             return rc;
         }
+    }
+    if (run.count && (rc = run_flush(b, &run, row))) {
+        b->failed = true;
+        return rc;
     }
     return 0;
 }
@@ -344,7 +336,7 @@ size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes)
     size_t n = b->mark_count;
     b->mark_count = 0;
     if (++b->mark == 0) { /* wrapped: forget every term's mark */
-        memset(b->term_mark, 0, (size_t)b->term_count * sizeof *b->term_mark);
+        for (uint32_t id = 0; id < b->term_count; id++) b->hot[id].mark = 0;
         b->mark = 1;
     }
     return n;
@@ -574,7 +566,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     list_table lists = {0};
     {
         uint32_t nlists = 0;
-        for (uint32_t id = 0; id < nterms; id++) nlists += b->term_rows[id] > INVIDX_INLINE_MAX;
+        for (uint32_t id = 0; id < nterms; id++) nlists += b->hot[id].rows > INVIDX_INLINE_MAX;
         uint32_t cap = 16;
         while (cap < (uint64_t)nlists * 2 + 2) cap *= 2;
         lists.slots = calloc(cap, sizeof *lists.slots);
@@ -585,21 +577,22 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     size_t tb_len = 0;
     for (uint32_t id = 0; id < nterms; id++) {
         toff[id] = (uint32_t)tb_len;
-        tb_len +=
-            words_to_bytes(b->term_words + b->term_woff[id], b->term_len[id], tbytes + tb_len);
+        tb_len += words_to_bytes(b->term_words + b->hot[id].woff, b->term_len[id], tbytes + tb_len);
     }
     /* Counting sort of occurrences by term; rows come out ascending per term. */
     uint64_t acc = 0;
     for (uint32_t id = 0; id < nterms; id++) {
         start[id] = acc;
-        acc += b->term_rows[id];
+        acc += b->hot[id].rows;
     }
     start[nterms] = acc;
     for (uint32_t r = 0; r < b->rows_seen; r++) {
         size_t end = r + 1 < b->rows_seen ? b->row_start[r + 1] : b->occ_count;
-        for (size_t occ = b->row_start[r]; occ < end; occ++) rows[start[b->occ_term[occ]]++] = r;
+        for (size_t occ = b->row_start[r]; occ < end; occ++) {
+            rows[start[b->occ_term[occ]]++] = r;
+        }
     }
-    for (uint32_t id = 0; id < nterms; id++) start[id] -= b->term_rows[id];
+    for (uint32_t id = 0; id < nterms; id++) start[id] -= b->hot[id].rows;
     if (terms_sort(b, tbytes, toff, order)) goto out;
 
     uint32_t head_count = (nterms + INVIDX_TERMS_PER_BLOCK - 1) / INVIDX_TERMS_PER_BLOCK;
@@ -610,6 +603,14 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
             first + INVIDX_TERMS_PER_BLOCK < nterms ? first + INVIDX_TERMS_PER_BLOCK : nterms;
         for (uint32_t t = first; t < last; t++) {
             const term_ref *tr = &order[t];
+            /* Terms come in byte order, their records and rows in id order: prefetch the
+             * records a few terms ahead, and the rows once their start is (likely) cached. */
+            if (t + 16 < nterms) {
+                __builtin_prefetch(&b->hot[order[t + 16].id]);
+                __builtin_prefetch(&start[order[t + 16].id]);
+                __builtin_prefetch(order[t + 16].p);
+            }
+            if (t + 6 < nterms) __builtin_prefetch(rows + start[order[t + 6].id]);
             uint32_t shared = 0;
             if (t > first) {
                 const term_ref *pr = &order[t - 1];
@@ -618,7 +619,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
             }
             qr_buf_uvarint(&dict, shared);
             suffix_put(&dict, tr->p + shared, tr->len - shared);
-            uint32_t n = b->term_rows[tr->id];
+            uint32_t n = b->hot[tr->id].rows;
             const uint32_t *tr_rows = rows + start[tr->id];
             qr_buf_uvarint(&dict, n);
             if (n <= INVIDX_INLINE_MAX) {

@@ -1,7 +1,7 @@
 /* invidx — the segment's inverted index: token → rows whose msg contains it.
  *
  * Built once per segment by invidx_builder: tokens are interned to term ids (a hash lookup
- * on the token hash the bloom needs anyway) and every (term, row) occurrence is appended to
+ * on qr_token_hash, which the bloom needs anyway) and every (term, row) occurrence is appended to
  * one flat array; invidx_builder_finish counting-sorts occurrences by term (rows stay
  * ascending because they were added in row order), sorts the distinct terms by bytes and
  * writes the blob below. No roaring_bitmap_add per occurrence: that was 2.4x the cost of the

@@ -255,11 +255,14 @@ static bool bloom_test(const uint64_t *bloom, uint32_t mask, uint64_t h)
     return true;
 }
 
-static int bloom_token_cb(void *ctx, const char *tok, size_t len, size_t offset)
+static void bloom_add_text(mt_chunk *c, qr_str text)
 {
-    mt_chunk *c = ctx;
-    bloom_add(c->bloom, c->bloom_mask, qr_token_hash(tok, len));
-    return 0;
+    uint64_t hashes[64];
+    size_t pos = 0;
+    while (pos < text.len) {
+        size_t n = qr_tokenize_hashes(text.ptr, text.len, &pos, hashes, 64);
+        for (size_t idx = 0; idx < n; idx++) bloom_add(c->bloom, c->bloom_mask, hashes[idx]);
+    }
 }
 
 static void chunk_free(mt_chunk *c)
@@ -409,7 +412,7 @@ static int chunk_index_row(memtab *m, mt_chunk *c, uint32_t local)
     const qr_field *fields = qr_event_fields(&c->rows, e);
     for (uint32_t fi = 0; fi < e->field_count; fi++)
         if (schema_note(m, fields[fi].key, fields[fi].type)) return QR_ENOMEM;
-    qr_tokenize(e->msg.ptr, e->msg.len, bloom_token_cb, c);
+    bloom_add_text(c, e->msg);
     if (counts_add(c, service_id, e->level)) return QR_ENOMEM;
     if (e->ts_ns < c->min_ts_ns) c->min_ts_ns = e->ts_ns;
     if (e->ts_ns > c->max_ts_ns) c->max_ts_ns = e->ts_ns;

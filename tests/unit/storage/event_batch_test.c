@@ -170,6 +170,151 @@ TEST(decode_rejects_truncation_and_garbage)
     qr_batch_fini(&out);
 }
 
+static void add_str_field(qr_batch *b, const char *key, const char *val, size_t len)
+{
+    qr_field f;
+    memset(&f, 0, sizeof f);
+    f.key = qr_batch_str(b, key, strlen(key));
+    f.type = QR_FT_STRING;
+    f.v.s = qr_batch_str(b, val, len);
+    qr_batch_add_field(b, &f);
+}
+
+/* Version 2 sends hex ids as bytes and labels once: every shape of string value survives
+ * exactly (case, odd lengths, non-hex, long ids), and repeated labels make the batch small. */
+TEST(v2_strings_round_trip_exactly)
+{
+    static const char *const vals[] = {
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "4BF92F3577B34DA6A3CE929D0E0E4736",
+        "4bf92f3577b34da6a3ce929d0e0e473",
+        "00",
+        "0",
+        "",
+        "ab",
+        "aB",
+        "g0",
+        "deadbeef ",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef00",
+        "GET",
+        "a value longer than the reference limit of the table",
+    };
+    const size_t nvals = sizeof vals / sizeof vals[0];
+    qr_batch in, out;
+    qr_batch_init(&in);
+    qr_batch_init(&out);
+    for (size_t row = 0; row < 3 * nvals; row++) {
+        qr_event *e = qr_batch_push(&in);
+        e->ts_ns = 1750000000000000000LL + (int64_t)row * 1000;
+        e->ingest_ts_ns = 1750000000500000000LL; /* one ingest time per batch, as ingest does */
+        e->level = QR_LEVEL_INFO;
+        e->service = qr_batch_str(&in, row % 2 ? "api" : "db", row % 2 ? 3 : 2);
+        e->host = qr_batch_str(&in, "host-1", 6);
+        e->msg = qr_batch_str(&in, "m", 1);
+        add_str_field(&in, "v", vals[row % nvals], strlen(vals[row % nvals]));
+        add_str_field(&in, "nul", "a\0b", 3);
+    }
+    CHECK(roundtrip(&in, &out));
+    qr_buf buf;
+    qr_buf_init(&buf);
+    REQUIRE(qr_batch_encode(&in, &buf) == 0);
+    /* labels and keys once, not per event: well under the v1 size (which spelled out
+     * service, host, both keys and every value per event) */
+    size_t v1_bytes = 0;
+    for (size_t row = 0; row < in.count; row++)
+        v1_bytes += 1 + 2 + 1 + 3 + 7 + 2 + 1 + 2 + 1 + 1 + strlen(vals[row % nvals]) + 5 + 4;
+    CHECK(buf.len < v1_bytes * 3 / 4);
+    qr_buf_fini(&buf);
+    qr_batch_fini(&in);
+    qr_batch_fini(&out);
+}
+
+/* More distinct strings than the table holds: later ones travel as literals, same events. */
+TEST(v2_string_table_overflow)
+{
+    qr_batch in, out;
+    qr_batch_init(&in);
+    qr_batch_init(&out);
+    char name[32];
+    for (size_t row = 0; row < 10000; row++) {
+        qr_event *e = qr_batch_push(&in);
+        e->ts_ns = (int64_t)row;
+        int n = snprintf(name, sizeof name, "host-%zu", row % 6000);
+        e->host = qr_batch_str(&in, name, (size_t)n);
+        e->service = qr_batch_str(&in, "svc", 3);
+        n = snprintf(name, sizeof name, "k%zu", row % 700);
+        add_str_field(&in, name, name, (size_t)n);
+    }
+    CHECK(roundtrip(&in, &out));
+    qr_batch_fini(&in);
+    qr_batch_fini(&out);
+}
+
+/* WAL files written before version 2 still replay: a hand-built "QBT1" batch. */
+TEST(v1_batches_still_decode)
+{
+    qr_buf buf;
+    qr_buf_init(&buf);
+    qr_buf_u32(&buf, 0x31544251u);
+    qr_buf_uvarint(&buf, 2);
+    for (int row = 0; row < 2; row++) {
+        qr_buf_svarint(&buf, row ? 5 : 1000); /* ts 1000, 1005 */
+        qr_buf_svarint(&buf, 7);              /* ingest = ts + 7 */
+        qr_buf_u8(&buf, QR_LEVEL_WARN);
+        qr_buf_bytes(&buf, "svc", 3);
+        qr_buf_bytes(&buf, "h", 1);
+        qr_buf_bytes(&buf, "hello", 5);
+        qr_buf_uvarint(&buf, 1);
+        qr_buf_bytes(&buf, "trace_id", 8);
+        qr_buf_u8(&buf, QR_FT_STRING);
+        qr_buf_bytes(&buf, "abcd", 4);
+    }
+    qr_batch out;
+    qr_batch_init(&out);
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(qr_batch_decode(buf.data, buf.len, &out, &d) == 0);
+    CHECK_EQ_INT(out.count, 2);
+    CHECK(out.events[1].ts_ns == 1005 && out.events[1].ingest_ts_ns == 1012);
+    CHECK(qr_str_eq_cstr(out.events[1].service, "svc"));
+    CHECK(qr_str_eq_cstr(out.fields[1].v.s, "abcd"));
+    /* the v2 value types are not part of v1 */
+    buf.data[buf.len - 6] = 5;
+    qr_batch_reset(&out);
+    CHECK_EQ_INT(qr_batch_decode(buf.data, buf.len, &out, NULL), QR_ECORRUPT);
+    qr_batch_fini(&out);
+    qr_buf_fini(&buf);
+}
+
+/* A reference to a string the batch has not defined is corruption, not a crash. */
+TEST(v2_bad_reference_rejected)
+{
+    qr_buf buf;
+    qr_buf_init(&buf);
+    qr_buf_u32(&buf, 0x32544251u);
+    qr_buf_uvarint(&buf, 1);
+    qr_buf_svarint(&buf, 1);
+    qr_buf_svarint(&buf, 1);
+    qr_buf_u8(&buf, QR_LEVEL_INFO);
+    qr_buf_uvarint(&buf, 0); /* service: literal "s" */
+    qr_buf_bytes(&buf, "s", 1);
+    qr_buf_uvarint(&buf, 2); /* host: entry 1, which does not exist */
+    qr_buf_bytes(&buf, "msg", 3);
+    qr_buf_uvarint(&buf, 0);
+    qr_batch out;
+    qr_batch_init(&out);
+    CHECK_EQ_INT(qr_batch_decode(buf.data, buf.len, &out, NULL), QR_ECORRUPT);
+    buf.data[4 + 1 + 1 + 1 + 1 + 1 + 1 + 1] = 1; /* host = entry 0 ("s"): fine */
+    qr_batch_reset(&out);
+    REQUIRE(qr_batch_decode(buf.data, buf.len, &out, NULL) == 0);
+    CHECK(qr_str_eq_cstr(out.events[0].host, "s"));
+    qr_batch_fini(&out);
+    qr_buf_fini(&buf);
+}
+
 int main(void)
 {
     RUN(empty_batch);
@@ -177,5 +322,9 @@ int main(void)
     RUN(max_sizes);
     RUN(generated_batches);
     RUN(decode_rejects_truncation_and_garbage);
+    RUN(v2_strings_round_trip_exactly);
+    RUN(v2_string_table_overflow);
+    RUN(v1_batches_still_decode);
+    RUN(v2_bad_reference_rejected);
     QR_TEST_MAIN_END();
 }
