@@ -117,6 +117,9 @@ typedef enum exec_format {
 
 /* Appends the result in the format to out. Returns 0 or QR_ENOMEM. */
 int exec_result_format(const exec_result *r, exec_format fmt, qr_buf *out);
+/* Appends one value as JSON: numbers and booleans as such, times, levels and durations as
+ * their text. */
+void exec_value_json(const exec_value *v, qr_buf *out);
 /* Appends one value as text (the table/CSV form: RFC 3339 times, level names). */
 void exec_value_text(const exec_value *v, qr_buf *out);
 /* "table", "json", "ndjson", "csv" → format; false when unknown. */

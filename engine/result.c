@@ -77,7 +77,7 @@ static const char *type_name(uint8_t t)
     return t < sizeof names / sizeof names[0] ? names[t] : "null";
 }
 
-static void json_value(const exec_value *v, qr_buf *out)
+void exec_value_json(const exec_value *v, qr_buf *out)
 {
     switch (v->type) {
     case EXEC_NULL:
@@ -206,7 +206,7 @@ int exec_result_format(const exec_result *r, exec_format fmt, qr_buf *out)
             qr_jsonw_raw(out, row ? ", [" : "[");
             for (uint32_t col = 0; col < cols; col++) {
                 if (col) qr_jsonw_raw(out, ", ");
-                json_value(&r->cells[row * cols + col], out);
+                exec_value_json(&r->cells[row * cols + col], out);
             }
             qr_jsonw_raw(out, "]");
         }
@@ -237,7 +237,7 @@ int exec_result_format(const exec_result *r, exec_format fmt, qr_buf *out)
                 if (col) qr_jsonw_raw(out, ", ");
                 qr_jsonw_cstr(out, r->col_names[col]);
                 qr_jsonw_raw(out, ": ");
-                json_value(&r->cells[row * cols + col], out);
+                exec_value_json(&r->cells[row * cols + col], out);
             }
             qr_jsonw_raw(out, "}\n");
         }

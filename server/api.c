@@ -434,33 +434,6 @@ out:
     return rc;
 }
 
-void api_value_json(const exec_value *v, qr_buf *out)
-{
-    switch (v->type) {
-    case EXEC_NULL:
-        qr_jsonw_raw(out, "null");
-        return;
-    case EXEC_BOOL:
-        qr_jsonw_raw(out, v->v.b ? "true" : "false");
-        return;
-    case EXEC_INT:
-        qr_jsonw_int(out, v->v.i);
-        return;
-    case EXEC_FLOAT:
-        qr_jsonw_double(out, v->v.f);
-        return;
-    case EXEC_STRING:
-        qr_jsonw_str(out, v->v.s.ptr, v->v.s.len);
-        return;
-    default: {
-        qr_buf t;
-        qr_buf_init(&t);
-        exec_value_text(v, &t);
-        qr_jsonw_str(out, qr_buf_ok(&t) ? (const char *)t.data : "", qr_buf_ok(&t) ? t.len : 0);
-        qr_buf_fini(&t);
-    }
-    }
-}
 
 static int col_find(const exec_result *r, const char *name)
 {
@@ -496,7 +469,7 @@ int api_search_render(const api_search *s, const exec_result *r, qr_buf *out)
         if (row > first) qr_jsonw_raw(out, ",");
         qr_jsonw_raw(out, "{\"ts\":");
         if (c_ts >= 0)
-            api_value_json(&cells[c_ts], out);
+            exec_value_json(&cells[c_ts], out);
         else
             qr_jsonw_raw(out, "null");
         for (int b = 0; b < 4; b++) {
@@ -504,7 +477,7 @@ int api_search_render(const api_search *s, const exec_result *r, qr_buf *out)
             qr_jsonw_raw(out, builtin[b]);
             qr_jsonw_raw(out, "\":");
             if (c_b[b] >= 0)
-                api_value_json(&cells[c_b[b]], out);
+                exec_value_json(&cells[c_b[b]], out);
             else
                 qr_jsonw_raw(out, "null");
         }
@@ -518,7 +491,7 @@ int api_search_render(const api_search *s, const exec_result *r, qr_buf *out)
             first_field = false;
             qr_jsonw_cstr(out, r->col_names[c]);
             qr_jsonw_raw(out, ":");
-            api_value_json(&cells[c], out);
+            exec_value_json(&cells[c], out);
         }
         qr_jsonw_raw(out, "}}");
     }
@@ -711,7 +684,7 @@ int api_aggregate_render(const api_aggregate *a, const exec_result *r, qr_buf *o
             if (c) qr_jsonw_raw(out, ",");
             qr_jsonw_cstr(out, r->col_names[c]);
             qr_jsonw_raw(out, ":");
-            api_value_json(&cells[c], out);
+            exec_value_json(&cells[c], out);
         }
         qr_jsonw_raw(out, "}");
     }

@@ -73,8 +73,6 @@ int api_aggregate_build(const char *body, size_t len, api_aggregate *a, qr_diag 
 /* {"buckets": [{"t", <group keys>, "value"}], "hits", "scanned", "took_ms", "partial", "sql"} */
 int api_aggregate_render(const api_aggregate *a, const exec_result *r, qr_buf *out);
 
-/* Appends v as a JSON value (times RFC 3339, levels by name, durations like 5m). */
-void api_value_json(const exec_value *v, qr_buf *out);
 /* true for [A-Za-z_][A-Za-z0-9_.-]* of at most 128 bytes. */
 bool api_field_name_ok(const char *s, size_t len);
 
