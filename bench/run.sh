@@ -7,6 +7,7 @@ here=$(dirname "$0")
 events=${BENCH_EVENTS:-10000000}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 python3 "$here/ingest_bench.py" "$build" "$events"
+python3 "$here/query_bench.py" "$build" "$events"
 for b in "$build"/*_bench; do
     [ -x "$b" ] || continue
     echo "== $(basename "$b")"
