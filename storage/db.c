@@ -64,15 +64,15 @@ struct db {
     tenant **tenants;
     size_t tenant_count;
     size_t tenant_cap;
-    inflight_node inflight_head; /* circular list sentinel */
+    inflight_node inflight_head;     /* circular list sentinel */
     atomic_uint_fast64_t memtab_seq; /* ids for new memtables; atomic so no lock is needed */
     atomic_int flush_failing;        /* the last background flush pass failed */
     pthread_t flush_thread;
     bool flush_thread_running;
     bool stopping;
-    uint64_t flush_requested;  /* ticket of the latest db_flush request */
-    uint64_t flush_completed;  /* ticket the last completed full pass served */
-    int flush_error;           /* last background flush error, reported by db_flush */
+    uint64_t flush_requested; /* ticket of the latest db_flush request */
+    uint64_t flush_completed; /* ticket the last completed full pass served */
+    int flush_error;          /* last background flush error, reported by db_flush */
     qr_diag flush_diag;
     uint64_t total_flushes;
 };
@@ -81,6 +81,17 @@ struct db_snapshot {
     qr_part **parts;
     size_t count;
 };
+
+/* Waits on cond for at most ms milliseconds (the caller re-checks its condition). */
+static void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mu, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000 * 1000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    pthread_cond_timedwait(cond, mu, &ts);
+}
 
 bool db_tenant_name_ok(const char *name)
 {
@@ -206,8 +217,7 @@ static int tenant_get_locked(db_t *db, const char *name, bool create, tenant **o
     if (!create) return QR_ENOTFOUND;
     if (!db_tenant_name_ok(name))
         return qr_diag_set(d, QR_EINVAL,
-                           "bad tenant name \"%.80s\": use 1-64 letters, digits, '_' or '-'",
-                           name);
+                           "bad tenant name \"%.80s\": use 1-64 letters, digits, '_' or '-'", name);
     if (db->tenant_count == db->tenant_cap) {
         size_t cap = db->tenant_cap ? db->tenant_cap * 2 : 8;
         tenant **p = realloc(db->tenants, cap * sizeof *p);
@@ -252,7 +262,8 @@ static int tenant_freeze_locked(db_t *db, tenant *t)
     if (t->frozen_count == t->frozen_cap) {
         size_t cap = t->frozen_cap ? t->frozen_cap * 2 : 4;
         memtab **p = realloc(t->frozen, cap * sizeof *p);
-        if (!p) rc = QR_ENOMEM;
+        if (!p)
+            rc = QR_ENOMEM;
         else {
             t->frozen = p;
             t->frozen_cap = cap;
@@ -421,14 +432,7 @@ static void *flush_main(void *arg)
             pthread_cond_broadcast(&db->flush_done);
         }
         if (db->stopping || db->flush_requested > db->flush_completed) continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&db->flush_cond, &db->mu, &ts);
+        cond_wait_ms(&db->flush_cond, &db->mu, 100);
     }
     pthread_mutex_unlock(&db->mu);
     return NULL;
@@ -490,9 +494,8 @@ static int db_lock_dir(db_t *db, qr_diag *d)
         if (n > 0) pid[n] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         close(fd);
-        return qr_diag_set(d, QR_EBUSY,
-                           "data directory %s is in use by another process (pid %s)", db->dir,
-                           pid[0] ? pid : "?");
+        return qr_diag_set(d, QR_EBUSY, "data directory %s is in use by another process (pid %s)",
+                           db->dir, pid[0] ? pid : "?");
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
@@ -522,8 +525,7 @@ static int db_load_tenants(db_t *db, qr_diag *d)
     return rc;
 }
 
-int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report,
-            qr_diag *d)
+int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report, qr_diag *d)
 {
     if (strlen(dir) >= PATH_CAP - 200) return qr_diag_set(d, QR_EINVAL, "data path too long");
     db_t *db = calloc(1, sizeof *db);
@@ -588,7 +590,8 @@ static void db_remove_wal_files(const char *wal_dir)
     struct dirent *de;
     while ((de = readdir(dir)) != NULL && count < 4096) {
         size_t len = strlen(de->d_name);
-        if (len > 4 && strcmp(de->d_name + len - 4, ".wal") == 0) names[count++] = strdup(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".wal") == 0)
+            names[count++] = strdup(de->d_name);
     }
     closedir(dir);
     qsort(names, count, sizeof *names, cmp_names);
@@ -645,8 +648,7 @@ void db_close(db_t *db)
 
 /* --- ingest ------------------------------------------------------------------------------ */
 
-static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bool take,
-                          qr_diag *d)
+static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bool take, qr_diag *d)
 {
     if (!tenant_name) tenant_name = DB_DEFAULT_TENANT;
     if (!batch->count) return 0;
@@ -673,14 +675,7 @@ static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bo
             }
             pthread_cond_signal(&db->flush_cond); /* a missed wake-up costs one 100 ms tick */
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&t->cond, &t->mu, &ts);
+        cond_wait_ms(&t->cond, &t->mu, 200);
     }
     t->inflight++;
     pthread_mutex_unlock(&t->mu);
@@ -700,8 +695,9 @@ static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bo
     rc = wal_append(db->wal, t->name, batch, &lsn, d);
 
     pthread_mutex_lock(&t->mu);
-    if (!rc) rc = take ? memtab_append_take(t->active, batch, lsn)
-                       : memtab_append(t->active, batch, lsn);
+    if (!rc)
+        rc =
+            take ? memtab_append_take(t->active, batch, lsn) : memtab_append(t->active, batch, lsn);
     bool due = !rc && (memtab_rows(t->active) >= db->opts.flush_rows ||
                        memtab_bytes(t->active) >= db->opts.flush_bytes);
     t->inflight--;
@@ -778,7 +774,10 @@ void db_snapshot_free(db_snapshot *s)
 }
 
 size_t db_snapshot_part_count(const db_snapshot *s) { return s->count; }
-qr_part *db_snapshot_part(const db_snapshot *s, size_t idx) { return idx < s->count ? s->parts[idx] : NULL; }
+qr_part *db_snapshot_part(const db_snapshot *s, size_t idx)
+{
+    return idx < s->count ? s->parts[idx] : NULL;
+}
 
 int db_tenants(db_t *db, char ***names, size_t *count)
 {
