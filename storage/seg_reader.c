@@ -1,22 +1,29 @@
 /* seg_reader — maps a segment file and serves it as a qr_part (format: top of
  * seg_writer.c, docs/format.md).
  *
- * seg_open checks the header, the trailer and the footer checksum, then parses the whole
- * footer into arrays (blocks, counts, chunk refs, dictionaries, schema), validating every
- * offset, length and count against the file; string field dictionaries are checksummed and
- * decoded at open because every load of those columns hands them out.
+ * seg_open reads the header, the trailer and the footer with pread (not through the map),
+ * checks their checksums, then parses the whole footer into arrays (blocks, counts, chunk
+ * refs, dictionaries, schema), validating every offset, length and count against the file;
+ * string field dictionaries are read, checksummed and decoded at open because every load of
+ * those columns hands them out. Opening touches no page of the map: page-cache folios can be
+ * large (2 MB), a fault maps a whole folio, and every segment stays open for the life of
+ * the process, so touching a few bytes per segment made file-backed RSS grow with the data.
+ * The inverted index is opened (term heads checksummed) on the first postings lookup.
  * Column chunks, msg frames, blooms and index blocks are checksummed when they are read
  * (xxh3 runs at memory speed, far faster than the decoders), so a flipped byte becomes
  * QR_ECORRUPT, never a wrong answer. Blooms cache their verdict per block in an atomic byte
  * (a bloom is probed far more often than it is read once). seg_verify reads everything.
- * The part is immutable after open; the only shared mutable state is that atomic cache. */
+ * The part is immutable after open except for that atomic cache and the index, opened once
+ * under ix_mu and published through the atomic ix_state. */
 #include "common/qr_hash.h"
 #include "storage/bloom.h"
 #include "storage/codec.h"
 #include "storage/invidx.h"
 #include "storage/seg_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +47,7 @@ typedef struct rfield {
     uint32_t dict_count;
     seg_ref dict_ref;
     qr_str *dict;
+    uint8_t *dict_bytes; /* heap copy of the dictionary chunk: dict points into it */
 } rfield;
 
 typedef struct seg_reader {
@@ -48,6 +56,7 @@ typedef struct seg_reader {
     size_t map_len;
     uint64_t data_end; /* footer offset: chunks lie in [SEG_HEADER_BYTES, data_end) */
     uint32_t footer_len;
+    uint8_t *footer; /* heap copy of the footer: names and keys point into it */
     unsigned flags;
     char *path;
     uint32_t block_rows;
@@ -62,9 +71,14 @@ typedef struct seg_reader {
     rfield *rfields;
     bool has_ix;
     seg_ref ix_ref;
-    invidx ix;
+    invidx ix;                 /* valid once ix_state is IX_OK */
+    atomic_int ix_state;       /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
+    uint64_t ix_bad_off;       /* where the index header is bad, for IX_BAD */
+    pthread_mutex_t ix_mu;     /* serialises the one invidx_open */
     atomic_uchar *bloom_state; /* 0 unknown, 1 good, 2 bad */
 } seg_reader;
+
+enum { IX_UNOPENED, IX_OK, IX_BAD };
 
 static seg_reader *impl(qr_part *p)
 {
@@ -638,11 +652,39 @@ static bool op_block_may_contain_token(qr_part *p, uint32_t block_idx, uint64_t 
     return bloom_may_contain(&bv, token_hash);
 }
 
+/* Opens the inverted index on first use: its term heads (hundreds of KB per segment) are only
+ * checksummed and mapped when a query first needs them, not at seg_open. */
+static int ix_get(seg_reader *s, qr_diag *d)
+{
+    int state = atomic_load_explicit(&s->ix_state, memory_order_acquire);
+    if (state == IX_UNOPENED) {
+        pthread_mutex_lock(&s->ix_mu);
+        state = atomic_load_explicit(&s->ix_state, memory_order_relaxed);
+        if (state == IX_UNOPENED) {
+            qr_diag ixd;
+            qr_diag_init(&ixd);
+            if (invidx_open(&s->ix, s->map + s->ix_ref.off, (size_t)s->ix_ref.len,
+                            s->part.row_count, &ixd) == 0) {
+                state = IX_OK;
+            } else {
+                s->ix_bad_off = s->ix_ref.off + (uint64_t)(ixd.offset > 0 ? ixd.offset : 0);
+                state = IX_BAD;
+            }
+            atomic_store_explicit(&s->ix_state, state, memory_order_release);
+        }
+        pthread_mutex_unlock(&s->ix_mu);
+    }
+    if (state == IX_OK) return 0;
+    return corrupt_at(s, d, s->ix_bad_off, "bad inverted index header");
+}
+
 static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out, qr_diag *d)
 {
     seg_reader *s = impl(p);
     *out = NULL;
     if (!s->has_ix) return QR_ENOTFOUND;
+    int ix_rc = ix_get(s, d);
+    if (ix_rc) return ix_rc;
     int rc = invidx_postings(&s->ix, term, len, out, d);
     if (rc == QR_ECORRUPT && d) {
         char msg[QR_DIAG_MSG_MAX];
@@ -658,6 +700,8 @@ static int op_terms_with_prefix(qr_part *p, const char *prefix, size_t len, qr_t
 {
     seg_reader *s = impl(p);
     if (!s->has_ix) return QR_ENOTFOUND;
+    int rc = ix_get(s, d);
+    if (rc) return rc;
     return invidx_terms_with_prefix(&s->ix, prefix, len, fn, ctx, d);
 }
 
@@ -666,6 +710,7 @@ static void seg_reader_free(seg_reader *s)
     if (!s) return;
     if (s->map) munmap((void *)s->map, s->map_len);
     free(s->path);
+    free(s->footer);
     free(s->blocks);
     free(s->refs);
     free(s->counts);
@@ -674,9 +719,13 @@ static void seg_reader_free(seg_reader *s)
     free(s->service_rows);
     free(s->fields);
     if (s->rfields)
-        for (uint32_t f = 0; f < s->part.field_count; f++) free(s->rfields[f].dict);
+        for (uint32_t f = 0; f < s->part.field_count; f++) {
+            free(s->rfields[f].dict);
+            free(s->rfields[f].dict_bytes);
+        }
     free(s->rfields);
     free((void *)s->bloom_state);
+    pthread_mutex_destroy(&s->ix_mu);
     free(s);
 }
 
@@ -705,13 +754,35 @@ static bool rd_ref(qr_rd *rd, const seg_reader *s, seg_ref *r)
     return !rd->bad && ref_ok(s, r);
 }
 
-static int load_dict(seg_reader *s, rfield *rf, qr_diag *d)
+/* Reads len bytes at off with pread: metadata read at open goes through the fd, not the map,
+ * so opening a segment maps no page of it (see seg_open_ex). */
+static int file_read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+    while (len) {
+        ssize_t got = pread(fd, buf, len, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        buf += got;
+        len -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+static int load_dict(seg_reader *s, int fd, rfield *rf, qr_diag *d)
 {
     const seg_ref *r = &rf->dict_ref;
-    if (r->len < 1 || !crc_ok(s, r) || s->map[r->off] != SEG_COMP_NONE)
+    if (r->len < 1) return corrupt_at(s, d, r->off, "bad field dictionary chunk");
+    rf->dict_bytes = malloc((size_t)r->len);
+    if (!rf->dict_bytes) return QR_ENOMEM;
+    if (file_read_at(fd, rf->dict_bytes, (size_t)r->len, r->off) != 0)
+        return qr_diag_errno(d, QR_EIO, "segment %s: read", s->path);
+    const uint8_t *b0 = rf->dict_bytes;
+    if (!((s->flags & SEG_OPEN_NO_CHECKSUMS) || qr_checksum32(b0, (size_t)r->len) == r->crc) ||
+        b0[0] != SEG_COMP_NONE)
         return corrupt_at(s, d, r->off, "bad field dictionary chunk");
     qr_rd rd;
-    qr_rd_init(&rd, s->map + r->off + 1, (size_t)r->len - 1);
+    qr_rd_init(&rd, b0 + 1, (size_t)r->len - 1);
     rf->dict = malloc((size_t)rf->dict_count * sizeof *rf->dict);
     if (!rf->dict) return QR_ENOMEM;
     for (uint32_t idx = 0; idx < rf->dict_count; idx++) {
@@ -900,18 +971,18 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
     if (s->blocks[0].min_ts_ns != p->min_ts_ns || s->blocks[blocks - 1].max_ts_ns != p->max_ts_ns)
         BAD("block ts range disagrees with the segment");
 #undef BAD
+    return 0;
+}
+
+/* The sections the part needs before any block is read: the field dictionaries, read through
+ * the fd (every load of a dict column hands them out). The inverted index opens lazily. */
+static int open_sections(seg_reader *s, int fd, qr_diag *d)
+{
+    qr_part *p = &s->part;
     for (uint32_t f = 0; f < p->field_count; f++) {
         if (s->rfields[f].kind != SEG_FIELD_DICT) continue;
-        rc = load_dict(s, &s->rfields[f], d);
+        int rc = load_dict(s, fd, &s->rfields[f], d);
         if (rc) return rc;
-    }
-    if (s->has_ix) {
-        rc = invidx_open(&s->ix, s->map + s->ix_ref.off, (size_t)s->ix_ref.len, p->row_count, d);
-        if (rc) {
-            if (d) d->code = 0;
-            return corrupt_at(s, d, s->ix_ref.off + (uint64_t)(d && d->offset > 0 ? d->offset : 0),
-                              "bad inverted index header");
-        }
     }
     return 0;
 }
@@ -921,8 +992,11 @@ int seg_open_ex(const char *path, unsigned flags, qr_part **out, qr_diag *d)
     seg_reader *s = calloc(1, sizeof *s);
     if (!s) return QR_ENOMEM;
     s->flags = flags;
+    atomic_init(&s->ix_state, IX_UNOPENED);
+    pthread_mutex_init(&s->ix_mu, NULL);
     s->path = strdup(path);
     if (!s->path) {
+        pthread_mutex_destroy(&s->ix_mu);
         free(s);
         return QR_ENOMEM;
     }
@@ -935,42 +1009,58 @@ int seg_open_ex(const char *path, unsigned flags, qr_part **out, qr_diag *d)
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = qr_diag_errno(d, QR_EIO, "segment %s: stat", path);
-        close(fd);
         goto fail;
     }
     if ((uint64_t)st.st_size < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) {
-        close(fd);
         rc = corrupt_at(s, d, 0, "file too short for a segment");
         goto fail;
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
+    /* Header, trailer, footer and dictionaries are read with pread, never through the map:
+     * page-cache folios can be large (2 MB on ext4 with large folios), and a fault maps the
+     * whole folio, so touching a few bytes through the map can map megabytes per segment. */
+    uint64_t file_len = (uint64_t)st.st_size;
+    uint8_t h[SEG_HEADER_BYTES], t[SEG_TRAILER_BYTES];
+    if (file_read_at(fd, h, sizeof h, 0) != 0 ||
+        file_read_at(fd, t, sizeof t, file_len - SEG_TRAILER_BYTES) != 0) {
+        rc = qr_diag_errno(d, QR_EIO, "segment %s: read", path);
+        goto fail;
+    }
+    if (memcmp(h, SEG_MAGIC, 8) != 0 || qr_load_u32(h + 8) != SEG_FORMAT_VERSION ||
+        qr_load_u32(h + 12) != qr_checksum32(h, 12)) {
+        rc = corrupt_at(s, d, 0, "bad segment header");
+        goto fail;
+    }
+    uint64_t footer_off = qr_load_u64(t);
+    uint32_t footer_len = qr_load_u32(t + 8);
+    if (memcmp(t + 24, SEG_TRAILER_MAGIC, 8) != 0 || qr_load_u32(t + 20) != qr_checksum32(t, 20) ||
+        qr_load_u32(t + 16) != SEG_FORMAT_VERSION || footer_off < SEG_HEADER_BYTES ||
+        footer_off > file_len || footer_len != file_len - SEG_TRAILER_BYTES - footer_off) {
+        rc = corrupt_at(s, d, file_len - SEG_TRAILER_BYTES, "bad segment trailer");
+        goto fail;
+    }
+    s->footer = malloc(footer_len ? footer_len : 1);
+    if (!s->footer) {
+        rc = QR_ENOMEM;
+        goto fail;
+    }
+    if (file_read_at(fd, s->footer, footer_len, footer_off) != 0) {
+        rc = qr_diag_errno(d, QR_EIO, "segment %s: read", path);
+        goto fail;
+    }
+    if (qr_checksum32(s->footer, footer_len) != qr_load_u32(t + 12) &&
+        !(flags & SEG_OPEN_NO_CHECKSUMS)) {
+        rc = corrupt_at(s, d, footer_off, "footer checksum mismatch");
+        goto fail;
+    }
+    void *map = mmap(NULL, (size_t)file_len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
         rc = qr_diag_errno(d, QR_EIO, "segment %s: mmap", path);
         goto fail;
     }
     s->map = map;
-    s->map_len = (size_t)st.st_size;
-    const uint8_t *m = s->map;
-    if (memcmp(m, SEG_MAGIC, 8) != 0 || qr_load_u32(m + 8) != SEG_FORMAT_VERSION ||
-        qr_load_u32(m + 12) != qr_checksum32(m, 12)) {
-        rc = corrupt_at(s, d, 0, "bad segment header");
-        goto fail;
-    }
-    const uint8_t *t = m + s->map_len - SEG_TRAILER_BYTES;
-    uint64_t footer_off = qr_load_u64(t);
-    uint32_t footer_len = qr_load_u32(t + 8);
-    if (memcmp(t + 24, SEG_TRAILER_MAGIC, 8) != 0 || qr_load_u32(t + 20) != qr_checksum32(t, 20) ||
-        qr_load_u32(t + 16) != SEG_FORMAT_VERSION || footer_off < SEG_HEADER_BYTES ||
-        footer_off + footer_len != s->map_len - SEG_TRAILER_BYTES) {
-        rc = corrupt_at(s, d, s->map_len - SEG_TRAILER_BYTES, "bad segment trailer");
-        goto fail;
-    }
-    if (qr_checksum32(m + footer_off, footer_len) != qr_load_u32(t + 12) &&
-        !(flags & SEG_OPEN_NO_CHECKSUMS)) {
-        rc = corrupt_at(s, d, footer_off, "footer checksum mismatch");
-        goto fail;
-    }
+    s->map_len = (size_t)file_len;
+    /* Reads hop between chunks: no read-around on a fault of a cold file. Advice only. */
+    (void)madvise(map, s->map_len, MADV_RANDOM);
     s->data_end = footer_off;
     s->footer_len = footer_len;
     qr_part *p = &s->part;
@@ -979,11 +1069,14 @@ int seg_open_ex(const char *path, unsigned flags, qr_part **out, qr_diag *d)
     atomic_init(&p->refs, 1);
     p->kind = QR_PART_SEGMENT;
     p->path = s->path;
-    rc = parse_footer(s, m + footer_off, footer_len, d);
+    rc = parse_footer(s, s->footer, footer_len, d);
+    if (!rc) rc = open_sections(s, fd, d);
     if (rc) goto fail;
+    close(fd);
     *out = p;
     return 0;
 fail:
+    if (fd >= 0) close(fd);
     if (rc == QR_ENOMEM && d && !d->code)
         qr_diag_set(d, QR_ENOMEM, "segment %s: out of memory", path);
     seg_reader_free(s);
@@ -1085,9 +1178,10 @@ int seg_verify(qr_part *p, seg_stats *stats_out, qr_diag *d)
     }
     free(field_rows);
     if (!rc && s->has_ix) {
-        if (!crc_ok(s, &s->ix_ref)) {
+        if (!crc_ok(s, &s->ix_ref))
             rc = corrupt_at(s, d, s->ix_ref.off, "inverted index checksum mismatch");
-        } else {
+        if (!rc) rc = ix_get(s, d);
+        if (!rc) {
             rc = invidx_verify(&s->ix, d);
             if (rc == QR_ECORRUPT && d) {
                 char msg[QR_DIAG_MSG_MAX];
