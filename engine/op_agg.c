@@ -54,6 +54,15 @@ typedef struct agg_op {
     uint64_t slot_cap;
     qr_buf key;
     exec_value *kv;
+    /* agg_meta's memo for one part while the blocks it sees have the same time buckets
+     * (memo_bucket, one per BX_CALL group key): per (service id, level) slot the group and the
+     * rows counted but not yet added to it (meta_flush adds them) */
+    const part_ctx *memo_pc;
+    group **memo;        /* [service_id * QR_LEVEL_COUNT + level], NULL: not looked up yet */
+    uint64_t *memo_rows; /* same slots */
+    size_t memo_slots;   /* slots in use (memo_pc's) */
+    size_t memo_cap;     /* slots allocated */
+    int64_t *memo_bucket;
 } agg_op;
 
 /* ---- keys ---------------------------------------------------------------------------------- */
@@ -314,6 +323,53 @@ static int64_t bucket_of(int64_t t, int64_t w)
     return (t < 0 && b != t) ? b - w : b;
 }
 
+/* Adds the rows counted in the memo to their groups' count(*) / rate states. */
+static void meta_flush(agg_op *a)
+{
+    plan *pl = a->q->pl;
+    for (size_t slot = 0; slot < a->memo_slots; slot++) {
+        if (!a->memo_rows[slot]) continue;
+        group *grp = a->memo[slot];
+        for (uint32_t ai = 0; ai < pl->agg_count; ai++)
+            grp->st[ai].count += (int64_t)a->memo_rows[slot];
+        a->memo_rows[slot] = 0;
+    }
+}
+
+/* Points the memo at pc for a block whose time buckets (one per BX_CALL group key) are those
+ * of min_ts_ns; flushes and clears it first when the part or a bucket changes. */
+static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
+{
+    exec_ctx *q = a->q;
+    plan *pl = q->pl;
+    bool fresh = a->memo_pc != pc;
+    if (!a->memo_bucket) {
+        a->memo_bucket = qr_arena_calloc(q->qa, pl->group_count + 1, sizeof *a->memo_bucket);
+        if (!a->memo_bucket) return exec_over_budget(q);
+    }
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        if (g->kind != BX_CALL) continue;
+        int64_t b = bucket_of(min_ts_ns, g->width_ns);
+        fresh = fresh || a->memo_bucket[k] != b;
+        a->memo_bucket[k] = b;
+    }
+    if (!fresh) return 0;
+    meta_flush(a);
+    size_t slots = (size_t)pc->p->service_count * QR_LEVEL_COUNT;
+    if (slots > a->memo_cap) {
+        size_t cap = slots > 2 * a->memo_cap ? slots : 2 * a->memo_cap;
+        a->memo = qr_arena_alloc(q->qa, cap * sizeof *a->memo);
+        a->memo_rows = qr_arena_calloc(q->qa, cap, sizeof *a->memo_rows);
+        if (!a->memo || !a->memo_rows) return exec_over_budget(q);
+        a->memo_cap = cap;
+    }
+    if (slots) memset(a->memo, 0, slots * sizeof *a->memo);
+    a->memo_slots = slots;
+    a->memo_pc = pc;
+    return 0;
+}
+
 static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
 {
     agg_op *a = ctx;
@@ -325,34 +381,42 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
             bucket_of(m->min_ts_ns, g->width_ns) != bucket_of(m->max_ts_ns, g->width_ns))
             return QR_EAGAIN;
     }
+    int rc = meta_memo(a, pc, m->min_ts_ns);
+    if (rc) return rc;
     qr_part *p = pc->p;
+    uint64_t hits = 0;
     for (uint32_t ci = 0; ci < m->count_n; ci++) {
         const qr_svc_level_count *c = &m->counts[ci];
         if (!c->row_count) continue;
         if (c->service_id >= p->service_count || c->level >= QR_LEVEL_COUNT)
             return qr_diag_set(q->d, QR_ECORRUPT, "block counts name a service id out of range");
-        if (pc->sl_ok && !pc->sl_ok[c->service_id * QR_LEVEL_COUNT + c->level]) continue;
-        qr_buf_clear(&a->key);
-        for (uint32_t k = 0; k < pl->group_count; k++) {
-            const bx *g = pl->groups[k];
-            exec_value v = {0};
-            if (g->kind == BX_CALL) {
-                v = ev_int(EXEC_TS, bucket_of(m->min_ts_ns, g->width_ns));
-            } else if (g->col == COL_SERVICE) {
-                v.type = EXEC_STRING;
-                v.v.s = p->services[c->service_id];
-            } else {
-                v = ev_int(EXEC_LEVEL, c->level);
+        size_t slot = (size_t)c->service_id * QR_LEVEL_COUNT + c->level;
+        if (pc->sl_ok && !pc->sl_ok[slot]) continue;
+        group *grp = a->memo[slot];
+        if (!grp) {
+            qr_buf_clear(&a->key);
+            for (uint32_t k = 0; k < pl->group_count; k++) {
+                const bx *g = pl->groups[k];
+                exec_value v = {0};
+                if (g->kind == BX_CALL) {
+                    v = ev_int(EXEC_TS, a->memo_bucket[k]);
+                } else if (g->col == COL_SERVICE) {
+                    v.type = EXEC_STRING;
+                    v.v.s = p->services[c->service_id];
+                } else {
+                    v = ev_int(EXEC_LEVEL, c->level);
+                }
+                a->kv[k] = v;
+                key_add(&a->key, &v);
             }
-            a->kv[k] = v;
-            key_add(&a->key, &v);
+            rc = group_get(a, &grp);
+            if (rc) return rc;
+            a->memo[slot] = grp;
         }
-        group *grp;
-        int rc = group_get(a, &grp);
-        if (rc) return rc;
-        for (uint32_t ai = 0; ai < pl->agg_count; ai++) grp->st[ai].count += c->row_count;
-        q->hits += c->row_count;
+        a->memo_rows[slot] += c->row_count;
+        hits += c->row_count;
     }
+    q->hits += hits;
     return 0;
 }
 
@@ -391,6 +455,7 @@ int run_agg(exec_ctx *q, exec_result *r)
     if (!rc && pl->kind == PLAN_AGG) {
         scan_sink sink = {agg_rows, pl->meta_ok ? agg_meta : NULL, NULL, &a};
         rc = scan_run(q, &sink);
+        meta_flush(&a);
     }
     if (!rc && pl->group_count == 0 && a.count == 0) {
         group *g;

@@ -297,6 +297,60 @@ TEST(counts_from_metadata)
     exec_result_free(r);
 }
 
+/* Every group of a metadata answer against the events: (service, level) pairs over all parts,
+ * and (1m bucket, level) under a service filter, where blocks inside one bucket come from
+ * metadata and the others from rows. */
+TEST(counts_from_metadata_per_group)
+{
+    exec_result *r = run("SELECT service, level, count(*) FROM logs GROUP BY service, level");
+    REQUIRE(r);
+    CHECK(r->stats.blocks_meta == r->stats.blocks_total);
+    CHECK(r->row_count > 10);
+    for (uint64_t row = 0; row < r->row_count; row++) {
+        const exec_value *c = &r->cells[row * 3];
+        REQUIRE(c[0].type == EXEC_STRING && c[1].type == EXEC_LEVEL);
+        int64_t want = 0;
+        for (size_t idx = 0; idx < g_ed.all.count; idx++) {
+            const qr_event *ev = &g_ed.all.events[idx];
+            want += ev->service.len == c[0].v.s.len &&
+                    memcmp(ev->service.ptr, c[0].v.s.ptr, c[0].v.s.len) == 0 &&
+                    ev->level == c[1].v.i;
+        }
+        CHECK_EQ_INT(c[2].v.i, want);
+    }
+    exec_result_free(r);
+    r = run("SELECT bucket(ts, 1m) AS t, level, count(*) FROM logs WHERE service IN "
+            "('api-gateway', 'payment') AND level != DEBUG GROUP BY t, level");
+    REQUIRE(r);
+    CHECK(r->stats.blocks_meta > 0);
+    CHECK(r->stats.blocks_scanned > 0);
+    CHECK(r->row_count > 10);
+    int64_t total = 0, want_total = 0;
+    for (uint64_t row = 0; row < r->row_count; row++) {
+        const exec_value *c = &r->cells[row * 3];
+        int64_t want = 0;
+        for (size_t idx = 0; idx < g_ed.all.count; idx++) {
+            const qr_event *ev = &g_ed.all.events[idx];
+            bool svc = qr_str_eq_cstr(ev->service, "api-gateway") ||
+                       qr_str_eq_cstr(ev->service, "payment");
+            int64_t bucket = ev->ts_ns - ev->ts_ns % (60 * QR_NS_PER_SEC);
+            want +=
+                svc && ev->level != QR_LEVEL_DEBUG && ev->level == c[1].v.i && bucket == c[0].v.i;
+        }
+        CHECK_EQ_INT(c[2].v.i, want);
+        total += c[2].v.i;
+    }
+    for (size_t idx = 0; idx < g_ed.all.count; idx++) {
+        const qr_event *ev = &g_ed.all.events[idx];
+        want_total += (qr_str_eq_cstr(ev->service, "api-gateway") ||
+                       qr_str_eq_cstr(ev->service, "payment")) &&
+                      ev->level != QR_LEVEL_DEBUG;
+    }
+    CHECK(want_total > 0);
+    CHECK_EQ_INT(total, want_total);
+    exec_result_free(r);
+}
+
 /* ---- SQL and LogQL -------------------------------------------------------------------------- */
 
 static void same_answer(const char *sql, const char *logql)
@@ -455,6 +509,7 @@ int main(void)
     RUN(prune_by_index);
     RUN(newest_first_stops_early);
     RUN(counts_from_metadata);
+    RUN(counts_from_metadata_per_group);
     RUN(sql_and_logql_agree);
     RUN(memory_budget);
     RUN(count_distinct_sketch);
