@@ -769,14 +769,28 @@ static int64_t dict_pos(const invidx *ix, const uint8_t *p)
 }
 
 /* Positions the iterator at the start of dict block blk, checking its checksum. */
-static int iter_seek(dict_iter *it, uint32_t blk, qr_diag *d)
+/* Checks the crc of dict block blk. */
+static int dict_block_check(const invidx *ix, uint32_t blk, qr_diag *d)
 {
-    const invidx *ix = it->ix;
     uint64_t doff, dend, poff, pend;
     head_get(ix, blk, &doff, &dend, &poff, &pend);
     const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
     if (qr_checksum32(ix->dict + doff, (size_t)(dend - doff)) != qr_load_u32(h + 4))
         return ix_corrupt(d, dict_pos(ix, ix->dict + doff), "dict block checksum mismatch");
+    return 0;
+}
+
+/* Positions it at the start of dict block blk; `check` verifies the block's crc first (a
+ * binary search may skip it for the blocks it only probes: see find_block). */
+static int iter_seek_ex(dict_iter *it, uint32_t blk, bool check, qr_diag *d)
+{
+    const invidx *ix = it->ix;
+    uint64_t doff, dend, poff, pend;
+    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    if (check) {
+        int rc = dict_block_check(ix, blk, d);
+        if (rc) return rc;
+    }
     it->blk = blk;
     qr_rd_init(&it->rd, ix->dict + doff, (size_t)(dend - doff));
     it->blk_start = ix->dict + doff;
@@ -787,6 +801,11 @@ static int iter_seek(dict_iter *it, uint32_t blk, qr_diag *d)
     it->post_checked = false;
     it->term_len = 0;
     return 0;
+}
+
+static int iter_seek(dict_iter *it, uint32_t blk, qr_diag *d)
+{
+    return iter_seek_ex(it, blk, true, d);
 }
 
 /* Reads the next term. Returns 1 with a term, 0 at the end of the dictionary, or an error. */
@@ -871,6 +890,11 @@ static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /* Finds the last block whose first term is < key (strict = true) or <= key; 0 if none. */
+/* Binary search over the dict blocks' first terms. Probed blocks are read without their crc
+ * (bounds-checked decoding, so bad bytes cannot crash): the answer lo is decided only by the
+ * comparisons with first(lo) and first(lo + 1) (the final bounds), so verifying those two
+ * blocks afterwards proves the answer — a corrupt probe can only make the search end on
+ * blocks whose check then fails. Saves ~12 block checksums per lookup. */
 static int find_block(const invidx *ix, const char *key, size_t len, bool strict, uint32_t *blk_out,
                       qr_diag *d)
 {
@@ -878,7 +902,7 @@ static int find_block(const invidx *ix, const char *key, size_t len, bool strict
     dict_iter it = {.ix = ix};
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int rc = iter_seek(&it, mid, d);
+        int rc = iter_seek_ex(&it, mid, false, d);
         if (rc) return rc;
         rc = iter_next(&it, d);
         if (rc < 0) return rc;
@@ -889,6 +913,9 @@ static int find_block(const invidx *ix, const char *key, size_t len, bool strict
         else
             hi = mid;
     }
+    int rc = lo < ix->head_count ? dict_block_check(ix, lo, d) : 0;
+    if (!rc && lo + 1 < ix->head_count) rc = dict_block_check(ix, lo + 1, d);
+    if (rc) return rc;
     *blk_out = lo;
     return 0;
 }
