@@ -1,11 +1,17 @@
 """The REPL driven through a real terminal (tmux): tab completion of keywords, fields and
 services, a multi-line statement, an error caret under the position, \\x, \\format, \\tail
-stopped by Ctrl-C (the shell survives), \\import with its summary, and history on disk."""
+stopped by Ctrl-C (the shell survives), \\import with its summary, and history on disk.
+Then against a running `quarry serve`: `quarry` alone in a directory whose ./quarry-data the
+server holds connects to it (a query, completion from /v1/services, an error caret from the
+server's 400, \\tail receiving an event ingested after subscribing, Ctrl-C), and
+`quarry repl --connect URL` with statements on stdin."""
+import atexit
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 BIN = os.environ["QR_BIN"]
 TMP = os.environ.get("QR_TMP", "/tmp")
@@ -26,7 +32,8 @@ def check(name, cond, detail=""):
 
 
 def tmux(*args):
-    return subprocess.run(["tmux"] + list(args), capture_output=True, text=True)
+    # a private tmux server: other tmux users on the machine neither see nor disturb it
+    return subprocess.run(["tmux", "-L", session] + list(args), capture_output=True, text=True)
 
 
 def screen():
@@ -39,6 +46,16 @@ def send(keys, enter=True):
     tmux("send-keys", "-t", session, "-l", keys)
     if enter:
         tmux("send-keys", "-t", session, "Enter")
+
+
+def wait_prompt(timeout=10.0):
+    """Waits until the shell shows an empty prompt again (typing earlier could be flushed)."""
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        lines = [l for l in screen().splitlines() if l.strip()]
+        if lines and lines[-1].strip() == "quarry>":
+            return
+        time.sleep(0.1)
 
 
 def wait_for(text, timeout=10.0):
@@ -125,6 +142,7 @@ try:
     out = wait_for("Ctrl-C stops")
     time.sleep(1.0)
     tmux("send-keys", "-t", session, "C-c")
+    wait_prompt()
     send("SELECT count(*) FROM logs;")
     out = wait_for("8000")
     check("Ctrl-C stops \\tail and the shell goes on", "8000" in out, out)
@@ -138,6 +156,95 @@ try:
     check("history is kept on disk", "GROUP BY service;" in hist_text, hist_text)
 finally:
     tmux("kill-session", "-t", session)
+
+# --- against a server --------------------------------------------------------------------------
+srv_cwd = os.path.join(work, "srv")
+srv_data = os.path.join(srv_cwd, "quarry-data")
+os.makedirs(srv_cwd)
+subprocess.run([BIN, "ingest", "--data", srv_data, "--quiet"], input=gen, check=True,
+               capture_output=True)
+srv_log = open(os.path.join(work, "serve.log"), "wb")
+server = subprocess.Popen([BIN, "serve", "--data", srv_data, "--listen", "127.0.0.1:0"],
+                          stdout=srv_log, stderr=subprocess.STDOUT)
+atexit.register(lambda: server.poll() is None and server.kill())
+addr_file = os.path.join(srv_data, "server.addr")
+deadline = time.time() + 10 * SLOW
+while time.time() < deadline and not os.path.exists(addr_file):
+    time.sleep(0.05)
+addr = open(addr_file).read().strip() if os.path.exists(addr_file) else ""
+url = "http://" + addr
+check("the server writes its address", addr.startswith("127.0.0.1:"), addr)
+
+
+def post_ndjson(text):
+    req = urllib.request.Request(url + "/v1/ingest/ndjson", data=text.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10 * SLOW) as resp:
+        return resp.status
+
+
+tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "50", "-c", srv_cwd,
+     "env %s %s" % (env, BIN))
+try:
+    out = wait_for("quarry>")
+    check("`quarry` alone connects to the server holding ./quarry-data",
+          "connected to %s" % url in out, out)
+    send("SELECT count(*) FROM logs WHERE service = 'pay", enter=False)
+    tmux("send-keys", "-t", session, "Tab")
+    out = wait_for("'payment")
+    check("remote: tab completes a service from /v1/services", "'payment" in out, out)
+    send("';")
+    out = wait_for("(1 row)")
+    lines = out.splitlines()
+    idx = next((i for i, l in enumerate(lines) if l.startswith("count(*)")), -1)
+    check("remote: a query renders as a table", idx >= 0 and idx + 2 < len(lines)
+          and lines[idx + 1].startswith("----") and lines[idx + 2].strip().isdigit(), out)
+
+    send("SELECT latnecy_ms FROM logs;")
+    out = wait_for("^")
+    lines = out.splitlines()
+    idx = next((i for i, l in enumerate(lines) if "unknown field" in l), -1)
+    ok = (idx >= 0 and idx + 2 < len(lines) and "^" in lines[idx + 2]
+          and lines[idx + 2].index("^") == lines[idx + 1].index("latnecy_ms"))
+    check("remote: the server's 400 prints with a caret", ok and "column 8" in lines[idx], out)
+
+    send('\\tail {service="tailprobe"}')
+    out = wait_for("Ctrl-C stops")
+    check("remote: \\tail subscribes", "following" in out, out)
+    time.sleep(0.3 * SLOW)
+    status = post_ndjson('{"service":"tailprobe","level":"WARN","msg":"probe arrived"}\n')
+    out = wait_for("probe arrived")
+    check("remote: \\tail prints an event ingested after subscribing",
+          status == 202 and "tailprobe WARN" in out and "probe arrived" in out, out)
+    tmux("send-keys", "-t", session, "C-c")
+    wait_prompt()
+    rows_before = screen().count("(1 row)")
+    send("SELECT count(*) FROM logs WHERE service = 'tailprobe';")
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and screen().count("(1 row)") <= rows_before:
+        time.sleep(0.1)
+    out = screen()
+    lines = out.splitlines()
+    idx = max((i for i, l in enumerate(lines) if l.startswith("count(*)")), default=-1)
+    check("remote: Ctrl-C stops \\tail and the shell goes on",
+          idx >= 0 and idx + 2 < len(lines) and lines[idx + 2].strip() == "1", out)
+    send("\\q")
+finally:
+    tmux("kill-server")
+
+piped = subprocess.run([BIN, "repl", "--connect", url],
+                       input=b"SELECT service FROM logs WHERE service = 'auth' LIMIT 1;\n"
+                             b"\\format csv\nSELECT level FROM logs WHERE level = ERROR LIMIT 1;\n",
+                       capture_output=True, timeout=30 * SLOW)
+text = piped.stdout.decode().replace("\r\n", "\n")  # CSV lines end in CRLF
+check("`quarry repl --connect URL` runs statements from stdin",
+      piped.returncode == 0 and "auth" in text and "(1 row)" in text and "level\nERROR" in text,
+      text + piped.stderr.decode())
+server.terminate()
+check("the server stops cleanly", server.wait(timeout=30 * SLOW) == 0)
+srv_log.close()
+check("local again once the server is gone",
+      b"(1 row)" in subprocess.run([BIN], cwd=srv_cwd, input=b"SELECT count(*) FROM logs;\n",
+                                   capture_output=True, timeout=30 * SLOW).stdout)
 
 if failed == 0:
     shutil.rmtree(work, ignore_errors=True)
