@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int cli_gen(int argc, char **argv);
 int cli_ingest(int argc, char **argv);
@@ -18,6 +19,9 @@ int cli_serve(int argc, char **argv);
 /* "--name value" and "--name=value" parsing: returns the value or NULL and advances *idx. */
 const char *cli_opt_value(int argc, char **argv, int *idx, const char *name);
 bool cli_parse_u64(const char *s, uint64_t *out);
+/* Prints the line `line` of text and a caret under `column` (1-based, UTF-8 characters) —
+ * how every positioned query error is shown. Nothing when line or column is not positive. */
+void cli_print_caret(FILE *f, const char *text, int32_t line, int32_t column);
 /* 1234567 → "1,234,567" */
 const char *cli_group_digits(uint64_t v, char *buf, size_t cap);
 

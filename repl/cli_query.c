@@ -26,26 +26,6 @@ static void usage(FILE *f)
             "returned next_cursor C.\n");
 }
 
-/* The query line holding the error, then a caret under its column (UTF-8 characters). */
-static void print_caret(const char *text, const qr_diag *d)
-{
-    if (d->line <= 0 || d->column <= 0) return;
-    const char *line = text;
-    for (int32_t idx = 1; idx < d->line && line; idx++) {
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    if (!line) return;
-    size_t len = strcspn(line, "\n");
-    fprintf(stderr, "  %.*s\n  ", (int)len, line);
-    int32_t col = 1;
-    for (size_t idx = 0; idx < len && col < d->column; idx++) {
-        if (((unsigned char)line[idx] & 0xC0) == 0x80) continue;
-        fputc(line[idx] == '\t' ? '\t' : ' ', stderr);
-        col++;
-    }
-    fputs("^\n", stderr);
-}
 
 /* --connect: POST /v1/query and print the answer as --data would. */
 static int query_remote(const char *url, const char *key, const char *query, const char *format,
@@ -99,7 +79,7 @@ static int query_remote(const char *url, const char *key, const char *query, con
                 qr_diag_init(&pd);
                 pd.line = (int32_t)ln->u.i;
                 pd.column = (int32_t)col->u.i;
-                print_caret(query, &pd);
+                cli_print_caret(stderr, query, pd.line, pd.column);
             }
         } else {
             fprintf(stderr, "quarry query: HTTP %d: %.*s\n", r.status,
@@ -217,7 +197,7 @@ int cli_query(int argc, char **argv)
     int status = 0;
     if (rc) {
         fprintf(stderr, "quarry: %s\n", d.msg[0] ? d.msg : qr_strerror(rc));
-        if (rc == QR_ESYNTAX) print_caret(query, &d);
+        if (rc == QR_ESYNTAX) cli_print_caret(stderr, query, d.line, d.column);
         status = rc == QR_ESYNTAX || rc == QR_ELIMIT || rc == QR_EINVAL ? 2 : 1;
     } else {
         qr_buf out;

@@ -43,3 +43,23 @@ const char *cli_group_digits(uint64_t v, char *buf, size_t cap)
     buf[out] = '\0';
     return buf;
 }
+
+void cli_print_caret(FILE *f, const char *text, int32_t line_no, int32_t column)
+{
+    if (line_no <= 0 || column <= 0) return;
+    const char *line = text;
+    for (int32_t idx = 1; idx < line_no && line; idx++) {
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    if (!line) return;
+    size_t len = strcspn(line, "\n");
+    fprintf(f, "  %.*s\n  ", (int)len, line);
+    int32_t col = 1;
+    for (size_t idx = 0; idx < len && col < column; idx++) {
+        if (((unsigned char)line[idx] & 0xC0) == 0x80) continue;
+        fputc(line[idx] == '\t' ? '\t' : ' ', f);
+        col++;
+    }
+    fputs("^\n", f);
+}

@@ -331,23 +331,7 @@ void repl_render_table(const exec_result *r, size_t width, bool expanded, qr_buf
 static void print_error(const char *text, const qr_diag *d, int rc, int column_shift)
 {
     fprintf(stderr, "error: %s\n", d->msg[0] ? d->msg : qr_strerror(rc));
-    if (d->line <= 0 || d->column <= 0) return;
-    const char *line = text;
-    for (int32_t idx = 1; idx < d->line && line; idx++) {
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    if (!line) return;
-    int32_t column = d->column - (d->line == 1 ? column_shift : 0);
-    size_t len = strcspn(line, "\n");
-    fprintf(stderr, "  %.*s\n  ", (int)len, line);
-    int32_t col = 1;
-    for (size_t idx = 0; idx < len && col < column; idx++) {
-        if (((unsigned char)line[idx] & 0xC0) == 0x80) continue;
-        fputc(line[idx] == '\t' ? '\t' : ' ', stderr);
-        col++;
-    }
-    fputs("^\n", stderr);
+    cli_print_caret(stderr, text, d->line, d->column - (d->line == 1 ? column_shift : 0));
 }
 
 static void print_result(const exec_result *r)
@@ -995,7 +979,7 @@ static void cmd_tail(const char *arg)
         qr_diag_init(&d);
         int rc = exec_run(g_repl.db, g_repl.tenant, (const char *)q.data, &opts, &r, &d);
         if (rc) {
-            if (!g_repl.interrupted) print_error(arg, &d, rc, logql ? 0 : 0);
+            if (!g_repl.interrupted) print_error(arg, &d, rc, 0);
             exec_result_free(r);
             break;
         }
