@@ -54,6 +54,10 @@ typedef struct agg_op {
     uint64_t slot_cap;
     qr_buf key;
     exec_value *kv;
+    /* the group of the previous row: rows arrive in ts order, so runs share a key (a time
+     * bucket, a service) and skip the hash lookup */
+    qr_buf last_key;
+    group *last_group;
     /* agg_meta's memo for one part while the blocks it sees have the same time buckets
      * (memo_bucket, one per BX_CALL group key): per (service id, level) slot the group and the
      * rows counted but not yet added to it (meta_flush adds them) */
@@ -305,9 +309,16 @@ static int agg_rows(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
             key_add(&a->key, &a->kv[k]);
         }
         if (bc->err) return bc->err;
-        group *g;
-        int rc = group_get(a, &g);
-        if (rc) return rc;
+        group *g = a->last_group;
+        int rc = 0;
+        if (!g || a->key.len != a->last_key.len || !qr_buf_ok(&a->key) ||
+            (a->key.len && memcmp(a->key.data, a->last_key.data, a->key.len) != 0)) {
+            rc = group_get(a, &g);
+            if (rc) return rc;
+            qr_buf_clear(&a->last_key);
+            qr_buf_append(&a->last_key, a->key.data, a->key.len);
+            a->last_group = qr_buf_ok(&a->last_key) ? g : NULL;
+        }
         for (uint32_t ai = 0; ai < pl->agg_count; ai++) {
             rc = state_add(a, &g->st[ai], &pl->aggs[ai], bc, row);
             if (rc) return rc;
@@ -450,6 +461,7 @@ int run_agg(exec_ctx *q, exec_result *r)
     memset(&a, 0, sizeof a);
     a.q = q;
     qr_buf_init(&a.key);
+    qr_buf_init(&a.last_key);
     a.kv = qr_arena_calloc(q->qa, pl->group_count + 1, sizeof *a.kv);
     int rc = a.kv ? table_grow(&a) : exec_over_budget(q);
     if (!rc && pl->kind == PLAN_AGG) {
@@ -463,6 +475,7 @@ int run_agg(exec_ctx *q, exec_result *r)
         rc = group_get(&a, &g);
     }
     qr_buf_fini(&a.key);
+    qr_buf_fini(&a.last_key);
     if (rc) return rc;
     if (q->stopped) q->qa->budget_bytes += q->qa->budget_bytes / 4 + 1024 * 1024;
 
