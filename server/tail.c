@@ -59,6 +59,11 @@ struct tail_filter {
     tf_node *root; /* NULL: everything matches */
     regex_t **regexes;
     size_t regex_count, regex_cap;
+    /* MATCH /re/ terms: compiled on first use, then reused for every event (a filter is
+     * evaluated by one thread at a time); the regex_t lives in regexes above */
+    const sql_search **search_re_node;
+    regex_t **search_re;
+    size_t search_re_count, search_re_cap;
     qr_buf scratch;
     /* tokens of the current message for MATCH */
     qr_buf tok_text;
@@ -75,6 +80,8 @@ void tail_filter_free(tail_filter *f)
         free(f->regexes[idx]);
     }
     free(f->regexes);
+    free(f->search_re_node);
+    free(f->search_re);
     free(f->tok_off);
     free(f->tok_len);
     qr_buf_fini(&f->scratch);
@@ -749,24 +756,32 @@ static int eval_search(tail_filter *f, const sql_search *s, const qr_batch *b, c
         }
         return 0;
     case SQL_SEARCH_REGEX: {
-        /* compiled lazily would need state: regexes under MATCH are compiled per use */
-        qr_buf pat;
-        qr_buf_init(&pat);
-        qr_buf_append(&pat, s->text, s->text_len);
-        qr_buf_u8(&pat, 0);
-        regex_t re;
-        int ok = 0;
-        if (qr_buf_ok(&pat) &&
-            regcomp(&re, (const char *)pat.data, REG_EXTENDED | REG_NOSUB) == 0) {
-            qr_buf t;
-            qr_buf_init(&t);
-            qr_buf_append(&t, text, text_len);
-            qr_buf_u8(&t, 0);
-            ok = qr_buf_ok(&t) && regexec(&re, (const char *)t.data, 0, NULL, 0) == 0;
-            qr_buf_fini(&t);
-            regfree(&re);
+        regex_t *re = NULL;
+        for (size_t idx = 0; idx < f->search_re_count && !re; idx++)
+            if (f->search_re_node[idx] == s) re = f->search_re[idx];
+        if (!re) {
+            if (f->search_re_count == f->search_re_cap) {
+                size_t cap = f->search_re_cap ? f->search_re_cap * 2 : 4;
+                const sql_search **nodes = realloc(f->search_re_node, cap * sizeof *nodes);
+                if (!nodes) return 0;
+                f->search_re_node = nodes;
+                regex_t **res = realloc(f->search_re, cap * sizeof *res);
+                if (!res) return 0;
+                f->search_re = res;
+                f->search_re_cap = cap;
+            }
+            sql_pos pos;
+            memset(&pos, 0, sizeof pos);
+            if (regex_add(f, s->text, s->text_len, false, pos, &re, NULL) != 0) return 0;
+            f->search_re_node[f->search_re_count] = s;
+            f->search_re[f->search_re_count++] = re;
         }
-        qr_buf_fini(&pat);
+        qr_buf t;
+        qr_buf_init(&t);
+        qr_buf_append(&t, text, text_len);
+        qr_buf_u8(&t, 0);
+        int ok = qr_buf_ok(&t) && regexec(re, (const char *)t.data, 0, NULL, 0) == 0;
+        qr_buf_fini(&t);
         return ok;
     }
     case SQL_SEARCH_FIELD: {

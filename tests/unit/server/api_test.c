@@ -100,6 +100,14 @@ TEST(tail_filters)
     CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 1);
     CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 0);
     tail_filter_free(f);
+    /* a /regex/ search term: compiled once, then matched event after event */
+    CHECK_EQ_INT(tail_filter_compile_params(NULL, NULL, "/time(out|d)\\s+after/", &f, &d), 0);
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 1);
+        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[1]), 0);
+        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 0);
+    }
+    tail_filter_free(f);
     q = "{service=\"x\"} | json";
     CHECK_EQ_INT(tail_filter_compile_logql(q, strlen(q), &f, &d), QR_ESYNTAX);
     CHECK_EQ_INT(d.column, 15);
