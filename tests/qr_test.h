@@ -96,6 +96,41 @@ static inline void qr_test_rmdir(const char *path)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
 }
 
+/* A whole file, NUL-terminated, malloc'd (the caller frees); NULL if it cannot be read. */
+static inline char *qr_test_read_file(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[len] = '\0';
+        *len_out = (size_t)len;
+    }
+    return buf;
+}
+
+/* tests/golden/<sub> of the source tree: from $QR_SRC, else from this header's own path. */
+static inline void qr_test_golden_dir(const char *sub, char *out, size_t cap)
+{
+    const char *src = getenv("QR_SRC");
+    if (src && *src) {
+        snprintf(out, cap, "%s/tests/golden/%s", src, sub);
+        return;
+    }
+    const char *self = __FILE__;
+    const char *tail = strstr(self, "tests/qr_test.h");
+    int root_len = tail ? (int)(tail - self) : 0;
+    snprintf(out, cap, "%.*stests/golden/%s", root_len, self, sub);
+}
+
 /* Deterministic PRNG for tests (splitmix64). */
 static inline uint64_t qr_test_rand(uint64_t *state)
 {

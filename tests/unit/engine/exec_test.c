@@ -14,38 +14,7 @@
 
 static engine_data g_ed;
 
-static char *read_file(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[len] = '\0';
-        *len_out = (size_t)len;
-    }
-    return buf;
-}
 
-static void golden_dir(char *out, size_t cap)
-{
-    const char *src = getenv("QR_SRC");
-    if (src && *src) {
-        snprintf(out, cap, "%s/tests/golden/query", src);
-        return;
-    }
-    const char *self = __FILE__;
-    const char *tail = strstr(self, "tests/unit/engine/exec_test.c");
-    int root_len = tail ? (int)(tail - self) : 0;
-    snprintf(out, cap, "%.*stests/golden/query", root_len, self);
-}
 
 /* The actual outcome of a query in golden form: "-- rows\n<csv>" or "-- error\n<msg>\n". */
 static void outcome(const char *query, qr_buf *out)
@@ -67,7 +36,7 @@ static void outcome(const char *query, qr_buf *out)
 static int run_golden_file(const char *path, const char *name, bool bless)
 {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = qr_test_read_file(path, &len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", path);
         qr_test_cur_failures++;
@@ -138,7 +107,7 @@ static int run_golden_file(const char *path, const char *name, bool bless)
 TEST(golden_files)
 {
     char dir[1024];
-    golden_dir(dir, sizeof dir);
+    qr_test_golden_dir("query", dir, sizeof dir);
     DIR *dh = opendir(dir);
     REQUIRE(dh);
     bool bless = getenv("QR_BLESS") && *getenv("QR_BLESS") == '1';

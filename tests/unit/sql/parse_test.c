@@ -23,39 +23,7 @@
 
 static int golden_case_count;
 
-static char *read_file(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[len] = '\0';
-        *len_out = (size_t)len;
-    }
-    return buf;
-}
 
-/* tests/golden/parse, from $QR_SRC or from this file's path in the source tree. */
-static void golden_dir(char *out, size_t cap)
-{
-    const char *src = getenv("QR_SRC");
-    if (src && *src) {
-        snprintf(out, cap, "%s/tests/golden/parse", src);
-        return;
-    }
-    const char *self = __FILE__;
-    const char *tail = strstr(self, "tests/unit/sql/parse_test.c");
-    int root_len = tail ? (int)(tail - self) : 0;
-    snprintf(out, cap, "%.*stests/golden/parse", root_len, self);
-}
 
 /* Independent of the parser: 1-based line and UTF-8 column of a byte offset. */
 static void line_col_of(const char *text, size_t offset, int *line, int *column)
@@ -161,7 +129,7 @@ static bool is_directive(const char *line, size_t len)
 static int run_file(const char *path, const char *name)
 {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = qr_test_read_file(path, &len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", path);
         qr_test_cur_failures++;
@@ -231,7 +199,7 @@ static int name_cmp(const void *a, const void *b)
 TEST(golden_files)
 {
     char dir_path[4096];
-    golden_dir(dir_path, sizeof dir_path);
+    qr_test_golden_dir("parse", dir_path, sizeof dir_path);
     DIR *dir = opendir(dir_path);
     REQUIRE(dir != NULL);
     char *names[256];
