@@ -301,15 +301,18 @@ int ru_def_compile(const char *text, const char *tenant, db_snapshot *snap, ru_d
 {
     memset(def, 0, sizeof *def);
     snprintf(def->tenant, sizeof def->tenant, "%s", tenant ? tenant : DB_DEFAULT_TENANT);
-    qr_arena arena;
-    qr_arena_init(&arena, 16 * 1024, 0);
+    def->arena = malloc(sizeof *def->arena);
+    if (!def->arena) return QR_ENOMEM;
+    qr_arena_init(def->arena, 16 * 1024, 0);
     sql_stmt *stmt = NULL;
-    int rc = sql_parse(text, strlen(text), &arena, &stmt, d);
+    int rc = sql_parse(text, strlen(text), def->arena, &stmt, d);
     if (!rc && stmt->kind != SQL_STMT_CREATE_ROLLUP)
         rc = qr_diag_set(d, QR_EINVAL, "not a CREATE ROLLUP statement");
     if (!rc) rc = def_fill(def, text, stmt, snap, d);
-    if (!rc && filter) rc = evf_compile_where(text, stmt->u.rollup->select->where, filter, d);
-    qr_arena_fini(&arena);
+    if (!rc && filter) {
+        /* positions point into the arena's copy of the text, which equals text */
+        rc = evf_compile_where(text, stmt->u.rollup->select->where, filter, d);
+    }
     if (rc) ru_def_fini(def);
     return rc;
 }
@@ -321,6 +324,9 @@ void ru_def_fini(ru_def *def)
     free(def->conj_texts);
     for (uint32_t idx = 0; idx < def->field_count; idx++) free(def->fields[idx]);
     free(def->fields);
+    if (def->arena) qr_arena_fini(def->arena);
+    free(def->arena);
+    def->arena = NULL;
     def->text = NULL;
     def->conj_texts = NULL;
     def->fields = NULL;
@@ -1116,11 +1122,11 @@ static int rebuild(rollup_mgr *m, rollup *r, qr_diag *d)
     ru_def scratch;
     int rc = ru_def_compile(r->def.text, r->def.tenant, NULL, &scratch, &filter, d);
     if (rc) return rc;
-    ru_def_fini(&scratch);
     db_snapshot *snap = NULL;
     rc = db_snapshot_open_sync(m->db, r->def.tenant, rebuild_register, r, &snap);
     if (rc) {
         evf_free(filter);
+        ru_def_fini(&scratch);
         return qr_diag_set(d, rc, "rollup %s: cannot open a snapshot", r->def.name);
     }
     pthread_mutex_lock(&r->mu);
@@ -1162,6 +1168,7 @@ static int rebuild(rollup_mgr *m, rollup *r, qr_diag *d)
     qr_buf_fini(&key);
     db_snapshot_free(snap);
     evf_free(filter);
+    ru_def_fini(&scratch);
     if (rc) {
         ru_table_fini(&tab, &r->def);
         if (!d || !d->code) qr_diag_set(d, rc, "rollup %s: rebuild failed", r->def.name);

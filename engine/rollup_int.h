@@ -74,12 +74,14 @@ typedef struct ru_def {
     bool needs_msg;    /* the filter reads msg (the backfill loads it) */
     bool all_fields;   /* the filter may read any field (MATCH field:value) */
     uint32_t field_count;
-    char **fields; /* fields the filter, labels and aggregates read (malloc) */
+    char **fields;    /* fields the filter, labels and aggregates read (malloc) */
+    qr_arena *arena;  /* the parsed statement: a compiled filter points into it */
 } ru_def;
 
-/* Compiles the CREATE ROLLUP statement text: checks aggregates and (when check_fields) that
- * fields exist in snap, fills def and, when filter is not NULL, compiles the WHERE into it.
- * Positioned QR_ESYNTAX errors. ru_def_fini frees what it holds. */
+/* Compiles the CREATE ROLLUP statement text: checks aggregates and (when snap has rows) that
+ * fields exist in snap, fills def and, when filter is not NULL, compiles the WHERE into it
+ * (the filter points into def's arena: free it before ru_def_fini). Positioned QR_ESYNTAX
+ * errors. ru_def_fini frees what it holds. */
 int ru_def_compile(const char *text, const char *tenant, db_snapshot *snap, ru_def *def,
                    evf **filter, qr_diag *d);
 void ru_def_fini(ru_def *def);
