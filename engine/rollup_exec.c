@@ -243,6 +243,30 @@ int rollup_exec_stmt(exec_ctx *q, const char *tenant, const sql_stmt *stmt, exec
 
 uint32_t rollup_table_width(const ru_def *def) { return 1 + def->label_count + def->agg_count; }
 
+const char *rollup_table_name(const ru_def *def) { return def->name; }
+
+int rollup_show_tables(exec_ctx *q, const char *tenant, exec_result *r)
+{
+    if (!q->opts.rollups) return 0;
+    rollup_info *infos = NULL;
+    size_t n = 0;
+    int rc = rollup_list(q->opts.rollups, tenant, &infos, &n);
+    if (rc) return qr_diag_set(q->d, rc, "cannot list rollups");
+    exec_value *cells = qr_arena_calloc(q->qa, (r->row_count + n) * 2 + 1, sizeof *cells);
+    if (!cells) rc = exec_over_budget(q);
+    if (!rc) {
+        memcpy(cells, r->cells, r->row_count * 2 * sizeof *cells);
+        for (size_t idx = 0; idx < n; idx++) {
+            cells[(r->row_count + idx) * 2] = str_value(q, infos[idx].name);
+            cells[(r->row_count + idx) * 2 + 1] = ev_int(EXEC_INT, (int64_t)infos[idx].rows);
+        }
+        r->cells = cells;
+        r->row_count += n;
+    }
+    rollup_infos_free(infos, n);
+    return rc;
+}
+
 int rollup_table_col(const ru_def *def, const char *name, size_t len, uint8_t *type)
 {
     if (strlen(def->t_name) == len && !memcmp(def->t_name, name, len)) {
@@ -504,19 +528,7 @@ static int group_find(rexec *x, rgroup ***slots, size_t *cap, size_t *count, qr_
 
 static int value_add(const qagg *a, cq_agg_state *st, const exec_value *v)
 {
-    if (v->type == EXEC_NULL) return 0;
-    if (a->spec.kind == CQ_AGG_COUNT) return cq_agg_add_count(&a->spec, st, 1);
-    if (a->spec.kind == CQ_AGG_COUNT_DISTINCT) {
-        if (v->type == EXEC_STRING) return cq_agg_add_str(&a->spec, st, v->v.s);
-        char buf[64];
-        int n = v->type == EXEC_FLOAT ? snprintf(buf, sizeof buf, "%.17g", v->v.f)
-                                      : snprintf(buf, sizeof buf, "%lld", (long long)v->v.i);
-        return cq_agg_add_str(&a->spec, st, qr_str_make(buf, (size_t)n));
-    }
-    if (v->type == EXEC_FLOAT) return cq_agg_add_value(&a->spec, st, v->v.f);
-    if (v->type == EXEC_INT || v->type == EXEC_TS || v->type == EXEC_DURATION)
-        return cq_agg_add_value(&a->spec, st, (double)v->v.i);
-    return 0;
+    return cq_agg_add_value(&a->spec, st, v);
 }
 
 /* The final value of a query aggregate; integral sums/min/max of integer columns stay ints. */
