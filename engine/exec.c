@@ -167,7 +167,8 @@ static int explain_rows(exec_ctx *q, exec_result *r)
                          ? bx_text(q, &(bx){.src = pl->aggs[idx].src}, buf, sizeof buf)
                          : names[pl->aggs[idx].fn]);
         }
-        if (pl->meta_ok && !q->table) line_add(&lines, "  counts from block metadata where a block allows");
+        if (pl->meta_ok && !q->table)
+            line_add(&lines, "  counts from block metadata where a block allows");
     }
     if (q->rollup_note) line_add(&lines, "%s", q->rollup_note);
     for (uint32_t idx = 0; idx + pl->order_implicit < pl->order_count; idx++)

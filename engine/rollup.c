@@ -931,8 +931,7 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
     int64_t cutoff = INT64_MIN;
     if (r->def.retention_ns) cutoff = ru_now(m) - r->def.retention_ns;
     /* first bucket start kept: buckets ending at or before the cutoff go */
-    int64_t keep_t = cutoff == INT64_MIN ? INT64_MIN
-                                         : ru_bucket(cutoff, r->def.interval_ns);
+    int64_t keep_t = cutoff == INT64_MIN ? INT64_MIN : ru_bucket(cutoff, r->def.interval_ns);
     size_t n = r->file_count;
     ru_file **files = calloc(n + 1, sizeof *files);
     if (files && n) memcpy(files, r->files, n * sizeof *files);
@@ -1058,7 +1057,8 @@ static int block_events(const ru_def *def, qr_part *p, uint32_t block_idx, int64
     if (!rc) rc = qr_part_load_column(p, block_idx, QR_COL_LEVEL, 0, arena, &level, d);
     if (!rc) rc = qr_part_load_column(p, block_idx, QR_COL_SERVICE, 0, arena, &svc, d);
     if (!rc) rc = qr_part_load_column(p, block_idx, QR_COL_HOST, 0, arena, &host, d);
-    if (!rc && def->needs_msg) rc = qr_part_load_column(p, block_idx, QR_COL_MSG, 0, arena, &msg, d);
+    if (!rc && def->needs_msg)
+        rc = qr_part_load_column(p, block_idx, QR_COL_MSG, 0, arena, &msg, d);
     if (rc) return rc;
     uint32_t n = ts.row_count;
     /* fields this rollup reads */
@@ -1101,8 +1101,7 @@ static int block_events(const ru_def *def, qr_part *p, uint32_t block_idx, int64
                 break;
             case QR_FT_STRING:
                 if (c->ids)
-                    f.v.s = c->ids[row] < c->dict_count ? c->dict[c->ids[row]]
-                                                        : qr_str_make("", 0);
+                    f.v.s = c->ids[row] < c->dict_count ? c->dict[c->ids[row]] : qr_str_make("", 0);
                 else if (c->strs)
                     f.v.s = c->strs[row];
                 break;
@@ -1156,8 +1155,8 @@ static int rebuild(rollup_mgr *m, rollup *r, qr_diag *d)
             rc = block_events(&r->def, p, bi, first_t, &arena, &batch, d);
             for (size_t ei = 0; ei < batch.count && !rc; ei++) {
                 int64_t t = 0;
-                int added = event_add(&r->def, filter, &tab, &key, first_t, &batch,
-                                      &batch.events[ei], &t);
+                int added =
+                    event_add(&r->def, filter, &tab, &key, first_t, &batch, &batch.events[ei], &t);
                 if (added < 0) rc = added;
             }
             atomic_fetch_add(&r->backfill_events, batch.count);
@@ -1403,8 +1402,10 @@ int rollup_mgr_open(db_t *db, const rollup_opts *opts, rollup_mgr **out, qr_diag
             }
             tenants = t;
             tenants[tenant_n] = strdup(de->d_name);
-            if (!tenants[tenant_n]) rc = QR_ENOMEM;
-            else tenant_n++;
+            if (!tenants[tenant_n])
+                rc = QR_ENOMEM;
+            else
+                tenant_n++;
         }
         closedir(dir);
     }
@@ -1538,8 +1539,8 @@ int rollup_create(rollup_mgr *m, const char *tenant, const char *text, qr_diag *
     pthread_rwlock_unlock(&m->list_lock);
     if (dup || rc) {
         if (dup)
-            rc = error_at(d, name_pos(text), QR_EEXIST, "rollup \"%s\" already exists",
-                          r->def.name);
+            rc =
+                error_at(d, name_pos(text), QR_EEXIST, "rollup \"%s\" already exists", r->def.name);
         rollup_free(r);
         return rc;
     }
@@ -1745,8 +1746,7 @@ static int row_cmp(const void *a, const void *b, void *ctx)
     return 0;
 }
 
-int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out,
-                    qr_diag *d)
+int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out, qr_diag *d)
 {
     memset(out, 0, sizeof *out);
     qr_arena_init(&out->arena, 64 * 1024, 0);
@@ -1792,8 +1792,8 @@ int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_row
     file_rows fr = {out, t_lo, t_hi};
     for (size_t idx = 0; idx < fn; idx++) {
         if (!rc)
-            rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &out->arena,
-                                file_row, &fr, d);
+            rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &out->arena, file_row,
+                                &fr, d);
         file_unref(files[idx]);
     }
     free(files);

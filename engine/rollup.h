@@ -56,13 +56,13 @@ int rollup_mgr_tick(rollup_mgr *m, qr_diag *d);
 /* One rollup as SHOW ROLLUPS / GET /v1/rollups report it. */
 typedef struct rollup_info {
     char name[129];
-    const char *text;         /* the CREATE statement (malloc'd; rollup_infos_free) */
-    const char *state;        /* "backfilling" or "live" (static) */
-    int64_t interval_ns;      /* bucket width */
+    const char *text;    /* the CREATE statement (malloc'd; rollup_infos_free) */
+    const char *state;   /* "backfilling" or "live" (static) */
+    int64_t interval_ns; /* bucket width */
     int64_t lateness_ns;
-    int64_t retention_ns;     /* 0 = keep forever */
-    uint64_t rows;            /* closed rows (files) + open rows (memory) */
-    uint64_t windows;         /* distinct closed buckets + open buckets */
+    int64_t retention_ns; /* 0 = keep forever */
+    uint64_t rows;        /* closed rows (files) + open rows (memory) */
+    uint64_t windows;     /* distinct closed buckets + open buckets */
     uint64_t open_rows;
     uint64_t late_events;     /* events that came after their window closed */
     uint64_t backfill_events; /* events read by the backfill / rebuild so far */

@@ -65,12 +65,12 @@ static int no_manager(exec_ctx *q, sql_pos pos)
 
 static int show_rollups(exec_ctx *q, const char *tenant, exec_result *r)
 {
-    static const char *const names[] = {"name",  "state",  "interval",    "lateness",
-                                        "retention", "rows", "windows", "late_events",
-                                        "backfill_events", "last_closed", "files", "bytes"};
-    static const uint8_t types[] = {EXEC_STRING, EXEC_STRING, EXEC_DURATION, EXEC_DURATION,
-                                    EXEC_DURATION, EXEC_INT, EXEC_INT, EXEC_INT,
-                                    EXEC_INT, EXEC_TS, EXEC_INT, EXEC_INT};
+    static const char *const names[] = {
+        "name",    "state",       "interval",        "lateness",    "retention", "rows",
+        "windows", "late_events", "backfill_events", "last_closed", "files",     "bytes"};
+    static const uint8_t types[] = {EXEC_STRING,   EXEC_STRING, EXEC_DURATION, EXEC_DURATION,
+                                    EXEC_DURATION, EXEC_INT,    EXEC_INT,      EXEC_INT,
+                                    EXEC_INT,      EXEC_TS,     EXEC_INT,      EXEC_INT};
     rollup_info *infos = NULL;
     size_t n = 0;
     int rc = rollup_list(q->opts.rollups, tenant, &infos, &n);
@@ -99,8 +99,8 @@ static int show_rollups(exec_ctx *q, const char *tenant, exec_result *r)
 
 static const char *agg_kind_name(uint8_t kind)
 {
-    static const char *const names[] = {"count(*)", "count", "sum", "min", "max",
-                                        "avg", "quantile", "count_distinct"};
+    static const char *const names[] = {"count(*)", "count", "sum",      "min",
+                                        "max",      "avg",   "quantile", "count_distinct"};
     return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
@@ -276,7 +276,7 @@ int rollup_table_col(const ru_def *def, const char *name, size_t len, uint8_t *t
     for (uint32_t li = 0; li < def->label_count; li++) {
         const ru_label *l = &def->labels[li];
         if (strlen(l->name) == len && !memcmp(l->name, name, len)) {
-            *type = l->src == RU_LABEL_LEVEL ? EXEC_LEVEL
+            *type = l->src == RU_LABEL_LEVEL   ? EXEC_LEVEL
                     : l->src == RU_LABEL_FIELD ? EXEC_NULL
                                                : EXEC_STRING;
             return 1 + (int)li;
@@ -687,8 +687,9 @@ static int qagg_bind(rexec *x, const agg_spec *as, qagg *out)
         return 0;
     }
     static const uint8_t kinds[] = {
-        [AGG_COUNT] = CQ_AGG_COUNT, [AGG_SUM] = CQ_AGG_SUM, [AGG_AVG] = CQ_AGG_AVG,
-        [AGG_MIN] = CQ_AGG_MIN, [AGG_MAX] = CQ_AGG_MAX, [AGG_COUNT_DISTINCT] = CQ_AGG_COUNT_DISTINCT,
+        [AGG_COUNT] = CQ_AGG_COUNT,      [AGG_SUM] = CQ_AGG_SUM,
+        [AGG_AVG] = CQ_AGG_AVG,          [AGG_MIN] = CQ_AGG_MIN,
+        [AGG_MAX] = CQ_AGG_MAX,          [AGG_COUNT_DISTINCT] = CQ_AGG_COUNT_DISTINCT,
         [AGG_QUANTILE] = CQ_AGG_QUANTILE};
     if (as->fn == AGG_RATE)
         return exec_error_at(q, as->src->pos, QR_ESYNTAX, "rate() is not supported over a rollup");
@@ -698,8 +699,8 @@ static int qagg_bind(rexec *x, const agg_spec *as, qagg *out)
     if (slot >= first_agg) {
         const ru_agg *col = &x->def->aggs[slot - first_agg];
         uint8_t ck = col->spec.kind;
-        bool merge = (as->fn == AGG_SUM && (ck == CQ_AGG_COUNT_STAR || ck == CQ_AGG_COUNT ||
-                                            ck == CQ_AGG_SUM)) ||
+        bool merge = (as->fn == AGG_SUM &&
+                      (ck == CQ_AGG_COUNT_STAR || ck == CQ_AGG_COUNT || ck == CQ_AGG_SUM)) ||
                      (as->fn == AGG_MIN && ck == CQ_AGG_MIN) ||
                      (as->fn == AGG_MAX && ck == CQ_AGG_MAX) ||
                      (as->fn == AGG_AVG && ck == CQ_AGG_AVG) ||
@@ -713,11 +714,10 @@ static int qagg_bind(rexec *x, const agg_spec *as, qagg *out)
             return 0;
         }
         if (ck == CQ_AGG_COUNT_DISTINCT || ck == CQ_AGG_QUANTILE)
-            return exec_error_at(q, as->src->pos, QR_ESYNTAX,
-                                 "%s holds a sketch of %s(%s): aggregate it with %s", col->name,
-                                 agg_kind_name(ck), col->spec.field,
-                                 ck == CQ_AGG_QUANTILE ? "p50..p99 or quantile(col, q)"
-                                                       : "count_distinct");
+            return exec_error_at(
+                q, as->src->pos, QR_ESYNTAX, "%s holds a sketch of %s(%s): aggregate it with %s",
+                col->name, agg_kind_name(ck), col->spec.field,
+                ck == CQ_AGG_QUANTILE ? "p50..p99 or quantile(col, q)" : "count_distinct");
     }
     out->mode = QAGG_VALUE;
     out->arg = arg;
@@ -868,12 +868,14 @@ static const char *rewrite_match(exec_ctx *q, rollup *ru, rexec *x)
         if (kind < 0) return "rate() is not stored";
         const char *field = "";
         if (as->fn != AGG_COUNT_STAR) {
-            if (!as->arg || as->arg->kind != BX_COL) return "an aggregate's argument is an expression";
+            if (!as->arg || as->arg->kind != BX_COL)
+                return "an aggregate's argument is an expression";
             field = bind_col_name(q, as->arg->col);
         }
         int col = -1;
         for (uint32_t c = 0; c < def->agg_count && col < 0; c++)
-            if (def->aggs[c].spec.kind == kind && !strcmp(def->aggs[c].spec.field, field)) col = (int)c;
+            if (def->aggs[c].spec.kind == kind && !strcmp(def->aggs[c].spec.field, field))
+                col = (int)c;
         if (col < 0)
             return qr_arena_printf(q->qa, "no column holds %s%s%s%s", agg_kind_name((uint8_t)kind),
                                    kind == CQ_AGG_COUNT_STAR ? "" : "(", field,
@@ -889,7 +891,8 @@ static const char *rewrite_match(exec_ctx *q, rollup *ru, rexec *x)
     int64_t iv = def->interval_ns;
     if (pl->ts_lo != INT64_MIN && ru_bucket(pl->ts_lo, iv) != pl->ts_lo)
         return "the time range does not start on a bucket boundary";
-    if (pl->ts_hi != INT64_MAX && (pl->ts_hi == INT64_MAX - 1 || ru_bucket(pl->ts_hi + 1, iv) != pl->ts_hi + 1))
+    if (pl->ts_hi != INT64_MAX &&
+        (pl->ts_hi == INT64_MAX - 1 || ru_bucket(pl->ts_hi + 1, iv) != pl->ts_hi + 1))
         return "the time range does not end on a bucket boundary";
     x->t_lo = pl->ts_lo == INT64_MIN ? INT64_MIN : pl->ts_lo;
     x->t_hi = pl->ts_hi == INT64_MAX ? INT64_MAX : pl->ts_hi - iv + 1;

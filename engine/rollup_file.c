@@ -368,8 +368,8 @@ int ru_file_check(const uint8_t *p, size_t len, int64_t *min_t, int64_t *max_t, 
     return 0;
 }
 
-int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena,
-                   ru_row_fn fn, void *ctx, qr_diag *d)
+int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena, ru_row_fn fn,
+                   void *ctx, qr_diag *d)
 {
     file_head h;
     int rc = head_read(p, len, &h, d);
@@ -421,7 +421,8 @@ int ru_manifest_decode(const uint8_t *p, size_t len, ru_manifest *out, qr_diag *
     out->next_seq = qr_rd_uvarint(&rd);
     out->late_total = qr_rd_uvarint(&rd);
     uint64_t late_n = qr_rd_uvarint(&rd);
-    if (rd.bad || late_n > qr_rd_left(&rd) / 2) return corrupt(d, p, rd.p, "MANIFEST: bad late list");
+    if (rd.bad || late_n > qr_rd_left(&rd) / 2)
+        return corrupt(d, p, rd.p, "MANIFEST: bad late list");
     out->late = calloc(late_n + 1, sizeof *out->late);
     if (!out->late) return QR_ENOMEM;
     out->late_n = (size_t)late_n;

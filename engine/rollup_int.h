@@ -19,7 +19,7 @@
 #include <stdatomic.h>
 
 #define RU_NAME_MAX 128
-#define RU_MAX_COLUMNS 64           /* labels + aggregates of one rollup */
+#define RU_MAX_COLUMNS 64            /* labels + aggregates of one rollup */
 #define RU_FILE_MAX_BYTES (1u << 30) /* one rollup file; bounds what a reader allocates */
 #define RU_MERGE_FILES 16            /* more files than this: merge them into one */
 #define RU_FILE_VERSION 1
@@ -74,8 +74,8 @@ typedef struct ru_def {
     bool needs_msg;    /* the filter reads msg (the backfill loads it) */
     bool all_fields;   /* the filter may read any field (MATCH field:value) */
     uint32_t field_count;
-    char **fields;    /* fields the filter, labels and aggregates read (malloc) */
-    qr_arena *arena;  /* the parsed statement: a compiled filter points into it */
+    char **fields;   /* fields the filter, labels and aggregates read (malloc) */
+    qr_arena *arena; /* the parsed statement: a compiled filter points into it */
 } ru_def;
 
 /* Compiles the CREATE ROLLUP statement text: checks aggregates and (when snap has rows) that
@@ -153,7 +153,7 @@ struct rollup {
     ru_file **files; /* ascending seq (= ascending t) */
     size_t file_count;
     uint64_t next_seq;
-    qr_buf key; /* observer scratch */
+    qr_buf key;            /* observer scratch */
     pthread_mutex_t io_mu; /* serializes writers of files and MANIFEST */
 };
 
@@ -189,8 +189,8 @@ void ru_unref_all(rollup **list, size_t count);
 
 typedef struct ru_row {
     int64_t t;
-    exec_value *labels;  /* label_count */
-    cq_agg_state **st;   /* agg_count, owned by the row set */
+    exec_value *labels; /* label_count */
+    cq_agg_state **st;  /* agg_count, owned by the row set */
 } ru_row;
 
 typedef struct ru_rows {
@@ -199,14 +199,13 @@ typedef struct ru_rows {
     qr_arena arena; /* label values and keys */
     uint32_t agg_count;
     const ru_def *def;
-    bool exact;           /* no late events in the range, live, not cut by retention */
-    const char *inexact;  /* why not (static text) */
+    bool exact;          /* no late events in the range, live, not cut by retention */
+    const char *inexact; /* why not (static text) */
 } ru_rows;
 
 /* Closed windows (files) and open windows (memory) with t_lo <= t <= t_hi, copies of their
  * states, in (t, labels) order. ru_rows_fini frees. */
-int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out,
-                    qr_diag *d);
+int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out, qr_diag *d);
 void ru_rows_fini(ru_rows *rs);
 
 /* ---- files (rollup_file.c) --------------------------------------------------------------- */
@@ -219,8 +218,8 @@ int ru_file_check(const uint8_t *p, size_t len, int64_t *min_t, int64_t *max_t, 
 /* Decodes the rows of a checked file: fn per row (labels point into arena or p; states are
  * the callee's to keep or free). */
 typedef int (*ru_row_fn)(void *ctx, int64_t t, const exec_value *labels, cq_agg_state **st);
-int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena,
-                   ru_row_fn fn, void *ctx, qr_diag *d);
+int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena, ru_row_fn fn,
+                   void *ctx, qr_diag *d);
 
 typedef struct ru_manifest_file {
     uint64_t seq;
