@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/rollup.h"
+#include "storage/db.h"
+
 int cli_gen(int argc, char **argv);
 int cli_ingest(int argc, char **argv);
 int cli_check(int argc, char **argv);
@@ -22,6 +25,10 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 /* Prints the line `line` of text and a caret under `column` (1-based, UTF-8 characters) —
  * how every positioned query error is shown. Nothing when line or column is not positive. */
 void cli_print_caret(FILE *f, const char *text, int32_t line, int32_t column);
+/* Opens the rollups of an open data directory (right after db_open; rollup_mgr_close before
+ * db_close). On failure prints a warning and returns NULL: the process runs without them
+ * (a later open rebuilds what it missed from the stored events). */
+rollup_mgr *cli_rollups_open(db_t *db, bool no_thread);
 /* 1234567 → "1,234,567" */
 const char *cli_group_digits(uint64_t v, char *buf, size_t cap);
 

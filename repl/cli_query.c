@@ -4,6 +4,7 @@
 #include "common/qr_json.h"
 #include "common/qr_jsonw.h"
 #include "engine/engine.h"
+#include "engine/rollup.h"
 #include "repl/cli.h"
 #include "server/hclient.h"
 
@@ -192,6 +193,7 @@ int cli_query(int argc, char **argv)
                 d.msg[0] ? d.msg : qr_strerror(rc));
         return 1;
     }
+    opts.rollups = cli_rollups_open(db, true);
     exec_result *res = NULL;
     rc = exec_run(db, tenant, query, &opts, &res, &d);
     int status = 0;
@@ -220,6 +222,7 @@ int cli_query(int argc, char **argv)
         }
     }
     exec_result_free(res);
+    rollup_mgr_close(opts.rollups);
     db_close(db);
     return status;
 }

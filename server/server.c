@@ -25,6 +25,7 @@
 #include "server/http.h"
 #include "server/ingest.h"
 #include "server/metrics.h"
+#include "server/rollup_api.h"
 #include "server/tail.h"
 #include "storage/evdec.h"
 
@@ -49,6 +50,8 @@ enum route_id {
     R_SEARCH,
     R_AGGREGATE,
     R_TAIL,
+    R_ROLLUPS,       /* GET /v1/rollups[/{name}] */
+    R_ROLLUPS_ADMIN, /* POST /v1/rollups, DELETE /v1/rollups/{name} */
     R_COUNT
 };
 
@@ -73,6 +76,8 @@ static const route ROUTES[R_COUNT] = {
     [R_SEARCH] = {"/v1/search", "POST", "search", CONFIG_SCOPE_QUERY, true},
     [R_AGGREGATE] = {"/v1/aggregate", "POST", "aggregate", CONFIG_SCOPE_QUERY, true},
     [R_TAIL] = {"/v1/tail", "GET", "tail", CONFIG_SCOPE_QUERY, true},
+    [R_ROLLUPS] = {"/v1/rollups", "GET", "rollups", CONFIG_SCOPE_QUERY, true},
+    [R_ROLLUPS_ADMIN] = {"/v1/rollups", "POST", "rollups_admin", CONFIG_SCOPE_ADMIN, true},
 };
 
 static bool route_is_query(int r) { return r == R_QUERY || r == R_SEARCH || r == R_AGGREGATE; }
@@ -106,6 +111,8 @@ typedef struct server {
     FILE *log;
     http_server *http;
     db_t *db;
+    rollup_mgr *rollups; /* opened with db (NULL when that failed: logged) */
+    qr_diag rollups_diag;
     bool ready;
     bool open_done;
     int exit_code;
@@ -419,6 +426,32 @@ static void after_ingest(uv_work_t *w, int status)
     job_free(j);
 }
 
+static void work_rollups(uv_work_t *w)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    rollup_api_reply reply;
+    qr_buf_init(&reply.body);
+    rollup_api_handle(s->db, s->rollups, s->tenants[j->tenant_idx].name, j->req->method,
+                      j->req->path, j->body, j->body_len, &reply);
+    j->status = reply.status;
+    snprintf(j->extra, sizeof j->extra, "%s", reply.allow);
+    qr_buf_fini(&j->out);
+    j->out = reply.body;
+}
+
+static void after_rollups(uv_work_t *w, int status)
+{
+    (void)status;
+    job *j = w->data;
+    after_job_common(j);
+    char allow[64] = "";
+    if (j->extra[0]) snprintf(allow, sizeof allow, "Allow: %s\r\n", j->extra);
+    http_respond(j->req, j->status, "application/json", allow[0] ? allow : NULL, j->out.data,
+                 j->out.len);
+    job_free(j);
+}
+
 static void after_discover(uv_work_t *w, int status)
 {
     job *j = w->data;
@@ -504,6 +537,7 @@ static void work_query(uv_work_t *w)
     memset(&eo, 0, sizeof eo);
     eo.mem_budget_bytes = (size_t)s->cfg->query_mem_bytes;
     eo.timeout_ms = s->cfg->query_timeout_ms;
+    eo.rollups = s->rollups;
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
         api_query q;
@@ -973,6 +1007,10 @@ static void render_metrics(server *s, qr_buf *o)
 
 static int route_find(const char *path, const char *method, bool *method_ok)
 {
+    if (rollup_api_path(path)) { /* one path with a name, several methods: rollup_api checks */
+        *method_ok = true;
+        return rollup_api_is_admin(method) ? R_ROLLUPS_ADMIN : R_ROLLUPS;
+    }
     for (int r = 1; r < R_COUNT; r++) {
         if (strcmp(ROUTES[r].path, path) == 0) {
             *method_ok = strcmp(ROUTES[r].method, method) == 0;
@@ -1160,6 +1198,10 @@ static void on_body(void *ctx, http_req *req)
         rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
     } else if (r == R_SERVICES || r == R_FIELDS) {
         rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
+    } else if (r == R_ROLLUPS || r == R_ROLLUPS_ADMIN) {
+        j->body = req->body;
+        j->body_len = req->body_len;
+        rc = uv_queue_work(&s->loop, &j->work, work_rollups, after_rollups);
     } else if (route_is_query(r)) {
         size_t enc_len = 0, acc_len = 0;
         const char *enc = http_req_header(req, "content-encoding", &enc_len);
@@ -1299,6 +1341,15 @@ static void work_open(uv_work_t *w)
         if (!s->open_diag.msg[0])
             snprintf(s->open_diag.msg, sizeof s->open_diag.msg, "%s", qr_strerror(rc));
         s->open_diag.code = rc;
+        return;
+    }
+    /* rollups before any ingest; a failure leaves the server up without them */
+    qr_diag_init(&s->rollups_diag);
+    rc = rollup_mgr_open(s->db, NULL, &s->rollups, &s->rollups_diag);
+    if (rc) {
+        s->rollups = NULL;
+        if (!s->rollups_diag.msg[0])
+            snprintf(s->rollups_diag.msg, sizeof s->rollups_diag.msg, "%s", qr_strerror(rc));
     }
 }
 
@@ -1320,6 +1371,7 @@ static void after_open(uv_work_t *w, int status)
         logf_(s, "WAL: skipped %llu bytes from %s offset %lld (%s)",
               (unsigned long long)s->replay.skipped_bytes, s->replay.skipped_file,
               (long long)s->replay.skipped_offset, s->replay.skipped_reason);
+    if (!s->rollups) logf_(s, "rollups not opened: %s", s->rollups_diag.msg);
     if (s->shutting_down) return;
     s->ready = true;
     write_addr_file(s);
@@ -1502,6 +1554,8 @@ int server_run(const server_opts *o, qr_diag *d)
 
     int exit_rc = s->exit_code;
     if (s->db) {
+        rollup_mgr_close(s->rollups);
+        s->rollups = NULL;
         logf_(s, "flushing memtables");
         db_close(s->db);
     }
