@@ -122,8 +122,8 @@ static void info_json(qr_buf *b, const rollup_info *in)
 }
 
 /* Writes the rollup named name (object, with columns when describe); false when absent. */
-static bool one_json(db_t *db, rollup_mgr *m, const char *tenant, const char *name,
-                     bool describe, qr_buf *b)
+static bool one_json(db_t *db, rollup_mgr *m, const char *tenant, const char *name, bool describe,
+                     qr_buf *b)
 {
     rollup_info *infos = NULL;
     size_t n = 0;
