@@ -967,7 +967,7 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
             qr_arena_init(&arena, 64 * 1024, 0);
             for (size_t idx = expired; idx < n && !rc; idx++) {
                 rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &arena,
-                                    collect_row, &c, d);
+                                    UINT64_MAX, collect_row, &c, d);
                 qr_arena_reset(&arena);
             }
             qr_arena_fini(&arena);
@@ -1646,6 +1646,8 @@ void rollup_infos_free(rollup_info *infos, size_t count)
 
 /* ---- rows for queries ----------------------------------------------------------------------- */
 
+/* Adds a row; labels are kept as given (they point into a file the row set holds, or into a
+ * key copied into the arena). Takes the states. */
 static int rows_push(ru_rows *rs, int64_t t, const exec_value *labels, cq_agg_state **st)
 {
     const ru_def *def = rs->def;
@@ -1658,18 +1660,11 @@ static int rows_push(ru_rows *rs, int64_t t, const exec_value *labels, cq_agg_st
     }
     ru_row *row = &rs->rows[rs->count];
     row->t = t;
-    row->labels = qr_arena_calloc(&rs->arena, def->label_count + 1, sizeof *row->labels);
-    row->st = qr_arena_calloc(&rs->arena, def->agg_count + 1, sizeof *row->st);
+    row->labels = qr_arena_alloc(&rs->arena, (def->label_count + 1) * sizeof *row->labels);
+    row->st = qr_arena_alloc(&rs->arena, (def->agg_count + 1) * sizeof *row->st);
     if (!row->labels || !row->st) return QR_ENOMEM;
-    for (uint32_t li = 0; li < def->label_count; li++) {
-        row->labels[li] = labels[li];
-        if (labels[li].type == EXEC_STRING) {
-            char *s = qr_arena_strndup(&rs->arena, labels[li].v.s.ptr, labels[li].v.s.len);
-            if (!s) return QR_ENOMEM;
-            row->labels[li].v.s.ptr = s;
-        }
-    }
-    memcpy(row->st, st, def->agg_count * sizeof *st);
+    if (def->label_count) memcpy(row->labels, labels, def->label_count * sizeof *labels);
+    if (def->agg_count) memcpy(row->st, st, def->agg_count * sizeof *st);
     rs->count++;
     return 0;
 }
@@ -1694,22 +1689,20 @@ static int win_row(ru_rows *rs, const ru_win *w)
 {
     const ru_def *def = rs->def;
     exec_value labels[RU_MAX_COLUMNS];
-    cq_agg_state *st[RU_MAX_COLUMNS];
-    if (!ru_key_decode(w->key, w->key_len, def->label_count, labels)) return QR_EINVAL;
+    cq_agg_state *st[RU_MAX_COLUMNS] = {0};
+    uint8_t *key = qr_arena_alloc(&rs->arena, w->key_len + 1);
+    if (!key) return QR_ENOMEM;
+    if (w->key_len) memcpy(key, w->key, w->key_len);
+    if (!ru_key_decode(key, w->key_len, def->label_count, labels)) return QR_EINVAL;
     int rc = 0;
-    uint32_t made = 0;
     for (uint32_t ai = 0; ai < def->agg_count && !rc; ai++) {
+        if (!(rs->agg_mask >> ai & 1)) continue;
         st[ai] = cq_agg_new(&def->aggs[ai].spec);
-        if (!st[ai]) {
-            rc = QR_ENOMEM;
-            break;
-        }
-        made++;
-        rc = cq_agg_merge(&def->aggs[ai].spec, st[ai], w->st[ai]);
+        rc = st[ai] ? cq_agg_merge(&def->aggs[ai].spec, st[ai], w->st[ai]) : QR_ENOMEM;
     }
     if (!rc) rc = rows_push(rs, w->t, labels, st);
     if (rc)
-        for (uint32_t ai = 0; ai < made; ai++) cq_agg_free(st[ai]);
+        for (uint32_t ai = 0; ai < def->agg_count; ai++) cq_agg_free(st[ai]);
     return rc;
 }
 
@@ -1746,41 +1739,45 @@ static int row_cmp(const void *a, const void *b, void *ctx)
     return 0;
 }
 
-int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out, qr_diag *d)
+const char *ru_inexact(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi)
+{
+    const char *why = NULL;
+    if (r->def.retention_ns) {
+        int64_t keep_t = ru_bucket(ru_now(m) - r->def.retention_ns, r->def.interval_ns);
+        if (keep_t > t_lo) why = "the range starts before the rollup's retention";
+    }
+    pthread_mutex_lock(&r->mu);
+    if (!r->live) why = "the rollup is still backfilling";
+    for (size_t idx = 0; idx < r->late_n && !why; idx++)
+        if (r->late[idx].t >= t_lo && r->late[idx].t <= t_hi && r->late[idx].n)
+            why = "late events were dropped from windows in the range";
+    pthread_mutex_unlock(&r->mu);
+    return why;
+}
+
+int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, uint64_t agg_mask,
+                    bool sorted, ru_rows *out, qr_diag *d)
 {
     memset(out, 0, sizeof *out);
     qr_arena_init(&out->arena, 64 * 1024, 0);
     out->def = &r->def;
     out->agg_count = r->def.agg_count;
-    out->exact = true;
+    out->agg_mask = agg_mask;
+    out->inexact = ru_inexact(r, m, t_lo, t_hi);
+    out->exact = out->inexact == NULL;
     if (r->def.retention_ns) {
         int64_t keep_t = ru_bucket(ru_now(m) - r->def.retention_ns, r->def.interval_ns);
-        if (keep_t > t_lo) {
-            t_lo = keep_t;
-            out->exact = false;
-            out->inexact = "the range starts before the rollup's retention";
-        }
+        if (keep_t > t_lo) t_lo = keep_t;
     }
     int rc = 0;
     pthread_mutex_lock(&r->mu);
-    if (!r->live) {
-        out->exact = false;
-        out->inexact = "the rollup is still backfilling";
-    }
-    for (size_t idx = 0; idx < r->late_n; idx++) {
-        if (r->late[idx].t >= t_lo && r->late[idx].t <= t_hi && r->late[idx].n) {
-            out->exact = false;
-            out->inexact = "late events were dropped from windows in the range";
-        }
-    }
-    size_t fn = 0;
-    ru_file **files = calloc(r->file_count + 1, sizeof *files);
-    if (!files) rc = QR_ENOMEM;
+    out->files = calloc(r->file_count + 1, sizeof *out->files);
+    if (!out->files) rc = QR_ENOMEM;
     for (size_t idx = 0; !rc && idx < r->file_count; idx++) {
         ru_file *f = r->files[idx];
         if (f->max_t < t_lo || f->min_t > t_hi) continue;
         atomic_fetch_add(&f->refs, 1);
-        files[fn++] = f;
+        out->files[out->file_n++] = f;
     }
     for (size_t idx = 0; !rc && idx < r->open.cap; idx++)
         for (ru_win *w = r->open.slots[idx]; w && !rc; w = w->next)
@@ -1790,14 +1787,11 @@ int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_row
             rc = win_row(out, r->closing[idx]);
     pthread_mutex_unlock(&r->mu);
     file_rows fr = {out, t_lo, t_hi};
-    for (size_t idx = 0; idx < fn; idx++) {
-        if (!rc)
-            rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &out->arena, file_row,
-                                &fr, d);
-        file_unref(files[idx]);
-    }
-    free(files);
-    if (!rc && out->count > 1) qsort_r(out->rows, out->count, sizeof *out->rows, row_cmp, out);
+    for (size_t idx = 0; idx < out->file_n && !rc; idx++)
+        rc = ru_file_decode(&r->def, out->files[idx]->bytes, out->files[idx]->len, &out->arena,
+                            agg_mask, file_row, &fr, d);
+    if (!rc && sorted && out->count > 1)
+        qsort_r(out->rows, out->count, sizeof *out->rows, row_cmp, out);
     if (rc) {
         ru_rows_fini(out);
         if (rc == QR_ENOMEM) qr_diag_set(d, rc, "out of memory reading rollup %s", r->def.name);
@@ -1809,6 +1803,10 @@ void ru_rows_fini(ru_rows *rs)
 {
     for (size_t idx = 0; idx < rs->count; idx++)
         for (uint32_t ai = 0; ai < rs->agg_count; ai++) cq_agg_free(rs->rows[idx].st[ai]);
+    for (size_t idx = 0; idx < rs->file_n; idx++) file_unref(rs->files[idx]);
+    free(rs->files);
+    rs->files = NULL;
+    rs->file_n = 0;
     free(rs->rows);
     rs->rows = NULL;
     rs->count = rs->cap = 0;

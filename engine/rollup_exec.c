@@ -374,6 +374,8 @@ typedef struct rexec {
     uint32_t conj_count;
     bx **conjs; /* row context */
     int64_t t_lo, t_hi;
+    bool need_finals;      /* row expressions read aggregate columns' values */
+    uint8_t *steal;        /* per rollup aggregate: one query aggregate merges it */
 } rexec;
 
 static void row_values(const rexec *x, const ru_row *row, exec_value *vals)
@@ -381,8 +383,9 @@ static void row_values(const rexec *x, const ru_row *row, exec_value *vals)
     const ru_def *def = x->def;
     vals[0] = ev_int(EXEC_TS, row->t);
     for (uint32_t li = 0; li < def->label_count; li++) vals[1 + li] = row->labels[li];
-    for (uint32_t ai = 0; ai < def->agg_count; ai++)
-        vals[1 + def->label_count + ai] = cq_agg_final(&def->aggs[ai].spec, row->st[ai]);
+    for (uint32_t ai = 0; x->need_finals && ai < def->agg_count; ai++)
+        vals[1 + def->label_count + ai] =
+            row->st[ai] ? cq_agg_final(&def->aggs[ai].spec, row->st[ai]) : ev_null();
 }
 
 static bool row_passes(const rexec *x, blk_ctx *bc)
@@ -473,7 +476,7 @@ static int run_table_rows(rexec *x, ru_rows *rs, exec_result *r)
 }
 
 static int group_find(rexec *x, rgroup ***slots, size_t *cap, size_t *count, qr_buf *key,
-                      const exec_value *kv, rgroup **out)
+                      const exec_value *kv, bool with_states, rgroup **out)
 {
     exec_ctx *q = x->q;
     if (!qr_buf_ok(key)) return QR_ENOMEM;
@@ -514,7 +517,7 @@ static int group_find(rexec *x, rgroup ***slots, size_t *cap, size_t *count, qr_
     bool ok = true;
     for (uint32_t k = 0; k < x->group_count; k++) g->keys[k] = ev_copy(q->qa, &kv[k], &ok);
     if (!ok) return exec_over_budget(q);
-    for (uint32_t ai = 0; ai < x->agg_count; ai++) {
+    for (uint32_t ai = 0; with_states && ai < x->agg_count; ai++) {
         if (x->aggs[ai].mode == QAGG_ROWS) continue;
         g->st[ai] = cq_agg_new(&x->aggs[ai].spec);
         if (!g->st[ai]) return QR_ENOMEM;
@@ -560,7 +563,7 @@ static int run_table_agg(rexec *x, ru_rows *rs, exec_result *r)
     int rc = 0;
     uint64_t hits = 0;
     for (size_t ri = 0; ri < rs->count && !rc; ri++) {
-        const ru_row *row = &rs->rows[ri];
+        ru_row *row = &rs->rows[ri];
         if (row->t < x->t_lo || row->t > x->t_hi) continue;
         row_values(x, row, vals);
         if (!row_passes(x, &bc)) continue;
@@ -571,11 +574,24 @@ static int run_table_agg(rexec *x, ru_rows *rs, exec_result *r)
             ru_key_add(&key, &kv[k]);
         }
         rgroup *g = NULL;
-        rc = group_find(x, &slots, &cap, &count, &key, kv, &g);
+        rc = group_find(x, &slots, &cap, &count, &key, kv, false, &g);
         if (rc) break;
         g->rows++;
         for (uint32_t ai = 0; ai < x->agg_count && !rc; ai++) {
             const qagg *a = &x->aggs[ai];
+            if (a->mode == QAGG_ROWS) continue;
+            if (!g->st[ai] && a->mode == QAGG_MERGE && x->steal[a->col] && row->st[a->col]) {
+                g->st[ai] = row->st[a->col]; /* the group's first row: take its state */
+                row->st[a->col] = NULL;
+                continue;
+            }
+            if (!g->st[ai]) {
+                g->st[ai] = cq_agg_new(&a->spec);
+                if (!g->st[ai]) {
+                    rc = QR_ENOMEM;
+                    break;
+                }
+            }
             if (a->mode == QAGG_MERGE) {
                 rc = cq_agg_merge(&a->spec, g->st[ai], row->st[a->col]);
             } else if (a->mode == QAGG_VALUE) {
@@ -589,7 +605,7 @@ static int run_table_agg(rexec *x, ru_rows *rs, exec_result *r)
     if (!rc && x->group_count == 0 && count == 0) {
         rgroup *g = NULL;
         qr_buf_init(&key);
-        rc = group_find(x, &slots, &cap, &count, &key, kv, &g);
+        rc = group_find(x, &slots, &cap, &count, &key, kv, true, &g);
         qr_buf_fini(&key);
     }
     q->hits = hits;
@@ -730,8 +746,31 @@ static int qagg_bind(rexec *x, const agg_spec *as, qagg *out)
 static int rexec_run(rexec *x, rollup *ru, exec_result *r, bool require_exact)
 {
     exec_ctx *q = x->q;
+    bool rows = q->pl->kind == PLAN_ROWS;
+    /* which aggregate states to read; whether row expressions read their values */
+    uint64_t mask = 0;
+    x->need_finals = rows || x->conj_count > 0;
+    x->steal = qr_arena_calloc(q->qa, x->def->agg_count + 1, 1);
+    if (!x->steal) return exec_over_budget(q);
+    uint32_t first_agg = 1 + x->def->label_count;
+    for (uint32_t k = 0; k < x->group_count; k++)
+        x->need_finals |= (x->groups[k]->kind != BX_GROUP || x->groups[k]->slot >= (int)first_agg) &&
+                          !(x->groups[k]->kind == BX_CALL && x->groups[k]->fn == FN_BUCKET &&
+                            x->groups[k]->items[0]->kind == BX_GROUP &&
+                            x->groups[k]->items[0]->slot < (int)first_agg);
+    for (uint32_t ai = 0; ai < x->agg_count; ai++) {
+        const qagg *a = &x->aggs[ai];
+        if (a->mode == QAGG_MERGE) {
+            mask |= 1ull << a->col;
+            x->steal[a->col]++;
+        }
+        if (a->mode == QAGG_VALUE) x->need_finals = true;
+    }
+    for (uint32_t c = 0; c < x->def->agg_count; c++) x->steal[c] = x->steal[c] == 1;
+    if (x->need_finals) mask = UINT64_MAX;
+    if (require_exact && ru_inexact(ru, q->opts.rollups, x->t_lo, x->t_hi)) return QR_EAGAIN;
     ru_rows rs;
-    int rc = ru_rows_collect(ru, q->opts.rollups, x->t_lo, x->t_hi, &rs, q->d);
+    int rc = ru_rows_collect(ru, q->opts.rollups, x->t_lo, x->t_hi, mask, rows, &rs, q->d);
     if (rc) return rc;
     if (require_exact && !rs.exact) {
         ru_rows_fini(&rs);
@@ -928,13 +967,8 @@ int rollup_try_rewrite(exec_ctx *q, const char *tenant, exec_result *r, bool *us
             rc = rexec_run(&x, ru, r, true);
             if (rc == QR_EAGAIN) {
                 rc = 0;
-                ru_rows probe;
-                if (!ru_rows_collect(ru, q->opts.rollups, x.t_lo, x.t_hi, &probe, NULL)) {
-                    no = probe.inexact ? probe.inexact : "not exact";
-                    ru_rows_fini(&probe);
-                } else {
-                    no = "cannot read it";
-                }
+                no = ru_inexact(ru, q->opts.rollups, x.t_lo, x.t_hi);
+                if (!no) no = "not exact";
             } else if (rc) {
                 break;
             } else {

@@ -260,7 +260,7 @@ static int head_read(const uint8_t *p, size_t len, file_head *h, qr_diag *d)
 
 /* Walks the rows; with def NULL only checks the framing (states are not decoded). */
 static int rows_walk(const ru_def *def, const uint8_t *p, const file_head *h, qr_arena *arena,
-                     ru_row_fn fn, void *ctx, uint64_t *buckets, qr_diag *d)
+                     uint64_t agg_mask, ru_row_fn fn, void *ctx, uint64_t *buckets, qr_diag *d)
 {
     uint64_t distinct = 0;
     qr_str *strs = NULL;
@@ -323,7 +323,7 @@ static int rows_walk(const ru_def *def, const uint8_t *p, const file_head *h, qr
             const uint8_t *sb = qr_rd_bytes(&rd, &n);
             if (!sb) return corrupt(d, p, rd.p, "truncated state");
             st[ai] = NULL;
-            if (!def) continue;
+            if (!def || !(agg_mask >> ai & 1)) continue;
             qr_rd srd;
             qr_rd_init(&srd, sb, n);
             qr_diag sd;
@@ -360,7 +360,7 @@ int ru_file_check(const uint8_t *p, size_t len, int64_t *min_t, int64_t *max_t, 
 {
     file_head h;
     int rc = head_read(p, len, &h, d);
-    if (!rc) rc = rows_walk(NULL, p, &h, NULL, NULL, NULL, buckets, d);
+    if (!rc) rc = rows_walk(NULL, p, &h, NULL, 0, NULL, NULL, buckets, d);
     if (rc) return rc;
     *min_t = h.min_t;
     *max_t = h.max_t;
@@ -368,8 +368,8 @@ int ru_file_check(const uint8_t *p, size_t len, int64_t *min_t, int64_t *max_t, 
     return 0;
 }
 
-int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena, ru_row_fn fn,
-                   void *ctx, qr_diag *d)
+int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena,
+                   uint64_t agg_mask, ru_row_fn fn, void *ctx, qr_diag *d)
 {
     file_head h;
     int rc = head_read(p, len, &h, d);
@@ -377,7 +377,7 @@ int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *ar
     if (h.label_count != def->label_count || h.agg_count != def->agg_count ||
         h.interval_ns != def->interval_ns)
         return corrupt(d, p, p + 5, "columns do not match the rollup's definition");
-    return rows_walk(def, p, &h, arena, fn, ctx, NULL, d);
+    return rows_walk(def, p, &h, arena, agg_mask, fn, ctx, NULL, d);
 }
 
 /* ---- MANIFEST ------------------------------------------------------------------------------- */

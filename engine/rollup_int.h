@@ -196,16 +196,24 @@ typedef struct ru_row {
 typedef struct ru_rows {
     ru_row *rows;
     size_t count, cap;
-    qr_arena arena; /* label values and keys */
+    qr_arena arena;         /* label values and keys */
+    struct ru_file **files; /* held: file rows' label strings point into them */
+    size_t file_n;
+    uint64_t agg_mask; /* the aggregates whose states were read (others are NULL) */
     uint32_t agg_count;
     const ru_def *def;
     bool exact;          /* no late events in the range, live, not cut by retention */
     const char *inexact; /* why not (static text) */
 } ru_rows;
 
-/* Closed windows (files) and open windows (memory) with t_lo <= t <= t_hi, copies of their
- * states, in (t, labels) order. ru_rows_fini frees. */
-int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, ru_rows *out, qr_diag *d);
+/* Closed windows (files) and open windows (memory) with t_lo <= t <= t_hi, copies of the
+ * states of the aggregates in agg_mask (bit per aggregate; the others are NULL), in (t,
+ * labels) order when sorted. ru_rows_fini frees. */
+int ru_rows_collect(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi, uint64_t agg_mask,
+                    bool sorted, ru_rows *out, qr_diag *d);
+/* Why rows of [t_lo, t_hi] would not equal the raw aggregation (NULL: they do): backfilling,
+ * late events dropped in the range, or the range reaching past retention. */
+const char *ru_inexact(rollup *r, rollup_mgr *m, int64_t t_lo, int64_t t_hi);
 void ru_rows_fini(ru_rows *rs);
 
 /* ---- files (rollup_file.c) --------------------------------------------------------------- */
@@ -215,11 +223,11 @@ int ru_file_encode(const ru_def *def, ru_win *const *wins, size_t n, qr_buf *out
 /* Validates a whole file (untrusted bytes); fills min/max t and rows. QR_ECORRUPT + diag. */
 int ru_file_check(const uint8_t *p, size_t len, int64_t *min_t, int64_t *max_t, uint64_t *rows,
                   uint64_t *buckets, qr_diag *d);
-/* Decodes the rows of a checked file: fn per row (labels point into arena or p; states are
- * the callee's to keep or free). */
+/* Decodes the rows of a checked file: fn per row (labels point into arena or p; states of
+ * the aggregates in agg_mask, NULL for the others, are the callee's to keep or free). */
 typedef int (*ru_row_fn)(void *ctx, int64_t t, const exec_value *labels, cq_agg_state **st);
-int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena, ru_row_fn fn,
-                   void *ctx, qr_diag *d);
+int ru_file_decode(const ru_def *def, const uint8_t *p, size_t len, qr_arena *arena,
+                   uint64_t agg_mask, ru_row_fn fn, void *ctx, qr_diag *d);
 
 typedef struct ru_manifest_file {
     uint64_t seq;

@@ -58,7 +58,7 @@ static bool round_trip(const ru_def *def, const uint8_t *p, size_t len, qr_buf *
     qr_arena_init(&arena, 4096, 0);
     wins w = {def, NULL, 0, 0, {0}};
     qr_buf_init(&w.key);
-    bool ok = ru_file_decode(def, p, len, &arena, keep_row, &w, NULL) == 0;
+    bool ok = ru_file_decode(def, p, len, &arena, UINT64_MAX, keep_row, &w, NULL) == 0;
     if (ok && ru_file_encode(def, w.list, w.n, out) != 0) abort();
     wins_free(&w);
     qr_buf_fini(&w.key);
