@@ -100,6 +100,7 @@ static exec_result *run(db_t *db, rollup_mgr *m, const char *sql)
     exec_opts o;
     memset(&o, 0, sizeof o);
     o.rollups = m;
+    o.mem_budget_bytes = (size_t)4 << 30; /* raw p99 per (5m, service) over 30 days is big */
     exec_result *r = NULL;
     qr_diag d;
     qr_diag_init(&d);
