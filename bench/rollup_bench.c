@@ -170,8 +170,8 @@ int main(int argc, char **argv)
     double t0 = now_s();
     load(db, events, start, rate, 11);
     db_flush(db, &d);
-    printf("loaded %zu events over %d days (%.3f events/s of event time) in %.2f s\n", events,
-           days, rate, now_s() - t0);
+    printf("loaded %zu events over %d days (%.3f events/s of event time) in %.2f s\n", events, days,
+           rate, now_s() - t0);
 
     char lo[40], hi[40];
     qr_time_format(start, lo, sizeof lo, false);
@@ -234,9 +234,11 @@ int main(int argc, char **argv)
            raw_count, ru_count, raw_count / ru_count,
            body_equal(&raw1, &ru1) ? "same rows" : "ROWS DIFFER");
     printf("  count(*), p99(latency_ms):      raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
-           raw_p99, ru_p99, raw_p99 / ru_p99, body_equal(&raw2, &ru2) ? "same rows" : "ROWS DIFFER");
+           raw_p99, ru_p99, raw_p99 / ru_p99,
+           body_equal(&raw2, &ru2) ? "same rows" : "ROWS DIFFER");
     printf("  same per service:               raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
-           raw_svc, ru_svc, raw_svc / ru_svc, body_equal(&raw3, &ru3) ? "same rows" : "ROWS DIFFER");
+           raw_svc, ru_svc, raw_svc / ru_svc,
+           body_equal(&raw3, &ru3) ? "same rows" : "ROWS DIFFER");
     printf("  EXPLAIN: %s\n", used ? "rollup: r5m" : "ROLLUP NOT USED");
     qr_buf_fini(&raw1);
     qr_buf_fini(&raw2);
@@ -248,9 +250,9 @@ int main(int argc, char **argv)
     db_close(db);
 
     /* ingest with 0, 10, 100 rollups */
-    static const char *const filters[] = {
-        "", "WHERE level >= WARN", "WHERE service = 'payment'", "WHERE latency_ms > 200",
-        "WHERE service IN ('api', 'auth') AND level >= ERROR"};
+    static const char *const filters[] = {"", "WHERE level >= WARN", "WHERE service = 'payment'",
+                                          "WHERE latency_ms > 200",
+                                          "WHERE service IN ('api', 'auth') AND level >= ERROR"};
     static const char *const labels[] = {"service", "service, level", "level", "host"};
     int counts[] = {0, 10, 100};
     double base_rate = 0;
@@ -264,15 +266,15 @@ int main(int argc, char **argv)
             snprintf(sql, sizeof sql,
                      "CREATE ROLLUP r%d AS SELECT bucket(ts, %dm) AS t, %s, count(*) AS n%s FROM "
                      "logs %s GROUP BY t, %s",
-                     k, 1 + k % 5, lb, k % 3 == 0 ? ", p99(latency_ms) AS p" : "",
-                     filters[k % 5], lb);
+                     k, 1 + k % 5, lb, k % 3 == 0 ? ", p99(latency_ms) AS p" : "", filters[k % 5],
+                     lb);
             exec_result_free(run(db, m, sql));
         }
         double secs = load(db, ingest_events, qr_now_ns() - 60 * QR_NS_PER_SEC, 20000, 3);
         double ev_s = (double)ingest_events / secs;
         if (ci == 0) base_rate = ev_s;
-        printf("ingest with %3d rollups: %9.0f events/s (%.1f%% of 0 rollups)\n", counts[ci],
-               ev_s, 100.0 * ev_s / base_rate);
+        printf("ingest with %3d rollups: %9.0f events/s (%.1f%% of 0 rollups)\n", counts[ci], ev_s,
+               100.0 * ev_s / base_rate);
         rollup_mgr_close(m);
         db_close(db);
     }

@@ -135,6 +135,7 @@ static void walk_expr(walk_ctx *w, const sql_expr *e)
     switch (e->kind) {
     case SQL_EXPR_FIELD: {
         const char *n = e->u.name.s;
+        if (strcmp(n, "service") && strcmp(n, "level")) w->def->where_other = true;
         if (!strcmp(n, "msg")) w->def->needs_msg = true;
         if (!strcmp(n, "ts") || !strcmp(n, "ingest_ts")) w->def->where_has_ts = true;
         if (is_builtin(n)) return;
@@ -151,6 +152,7 @@ static void walk_expr(walk_ctx *w, const sql_expr *e)
     case SQL_EXPR_BINARY:
         if (e->u.binary.op == SQL_OP_MATCH) {
             w->def->needs_msg = true;
+            w->def->where_other = true;
             walk_search(w, e->u.binary.search);
         }
         walk_expr(w, e->u.binary.lhs);
@@ -290,6 +292,10 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
         }
         def->col_count++;
     }
+    def->labels_sl = true;
+    for (uint32_t li = 0; li < def->label_count; li++)
+        def->labels_sl &=
+            def->labels[li].src == RU_LABEL_SERVICE || def->labels[li].src == RU_LABEL_LEVEL;
     walk_ctx w = {def, check ? snap : NULL, d, 0};
     walk_expr(&w, s->where);
     if (w.rc) return w.rc;
@@ -542,30 +548,157 @@ static void late_add(rollup *r, int64_t t)
 /* First bucket start that is still open. */
 static int64_t first_open_t(const rollup *r) { return r->closed_through_ns; }
 
+/* Events of a batch in classes of equal (service, level), computed once per batch for every
+ * rollup: a filter that reads only those is evaluated once per class, and a window whose
+ * labels are only those is found once per class and bucket. */
+#define RU_CLASS_MAX 256
+#define RU_CLASS_SLOTS 1024 /* open addressing over (service, level) hashes */
+
+typedef struct batch_classes {
+    uint16_t *cls; /* per event; NULL: too many classes (or no memory): per-event path */
+    uint32_t count;
+    uint32_t rep[RU_CLASS_MAX]; /* an event of each class */
+} batch_classes;
+
+static void classes_compute(const qr_batch *b, batch_classes *bc)
+{
+    bc->count = 0;
+    bc->cls = b->count ? malloc(b->count * sizeof *bc->cls) : NULL;
+    uint16_t *slots = bc->cls ? calloc(RU_CLASS_SLOTS, sizeof *slots) : NULL; /* class + 1 */
+    if (!slots) {
+        free(bc->cls);
+        bc->cls = NULL;
+        return;
+    }
+    uint16_t prev = 0;
+    for (size_t idx = 0; idx < b->count; idx++) {
+        const qr_event *e = &b->events[idx];
+        const qr_event *pe = idx ? &b->events[bc->rep[prev]] : NULL;
+        if (pe && e->level == pe->level && e->service.len == pe->service.len &&
+            (e->service.ptr == pe->service.ptr ||
+             !memcmp(e->service.ptr, pe->service.ptr, e->service.len))) {
+            bc->cls[idx] = prev; /* the common case: a run of one source */
+            continue;
+        }
+        uint64_t h = qr_hash64_seed(e->service.ptr, e->service.len, e->level);
+        size_t pos = h & (RU_CLASS_SLOTS - 1);
+        uint16_t c = UINT16_MAX;
+        while (slots[pos]) {
+            const qr_event *r = &b->events[bc->rep[slots[pos] - 1]];
+            if (r->level == e->level && r->service.len == e->service.len &&
+                !memcmp(r->service.ptr, e->service.ptr, e->service.len)) {
+                c = (uint16_t)(slots[pos] - 1);
+                break;
+            }
+            pos = (pos + 1) & (RU_CLASS_SLOTS - 1);
+        }
+        if (c == UINT16_MAX) {
+            if (bc->count == RU_CLASS_MAX) {
+                free(bc->cls);
+                bc->cls = NULL;
+                break;
+            }
+            c = (uint16_t)bc->count;
+            bc->rep[bc->count++] = (uint32_t)idx;
+            slots[pos] = (uint16_t)(c + 1);
+        }
+        bc->cls[idx] = c;
+        prev = c;
+    }
+    free(slots);
+}
+
+/* One rollup over a batch whose events have classes (filter and/or labels by class). */
+static void observe_classes(rollup *r, const qr_batch *batch, const batch_classes *bc)
+{
+    const ru_def *def = &r->def;
+    uint8_t pass[RU_CLASS_MAX];
+    bool any = false;
+    bool by_class = !def->where_other;
+    for (uint32_t c = 0; c < bc->count; c++) {
+        pass[c] =
+            !by_class || !r->filter || evf_match(r->filter, batch, &batch->events[bc->rep[c]]) == 1;
+        any |= pass[c];
+    }
+    if (!any) return;
+    struct {
+        ru_win *w;
+        int64_t t;
+    } cache[RU_CLASS_MAX];
+    for (uint32_t c = 0; c < bc->count; c++) cache[c].w = NULL;
+    int64_t first = first_open_t(r), iv = def->interval_ns;
+    for (size_t ei = 0; ei < batch->count; ei++) {
+        uint16_t c = bc->cls[ei];
+        if (!pass[c]) continue;
+        const qr_event *e = &batch->events[ei];
+        if (!by_class && r->filter && evf_match(r->filter, batch, e) != 1) continue;
+        ru_win *w = NULL;
+        if (def->labels_sl && cache[c].w && e->ts_ns >= cache[c].t && e->ts_ns - cache[c].t < iv) {
+            w = cache[c].w;
+        } else {
+            int64_t t = ru_bucket(e->ts_ns, iv);
+            if (t < first) {
+                late_add(r, t);
+                continue;
+            }
+            qr_buf_clear(&r->key);
+            for (uint32_t li = 0; li < def->label_count; li++) {
+                exec_value v;
+                label_value(&def->labels[li], batch, e, &v);
+                ru_key_add(&r->key, &v);
+            }
+            int err = 0;
+            if (qr_buf_ok(&r->key))
+                w = ru_table_get(&r->open, def, t, r->key.data, (uint32_t)r->key.len, &err);
+            if (!w) continue; /* out of memory: the window misses the event */
+            if (def->labels_sl) {
+                cache[c].w = w;
+                cache[c].t = t;
+            }
+        }
+        for (uint32_t ai = 0; ai < def->agg_count; ai++)
+            cq_agg_add_event(&def->aggs[ai].spec, w->st[ai], batch, e);
+    }
+}
+
 static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn)
 {
     (void)lsn;
     rollup_mgr *m = ctx;
     const char *tn = tenant ? tenant : DB_DEFAULT_TENANT;
+    batch_classes bc;
+    bc.cls = NULL;
+    bc.count = 0;
+    bool classed = false;
     pthread_rwlock_rdlock(&m->list_lock);
     for (size_t idx = 0; idx < m->count; idx++) {
         rollup *r = m->list[idx];
         if (strcmp(r->def.tenant, tn) != 0) continue;
+        bool by_class = (!r->def.where_other && r->filter) || r->def.labels_sl;
+        if (by_class && !classed) {
+            classes_compute(batch, &bc);
+            classed = true;
+        }
         pthread_mutex_lock(&r->mu);
         if (r->registered && !r->dropped) {
-            int64_t first = first_open_t(r);
-            for (size_t ei = 0; ei < batch->count; ei++) {
-                int64_t t = 0;
-                int rc = event_add(&r->def, r->filter, &r->open, &r->key, first, batch,
-                                   &batch->events[ei], &t);
-                if (rc == 1) late_add(r, t);
-                /* out of memory: the window misses the event; nothing else can be done
-                 * on the ingest path (the batch is already durable) */
+            if (by_class && bc.cls) {
+                observe_classes(r, batch, &bc);
+            } else {
+                int64_t first = first_open_t(r);
+                for (size_t ei = 0; ei < batch->count; ei++) {
+                    int64_t t = 0;
+                    int rc = event_add(&r->def, r->filter, &r->open, &r->key, first, batch,
+                                       &batch->events[ei], &t);
+                    if (rc == 1) late_add(r, t);
+                    /* out of memory: the window misses the event; nothing else can be done
+                     * on the ingest path (the batch is already durable) */
+                }
             }
         }
         pthread_mutex_unlock(&r->mu);
     }
     pthread_rwlock_unlock(&m->list_lock);
+    free(bc.cls);
 }
 
 /* ---- rollup objects ------------------------------------------------------------------------- */
@@ -966,8 +1099,8 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
             qr_arena arena;
             qr_arena_init(&arena, 64 * 1024, 0);
             for (size_t idx = expired; idx < n && !rc; idx++) {
-                rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &arena,
-                                    UINT64_MAX, collect_row, &c, d);
+                rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &arena, UINT64_MAX,
+                                    collect_row, &c, d);
                 qr_arena_reset(&arena);
             }
             qr_arena_fini(&arena);

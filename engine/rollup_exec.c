@@ -374,8 +374,8 @@ typedef struct rexec {
     uint32_t conj_count;
     bx **conjs; /* row context */
     int64_t t_lo, t_hi;
-    bool need_finals;      /* row expressions read aggregate columns' values */
-    uint8_t *steal;        /* per rollup aggregate: one query aggregate merges it */
+    bool need_finals; /* row expressions read aggregate columns' values */
+    uint8_t *steal;   /* per rollup aggregate: one query aggregate merges it */
 } rexec;
 
 static void row_values(const rexec *x, const ru_row *row, exec_value *vals)
@@ -754,10 +754,11 @@ static int rexec_run(rexec *x, rollup *ru, exec_result *r, bool require_exact)
     if (!x->steal) return exec_over_budget(q);
     uint32_t first_agg = 1 + x->def->label_count;
     for (uint32_t k = 0; k < x->group_count; k++)
-        x->need_finals |= (x->groups[k]->kind != BX_GROUP || x->groups[k]->slot >= (int)first_agg) &&
-                          !(x->groups[k]->kind == BX_CALL && x->groups[k]->fn == FN_BUCKET &&
-                            x->groups[k]->items[0]->kind == BX_GROUP &&
-                            x->groups[k]->items[0]->slot < (int)first_agg);
+        x->need_finals |=
+            (x->groups[k]->kind != BX_GROUP || x->groups[k]->slot >= (int)first_agg) &&
+            !(x->groups[k]->kind == BX_CALL && x->groups[k]->fn == FN_BUCKET &&
+              x->groups[k]->items[0]->kind == BX_GROUP &&
+              x->groups[k]->items[0]->slot < (int)first_agg);
     for (uint32_t ai = 0; ai < x->agg_count; ai++) {
         const qagg *a = &x->aggs[ai];
         if (a->mode == QAGG_MERGE) {

@@ -72,6 +72,8 @@ typedef struct ru_def {
     char **conj_texts;
     bool where_has_ts; /* a conjunct reads ts: never used by the rewrite */
     bool needs_msg;    /* the filter reads msg (the backfill loads it) */
+    bool where_other;  /* the filter reads something besides service, host and level */
+    bool labels_sl;    /* every label is service, host or level */
     bool all_fields;   /* the filter may read any field (MATCH field:value) */
     uint32_t field_count;
     char **fields;   /* fields the filter, labels and aggregates read (malloc) */
