@@ -36,6 +36,8 @@
 #define RU_DEFAULT_LATENESS_NS (60 * QR_NS_PER_SEC)
 #define RU_DEF_MAX_BYTES (64 * 1024)
 #define RU_MANIFEST_MAX_BYTES (64u * 1024 * 1024)
+/* late events alone republish the MANIFEST at most this often (each publish is an fsync) */
+#define RU_LATE_PUBLISH_NS (5 * QR_NS_PER_SEC)
 
 int64_t ru_now(const rollup_mgr *m)
 {
@@ -819,12 +821,9 @@ static void file_path(const rollup *r, uint64_t seq, char *buf, size_t cap)
     snprintf(buf, cap, "%s/%012llu.qrw", r->dir, (unsigned long long)seq);
 }
 
+/* A window file: written to path.tmp, fsync'd, renamed, directory fsync'd. */
 static int write_file_sync(const char *path, const qr_buf *b, qr_diag *d)
 {
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    /* qr_fs_write_atomic: temp, fsync, rename, fsync dir */
-    (void)tmp;
     return qr_fs_write_atomic(path, b->data, b->len, d);
 }
 
@@ -1005,7 +1004,11 @@ static int rollup_close_due(rollup_mgr *m, rollup *r, qr_diag *d)
         if (!rc) r->closed_through_ns = wm;
     }
     int64_t watermark = r->closed_through_ns;
-    bool work = r->closing_n || r->late_dirty;
+    int64_t mono = qr_monotonic_ns();
+    bool late_due =
+        r->late_dirty && (m->final_tick || mono - r->late_published_mono_ns >= RU_LATE_PUBLISH_NS);
+    if (late_due) r->late_published_mono_ns = mono;
+    bool work = r->closing_n || late_due;
     pthread_mutex_unlock(&r->mu);
     if (!rc && work) rc = closing_write(r, watermark, d);
     pthread_mutex_unlock(&r->io_mu);
@@ -1150,11 +1153,6 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
             for (size_t idx = 0; next && idx < next_n; idx++) file_unref(next[idx]);
             free(next);
         }
-    } else if (!dropped && live) {
-        pthread_mutex_lock(&r->mu);
-        bool dirty = r->late_dirty;
-        pthread_mutex_unlock(&r->mu);
-        if (dirty) rc = manifest_publish(r, files, n, watermark, r->next_seq, d);
     }
     for (size_t idx = 0; idx < n; idx++) file_unref(files[idx]);
     free(files);
@@ -1569,6 +1567,7 @@ void rollup_mgr_close(rollup_mgr *m)
         pthread_mutex_unlock(&m->tick_mu);
         pthread_join(m->thread, NULL);
     }
+    m->final_tick = true;
     rollup_mgr_tick(m, NULL);
     /* the observer stays registered with the db: leave it inert */
     pthread_rwlock_wrlock(&m->list_lock);

@@ -19,9 +19,10 @@
  * stored events of a synchronized snapshot (db_snapshot_open_sync), so a crash never loses or
  * double counts an event; windows already due are then closed and written.
  *
- * Ownership: rollup_mgr_open/rollup_mgr_close (close before db_close; the manager stays
- * registered as an observer, inert after close). Thread safety: every function may be called
- * from many threads at once, except rollup_mgr_close (after every other call returned).
+ * Ownership: rollup_mgr_open/rollup_mgr_close. The manager is registered as an observer of
+ * the db until db_close: close it after the last ingest and right before db_close (nothing
+ * may be ingested in between). Thread safety: every function may be called from many
+ * threads at once, except rollup_mgr_close (after every other call returned).
  * Errors: 0 or a negative QR_E*; definition errors are QR_ESYNTAX with "line L, column C: "
  * diagnostics; QR_EEXIST / QR_ENOTFOUND for names; QR_EIO / QR_ECORRUPT for files. */
 #ifndef QR_ROLLUP_H

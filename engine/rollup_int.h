@@ -152,7 +152,8 @@ struct rollup {
     ru_late *late;
     size_t late_n, late_cap;
     bool late_dirty;
-    ru_file **files; /* ascending seq (= ascending t) */
+    int64_t late_published_mono_ns; /* late-only MANIFEST updates: at most every few seconds */
+    ru_file **files;                /* ascending seq (= ascending t) */
     size_t file_count;
     uint64_t next_seq;
     qr_buf key;            /* observer scratch */
@@ -166,6 +167,7 @@ struct rollup_mgr {
     rollup **list;
     size_t count, cap;
     bool closed;
+    bool final_tick; /* rollup_mgr_close: publish late counts whatever their age */
     pthread_t thread;
     bool has_thread;
     pthread_mutex_t tick_mu;
