@@ -39,6 +39,8 @@
 /* late events alone republish the MANIFEST at most this often (each publish is an fsync) */
 #define RU_LATE_PUBLISH_NS (5 * QR_NS_PER_SEC)
 
+static void list_remove(rollup_mgr *m, rollup *r);
+
 int64_t ru_now(const rollup_mgr *m)
 {
     return m->opts.clock_ns ? m->opts.clock_ns(m->opts.clock_ctx) : qr_now_ns();
@@ -1544,15 +1546,28 @@ int rollup_mgr_open(db_t *db, const rollup_opts *opts, rollup_mgr **out, qr_diag
     for (size_t idx = 0; idx < tenant_n; idx++) free(tenants[idx]);
     free(tenants);
     if (!rc) rc = db_observer_add(db, observe, m);
-    for (size_t idx = 0; idx < m->count && !rc; idx++) rc = rebuild(m, m->list[idx], d);
-    if (!rc && !m->opts.no_thread) {
-        rc = pthread_create(&m->thread, NULL, tick_thread, m) ? QR_ENOMEM : 0;
-        m->has_thread = rc == 0;
-    }
     if (rc) {
         rollup_mgr_close(m);
         return rc;
     }
+    /* From here the db holds m: the open succeeds. A rollup that cannot be rebuilt (I/O,
+     * memory) is left out of this process, its files untouched, and reported in d. */
+    for (size_t idx = 0; idx < m->count;) {
+        qr_diag local;
+        qr_diag_init(&local);
+        rollup *r = m->list[idx];
+        if (rebuild(m, r, &local) == 0) {
+            idx++;
+            continue;
+        }
+        if (d && !d->code) {
+            *d = local;
+            snprintf(d->msg, sizeof d->msg, "rollup %s left out: %s", r->def.name, local.msg);
+        }
+        list_remove(m, r);
+        ru_unref(r);
+    }
+    if (!m->opts.no_thread) m->has_thread = pthread_create(&m->thread, NULL, tick_thread, m) == 0;
     *out = m;
     return 0;
 }

@@ -46,7 +46,10 @@ typedef struct rollup_opts {
 
 /* Loads every tenant's rollup definitions and closed windows, registers the manager as an
  * observer of db, rebuilds the open windows from the stored events and starts the background
- * thread. Call after db_open and before the first ingest. */
+ * thread. Call after db_open and before the first ingest. Errors before the registration
+ * (a damaged DEF, MANIFEST or window file: QR_ECORRUPT naming the file; QR_EIO) fail the
+ * open; a rollup whose rebuild fails afterwards is left out of this process (its files are
+ * kept) and the open succeeds with d->code set and d->msg saying which. */
 int rollup_mgr_open(db_t *db, const rollup_opts *opts, rollup_mgr **out, qr_diag *d);
 /* Closes windows due now, stops the thread, frees everything. NULL is a no-op. Open windows
  * that are not due stay in memory only: the next open rebuilds them from the stored events. */

@@ -79,5 +79,6 @@ rollup_mgr *cli_rollups_open(db_t *db, bool no_thread)
                 d.msg[0] ? d.msg : qr_strerror(rc));
         return NULL;
     }
+    if (d.code) fprintf(stderr, "quarry: warning: %s\n", d.msg);
     return m;
 }

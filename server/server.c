@@ -1371,7 +1371,10 @@ static void after_open(uv_work_t *w, int status)
         logf_(s, "WAL: skipped %llu bytes from %s offset %lld (%s)",
               (unsigned long long)s->replay.skipped_bytes, s->replay.skipped_file,
               (long long)s->replay.skipped_offset, s->replay.skipped_reason);
-    if (!s->rollups) logf_(s, "rollups not opened: %s", s->rollups_diag.msg);
+    if (!s->rollups)
+        logf_(s, "rollups not opened: %s", s->rollups_diag.msg);
+    else if (s->rollups_diag.code)
+        logf_(s, "%s", s->rollups_diag.msg);
     if (s->shutting_down) return;
     s->ready = true;
     write_addr_file(s);

@@ -201,6 +201,19 @@ def main():
     st, doc = srv.query("SELECT sum(n) FROM errs_1s")
     check("and its rows", rows_of(doc) == [[len(everything)]], doc)
 
+    # the same directory through `quarry query --data` (the CLI opens the rollups too)
+    check("server stops again", srv.stop() == 0)
+    p = subprocess.run([BIN, "query", "--data", os.path.join(work, "d"), "--format", "csv",
+                        "SELECT sum(n) FROM errs_1s"], capture_output=True, timeout=60)
+    check("quarry query --data reads the rollup", p.returncode == 0 and
+          p.stdout.decode().splitlines()[-1].strip() == str(len(everything)),
+          (p.returncode, p.stdout, p.stderr))
+    p = subprocess.run([BIN, "query", "--data", os.path.join(work, "d"), "--format", "csv",
+                        "EXPLAIN SELECT level, count(*) FROM logs WHERE ts >= '%s' AND ts < '%s' "
+                        "GROUP BY level" % (lo, hi)], capture_output=True, timeout=60)
+    check("and rewrites with it", b"rollup: errs_1s" in p.stdout, (p.stdout, p.stderr))
+    srv = Server(os.path.join(work, "d"))
+
     st, _, doc = srv.request("DELETE", "/v1/rollups/errs_1s")
     check("DELETE drops it", st == 200 and doc == {"dropped": "errs_1s"}, (st, doc))
     st, _, doc = srv.request("DELETE", "/v1/rollups/errs_1s")
