@@ -620,6 +620,15 @@ int memtab_append_take(memtab *m, qr_batch *b, uint64_t lsn)
     return 0;
 }
 
+void memtab_seal(memtab *m)
+{
+    if (!m->chunk_count) return;
+    mt_chunk *c = m->chunks[m->chunk_count - 1];
+    if (c->sealed) return;
+    c->sealed = true;
+    if (!c->tokidx && c->hash_end && c->rows.count) chunk_build_tokidx(m, c);
+}
+
 int memtab_chunks(memtab *m, const qr_batch ***out, size_t *count)
 {
     const qr_batch **arr = malloc((m->chunk_count ? m->chunk_count : 1) * sizeof *arr);

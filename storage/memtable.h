@@ -44,6 +44,10 @@ int memtab_append(memtab *m, const qr_batch *b, uint64_t lsn);
  * batches are copied and b is left as it was. */
 int memtab_append_take(memtab *m, qr_batch *b, uint64_t lsn);
 
+/* No more appends: the open chunk is sealed and gets its token index (call when freezing,
+ * with the writer's lock held; parts taken before keep answering from its bloom). */
+void memtab_seal(memtab *m);
+
 uint64_t memtab_rows(const memtab *m);
 uint64_t memtab_bytes(const memtab *m);
 uint64_t memtab_min_lsn(const memtab *m);   /* UINT64_MAX when empty */
