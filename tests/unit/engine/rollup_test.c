@@ -467,6 +467,61 @@ TEST(retention_and_file_merging)
     fixture_close(&f);
 }
 
+/* Labels and filters on fields and host take the per-event path (no event classes): the
+ * rollup still prints what the raw aggregation prints, live and across a restart. No event
+ * is late here, so the raw aggregation of the same directory is the reference. */
+TEST(field_labels_and_filters)
+{
+    fixture f;
+    REQUIRE(fixture_open(&f, "rollup_fields"));
+    qr_batch b;
+    qr_batch_init(&b);
+    events_make(&f, &b, 800, T0 - 5 * 60 * SEC, T0);
+    REQUIRE(ingest(f.db, &b) == 0);
+    char *out = run(f.db, f.m,
+                    "CREATE ROLLUP r2 AS SELECT bucket(ts, 1m) AS t, user, host, count(*) AS n, "
+                    "max(latency_ms) AS hi, count_distinct(service) AS ds FROM logs WHERE "
+                    "latency_ms > 100 AND msg CONTAINS 'done' GROUP BY t, user, host "
+                    "WITH (lateness = 10m)",
+                    NULL);
+    CHECK(strstr(out, "r2,live,") != NULL);
+    free(out);
+    const char *raw = "SELECT bucket(ts, 1m) AS t, user, host, count(*), max(latency_ms), "
+                      "count_distinct(service) FROM logs WHERE latency_ms > 100 AND msg CONTAINS "
+                      "'done' GROUP BY t, user, host";
+    check_same("field labels after backfill", run(f.db, f.m, "SELECT * FROM r2", NULL),
+               run(f.db, NULL, raw, NULL));
+    for (int step = 0; step < 3; step++) {
+        g_now += 60 * SEC;
+        qr_batch_reset(&b);
+        events_make(&f, &b, 300, g_now - 5 * 60 * SEC, g_now);
+        REQUIRE(ingest(f.db, &b) == 0);
+        tick(&f);
+    }
+    check_same("field labels live", run(f.db, f.m, "SELECT * FROM r2", NULL),
+               run(f.db, NULL, raw, NULL));
+    REQUIRE(restart(&f, false));
+    check_same("field labels after a restart", run(f.db, f.m, "SELECT * FROM r2", NULL),
+               run(f.db, NULL, raw, NULL));
+    out = run(f.db, f.m,
+              "EXPLAIN SELECT user, count(*) FROM logs WHERE msg CONTAINS 'done' AND latency_ms > "
+              "100 GROUP BY user",
+              NULL);
+    CHECK(strstr(out, "rollup: r2") != NULL);
+    free(out);
+    check_same("rewrite by a field label",
+               run(f.db, f.m,
+                   "SELECT user, count(*), max(latency_ms) FROM logs WHERE msg CONTAINS 'done' "
+                   "AND latency_ms > 100 GROUP BY user",
+                   NULL),
+               run(f.db, NULL,
+                   "SELECT user, count(*), max(latency_ms) FROM logs WHERE msg CONTAINS 'done' "
+                   "AND latency_ms > 100 GROUP BY user",
+                   NULL));
+    qr_batch_fini(&b);
+    fixture_close(&f);
+}
+
 /* What a crash leaves: a window file the MANIFEST does not list (written, not published) and
  * a MANIFEST.tmp. The reopen deletes both and answers from the published state plus the
  * stored events; a damaged MANIFEST is refused with a clear error, never a crash. */
@@ -530,6 +585,7 @@ int main(void)
     RUN(rewrite_proven_by_explain);
     RUN(definition_errors_leave_nothing);
     RUN(retention_and_file_merging);
+    RUN(field_labels_and_filters);
     RUN(crash_leftovers_and_corruption);
     QR_TEST_MAIN_END();
 }
