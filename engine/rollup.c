@@ -140,6 +140,9 @@ static void walk_expr(walk_ctx *w, const sql_expr *e)
     case SQL_EXPR_FIELD: {
         const char *n = e->u.name.s;
         if (strcmp(n, "service") && strcmp(n, "level")) w->def->where_other = true;
+        if (strcmp(n, "service") && strcmp(n, "level") && strcmp(n, "host"))
+            w->def->where_other_h = true;
+        if (!strcmp(n, "host")) w->def->uses_host = true;
         if (!strcmp(n, "msg")) w->def->needs_msg = true;
         if (!strcmp(n, "ts") || !strcmp(n, "ingest_ts")) w->def->where_has_ts = true;
         if (is_builtin(n)) return;
@@ -157,6 +160,7 @@ static void walk_expr(walk_ctx *w, const sql_expr *e)
         if (e->u.binary.op == SQL_OP_MATCH) {
             w->def->needs_msg = true;
             w->def->where_other = true;
+            w->def->where_other_h = true;
             walk_search(w, e->u.binary.search);
         }
         walk_expr(w, e->u.binary.lhs);
@@ -297,9 +301,13 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
         def->col_count++;
     }
     def->labels_sl = true;
-    for (uint32_t li = 0; li < def->label_count; li++)
-        def->labels_sl &=
-            def->labels[li].src == RU_LABEL_SERVICE || def->labels[li].src == RU_LABEL_LEVEL;
+    def->labels_slh = true;
+    for (uint32_t li = 0; li < def->label_count; li++) {
+        uint8_t src = def->labels[li].src;
+        def->labels_sl &= src == RU_LABEL_SERVICE || src == RU_LABEL_LEVEL;
+        def->labels_slh &= src != RU_LABEL_FIELD;
+        def->uses_host |= src == RU_LABEL_HOST;
+    }
     walk_ctx w = {def, check ? snap : NULL, d, 0};
     walk_expr(&w, s->where);
     if (w.rc) return w.rc;
@@ -552,20 +560,34 @@ static void late_add(rollup *r, int64_t t)
 /* First bucket start that is still open. */
 static int64_t first_open_t(const rollup *r) { return r->closed_through_ns; }
 
-/* Events of a batch in classes of equal (service, level), computed once per batch for every
- * rollup: a filter that reads only those is evaluated once per class, and a window whose
- * labels are only those is found once per class and bucket. */
-#define RU_CLASS_MAX 256
-#define RU_CLASS_SLOTS 1024 /* open addressing over (service, level) hashes */
+/* Events of a batch in classes of equal (service, level), or (service, host, level) for the
+ * rollups that read host, computed once per batch for every rollup: a filter that reads only
+ * those is evaluated once per class, and a window keyed by them is found once per class and
+ * bucket. */
+#define RU_CLASS_MAX 1024
+#define RU_CLASS_SLOTS 4096 /* open addressing over the class hashes */
 
 typedef struct batch_classes {
+    bool done;
+    bool with_host;
     uint16_t *cls; /* per event; NULL: too many classes (or no memory): per-event path */
     uint32_t count;
     uint32_t rep[RU_CLASS_MAX]; /* an event of each class */
 } batch_classes;
 
+static bool same_class(const qr_event *a, const qr_event *b, bool with_host)
+{
+    return a->level == b->level && a->service.len == b->service.len &&
+           (a->service.ptr == b->service.ptr ||
+            !memcmp(a->service.ptr, b->service.ptr, a->service.len)) &&
+           (!with_host ||
+            (a->host.len == b->host.len &&
+             (a->host.ptr == b->host.ptr || !memcmp(a->host.ptr, b->host.ptr, a->host.len))));
+}
+
 static void classes_compute(const qr_batch *b, batch_classes *bc)
 {
+    bc->done = true;
     bc->count = 0;
     bc->cls = b->count ? malloc(b->count * sizeof *bc->cls) : NULL;
     uint16_t *slots = bc->cls ? calloc(RU_CLASS_SLOTS, sizeof *slots) : NULL; /* class + 1 */
@@ -577,20 +599,16 @@ static void classes_compute(const qr_batch *b, batch_classes *bc)
     uint16_t prev = 0;
     for (size_t idx = 0; idx < b->count; idx++) {
         const qr_event *e = &b->events[idx];
-        const qr_event *pe = idx ? &b->events[bc->rep[prev]] : NULL;
-        if (pe && e->level == pe->level && e->service.len == pe->service.len &&
-            (e->service.ptr == pe->service.ptr ||
-             !memcmp(e->service.ptr, pe->service.ptr, e->service.len))) {
+        if (idx && same_class(e, &b->events[bc->rep[prev]], bc->with_host)) {
             bc->cls[idx] = prev; /* the common case: a run of one source */
             continue;
         }
         uint64_t h = qr_hash64_seed(e->service.ptr, e->service.len, e->level);
+        if (bc->with_host) h ^= qr_hash64(e->host.ptr, e->host.len) * 0x9e3779b97f4a7c15ULL;
         size_t pos = h & (RU_CLASS_SLOTS - 1);
         uint16_t c = UINT16_MAX;
         while (slots[pos]) {
-            const qr_event *r = &b->events[bc->rep[slots[pos] - 1]];
-            if (r->level == e->level && r->service.len == e->service.len &&
-                !memcmp(r->service.ptr, e->service.ptr, e->service.len)) {
+            if (same_class(e, &b->events[bc->rep[slots[pos] - 1]], bc->with_host)) {
                 c = (uint16_t)(slots[pos] - 1);
                 break;
             }
@@ -612,16 +630,17 @@ static void classes_compute(const qr_batch *b, batch_classes *bc)
     free(slots);
 }
 
-/* One rollup over a batch whose events have classes (filter and/or labels by class). */
+/* One rollup over a batch whose events have classes (filter and/or window by class). */
 static void observe_classes(rollup *r, const qr_batch *batch, const batch_classes *bc)
 {
     const ru_def *def = &r->def;
     uint8_t pass[RU_CLASS_MAX];
     bool any = false;
-    bool by_class = !def->where_other;
+    bool filter_by_class = !(bc->with_host ? def->where_other_h : def->where_other);
+    bool win_by_class = bc->with_host ? def->labels_slh : def->labels_sl;
     for (uint32_t c = 0; c < bc->count; c++) {
-        pass[c] =
-            !by_class || !r->filter || evf_match(r->filter, batch, &batch->events[bc->rep[c]]) == 1;
+        pass[c] = !filter_by_class || !r->filter ||
+                  evf_match(r->filter, batch, &batch->events[bc->rep[c]]) == 1;
         any |= pass[c];
     }
     if (!any) return;
@@ -635,9 +654,9 @@ static void observe_classes(rollup *r, const qr_batch *batch, const batch_classe
         uint16_t c = bc->cls[ei];
         if (!pass[c]) continue;
         const qr_event *e = &batch->events[ei];
-        if (!by_class && r->filter && evf_match(r->filter, batch, e) != 1) continue;
+        if (!filter_by_class && r->filter && evf_match(r->filter, batch, e) != 1) continue;
         ru_win *w = NULL;
-        if (def->labels_sl && cache[c].w && e->ts_ns >= cache[c].t && e->ts_ns - cache[c].t < iv) {
+        if (win_by_class && cache[c].w && e->ts_ns >= cache[c].t && e->ts_ns - cache[c].t < iv) {
             w = cache[c].w;
         } else {
             int64_t t = ru_bucket(e->ts_ns, iv);
@@ -655,7 +674,7 @@ static void observe_classes(rollup *r, const qr_batch *batch, const batch_classe
             if (qr_buf_ok(&r->key))
                 w = ru_table_get(&r->open, def, t, r->key.data, (uint32_t)r->key.len, &err);
             if (!w) continue; /* out of memory: the window misses the event */
-            if (def->labels_sl) {
+            if (win_by_class) {
                 cache[c].w = w;
                 cache[c].t = t;
             }
@@ -670,28 +689,36 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
     (void)lsn;
     rollup_mgr *m = ctx;
     const char *tn = tenant ? tenant : DB_DEFAULT_TENANT;
-    batch_classes bc;
-    bc.cls = NULL;
-    bc.count = 0;
-    bool classed = false;
+    /* class sets are computed on first need; the structs are large: heap, once per batch */
+    batch_classes *sets[2] = {NULL, NULL}; /* [0] (service, level), [1] with host */
     pthread_rwlock_rdlock(&m->list_lock);
     for (size_t idx = 0; idx < m->count; idx++) {
         rollup *r = m->list[idx];
         if (strcmp(r->def.tenant, tn) != 0) continue;
-        bool by_class = (!r->def.where_other && r->filter) || r->def.labels_sl;
-        if (by_class && !classed) {
-            classes_compute(batch, &bc);
-            classed = true;
+        const ru_def *def = &r->def;
+        int h = def->uses_host ? 1 : 0;
+        bool useful = h ? (!def->where_other_h && r->filter) || def->labels_slh
+                        : (!def->where_other && r->filter) || def->labels_sl;
+        batch_classes *bc = NULL;
+        if (useful) {
+            if (!sets[h]) {
+                sets[h] = malloc(sizeof *sets[h]);
+                if (sets[h]) {
+                    sets[h]->with_host = h == 1;
+                    classes_compute(batch, sets[h]);
+                }
+            }
+            bc = sets[h] && sets[h]->cls ? sets[h] : NULL;
         }
         pthread_mutex_lock(&r->mu);
         if (r->registered && !r->dropped) {
-            if (by_class && bc.cls) {
-                observe_classes(r, batch, &bc);
+            if (bc) {
+                observe_classes(r, batch, bc);
             } else {
                 int64_t first = first_open_t(r);
                 for (size_t ei = 0; ei < batch->count; ei++) {
                     int64_t t = 0;
-                    int rc = event_add(&r->def, r->filter, &r->open, &r->key, first, batch,
+                    int rc = event_add(def, r->filter, &r->open, &r->key, first, batch,
                                        &batch->events[ei], &t);
                     if (rc == 1) late_add(r, t);
                     /* out of memory: the window misses the event; nothing else can be done
@@ -702,7 +729,10 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
         pthread_mutex_unlock(&r->mu);
     }
     pthread_rwlock_unlock(&m->list_lock);
-    free(bc.cls);
+    for (int k = 0; k < 2; k++) {
+        if (sets[k]) free(sets[k]->cls);
+        free(sets[k]);
+    }
 }
 
 /* ---- rollup objects ------------------------------------------------------------------------- */

@@ -70,11 +70,14 @@ typedef struct ru_def {
     /* WHERE, split at top-level AND into canonical texts, sorted (for the rewrite); malloc */
     uint32_t conj_count;
     char **conj_texts;
-    bool where_has_ts; /* a conjunct reads ts: never used by the rewrite */
-    bool needs_msg;    /* the filter reads msg (the backfill loads it) */
-    bool where_other;  /* the filter reads something besides service, host and level */
-    bool labels_sl;    /* every label is service, host or level */
-    bool all_fields;   /* the filter may read any field (MATCH field:value) */
+    bool where_has_ts;  /* a conjunct reads ts: never used by the rewrite */
+    bool needs_msg;     /* the filter reads msg (the backfill loads it) */
+    bool where_other;   /* the filter reads something besides service and level ... */
+    bool where_other_h; /* ... besides service, host and level */
+    bool uses_host;     /* the filter or a label reads host */
+    bool labels_sl;     /* every label is service or level ... */
+    bool labels_slh;    /* ... service, host or level */
+    bool all_fields;    /* the filter may read any field (MATCH field:value) */
     uint32_t field_count;
     char **fields;   /* fields the filter, labels and aggregates read (malloc) */
     qr_arena *arena; /* the parsed statement: a compiled filter points into it */
