@@ -38,6 +38,8 @@
 #define RU_MANIFEST_MAX_BYTES (64u * 1024 * 1024)
 /* late events alone republish the MANIFEST at most this often (each publish is an fsync) */
 #define RU_LATE_PUBLISH_NS (5 * QR_NS_PER_SEC)
+/* window files under this size are merged together (RU_MERGE_FILES); larger ones are left */
+#define RU_MERGE_SMALL_BYTES (16u * 1024 * 1024)
 
 static void list_remove(rollup_mgr *m, rollup *r);
 
@@ -1118,27 +1120,44 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
         return QR_ENOMEM;
     }
     int rc = 0;
-    size_t expired = 0;
-    while (expired < n && files[expired]->max_t < keep_t) expired++;
-    bool merge = n - expired > RU_MERGE_FILES;
-    bool partly = expired < n && files[expired]->min_t < keep_t && merge;
-    if (!dropped && live && (expired || merge || partly)) {
+    /* files wholly past retention go; small files are merged into one once there are more
+     * than RU_MERGE_FILES (large ones stay as they are, so no file grows without bound) */
+    size_t expired = 0, small = 0;
+    bool partly = false;
+    for (size_t idx = 0; idx < n; idx++) {
+        if (files[idx]->max_t < keep_t)
+            expired++;
+        else if (files[idx]->len < RU_MERGE_SMALL_BYTES) {
+            small++;
+            partly |= files[idx]->min_t < keep_t;
+        }
+    }
+    bool merge = small > RU_MERGE_FILES || (partly && small > 1);
+    if (!dropped && live && (expired || merge)) {
         ru_file **next = calloc(n + 1, sizeof *next);
         size_t next_n = 0;
         uint64_t seq = r->next_seq;
         ru_file *nf = NULL;
         if (!next) rc = QR_ENOMEM;
+        for (size_t idx = 0; !rc && idx < n; idx++) { /* the files that stay as they are */
+            if (files[idx]->max_t < keep_t) continue;
+            if (merge && files[idx]->len < RU_MERGE_SMALL_BYTES) continue;
+            next[next_n++] = files[idx];
+            atomic_fetch_add(&files[idx]->refs, 1);
+        }
         if (!rc && merge) {
             collect_wins c = {&r->def, NULL, 0, 0, keep_t, {0}, 0};
             qr_buf_init(&c.key);
             qr_arena arena;
             qr_arena_init(&arena, 64 * 1024, 0);
-            for (size_t idx = expired; idx < n && !rc; idx++) {
+            for (size_t idx = 0; idx < n && !rc; idx++) {
+                if (files[idx]->max_t < keep_t || files[idx]->len >= RU_MERGE_SMALL_BYTES) continue;
                 rc = ru_file_decode(&r->def, files[idx]->bytes, files[idx]->len, &arena, UINT64_MAX,
                                     collect_row, &c, d);
                 qr_arena_reset(&arena);
             }
             qr_arena_fini(&arena);
+            /* the merged files cover disjoint buckets, in seq order = time order */
             qr_buf b;
             qr_buf_init(&b);
             if (!rc && c.n) rc = ru_file_encode(&r->def, c.wins, c.n, &b);
@@ -1154,12 +1173,7 @@ static int rollup_maintain(rollup_mgr *m, rollup *r, qr_diag *d)
             for (size_t idx = 0; idx < c.n; idx++) ru_win_free(c.wins[idx], &r->def);
             free(c.wins);
             qr_buf_fini(&c.key);
-            if (nf) next[next_n++] = nf;
-        } else if (!rc) {
-            for (size_t idx = expired; idx < n; idx++) {
-                next[next_n++] = files[idx];
-                atomic_fetch_add(&files[idx]->refs, 1);
-            }
+            if (nf) next[next_n++] = nf; /* the highest seq: the list stays in seq order */
         }
         if (!rc) rc = manifest_publish(r, next, next_n, watermark, seq + (nf ? 1 : 0), d);
         if (!rc) {

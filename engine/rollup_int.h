@@ -21,7 +21,7 @@
 #define RU_NAME_MAX 128
 #define RU_MAX_COLUMNS 64            /* labels + aggregates of one rollup */
 #define RU_FILE_MAX_BYTES (1u << 30) /* one rollup file; bounds what a reader allocates */
-#define RU_MERGE_FILES 16            /* more files than this: merge them into one */
+#define RU_MERGE_FILES 16            /* more small files than this: merge them into one */
 #define RU_FILE_VERSION 1
 #define RU_MANIFEST_VERSION 1
 
@@ -156,7 +156,7 @@ struct rollup {
     size_t late_n, late_cap;
     bool late_dirty;
     int64_t late_published_mono_ns; /* late-only MANIFEST updates: at most every few seconds */
-    ru_file **files;                /* ascending seq (= ascending t) */
+    ru_file **files;                /* ascending seq; disjoint buckets (merges skip large files) */
     size_t file_count;
     uint64_t next_seq;
     qr_buf key;            /* observer scratch */
