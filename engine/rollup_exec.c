@@ -350,7 +350,6 @@ typedef struct qagg {
     const bx *arg;    /* VALUE: the row-context argument */
     cq_agg_spec spec; /* the state kept per group (MERGE: the column's spec) */
     double q;         /* quantile asked (MERGE of a quantile column) */
-    uint8_t out_fn;   /* the query's agg_fn, for the result type */
 } qagg;
 
 typedef struct rgroup {
@@ -534,15 +533,14 @@ static int value_add(const qagg *a, cq_agg_state *st, const exec_value *v)
     return cq_agg_add_value(&a->spec, st, v);
 }
 
-/* The final value of a query aggregate; integral sums/min/max of integer columns stay ints. */
-static exec_value qagg_final(const rexec *x, const qagg *a, const rgroup *g, uint32_t ai)
+/* The final value of a query aggregate (types as cq_agg_final: a sum of integers is INT). */
+static exec_value qagg_final(const qagg *a, const rgroup *g, uint32_t ai)
 {
     if (a->mode == QAGG_ROWS) return ev_int(EXEC_INT, g->rows);
+    if (!g->st[ai]) return ev_null();
     cq_agg_spec spec = a->spec;
-    if (spec.kind == CQ_AGG_QUANTILE) spec.q = a->q;
-    exec_value v = cq_agg_final(&spec, g->st[ai]);
-    (void)x;
-    return v;
+    if (spec.kind == CQ_AGG_QUANTILE) spec.q = a->q; /* any quantile of a merged sketch */
+    return cq_agg_final(&spec, g->st[ai]);
 }
 
 static int run_table_agg(rexec *x, ru_rows *rs, exec_result *r)
@@ -624,7 +622,7 @@ static int run_table_agg(rexec *x, ru_rows *rs, exec_result *r)
     for (size_t si = 0; !rc && si < cap; si++) {
         for (rgroup *g = slots[si]; g && !rc; g = g->next) {
             for (uint32_t ai = 0; ai < x->agg_count; ai++)
-                aggv[ai] = qagg_final(x, &x->aggs[ai], g, ai);
+                aggv[ai] = qagg_final(&x->aggs[ai], g, ai);
             post.post_groups = g->keys;
             if (pl->having) {
                 exec_value hv = ev_eval(pl->having, &post, 0);
@@ -697,7 +695,6 @@ static int qagg_bind(rexec *x, const agg_spec *as, qagg *out)
 {
     exec_ctx *q = x->q;
     memset(out, 0, sizeof *out);
-    out->out_fn = (uint8_t)as->fn;
     if (as->fn == AGG_COUNT_STAR) {
         out->mode = QAGG_ROWS;
         return 0;
@@ -925,7 +922,6 @@ static const char *rewrite_match(exec_ctx *q, rollup *ru, rexec *x)
         a->col = (uint32_t)col;
         a->spec = def->aggs[col].spec;
         a->q = as->q;
-        a->out_fn = (uint8_t)as->fn;
     }
     /* the time range on bucket boundaries */
     int64_t iv = def->interval_ns;
