@@ -551,6 +551,11 @@ static uint32_t range_crc(const qr_buf *b, size_t off)
 
 int invidx_builder_finish(invidx_builder *b, qr_buf *out)
 {
+    return invidx_builder_finish_sparse(b, 0, out);
+}
+
+int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf *out)
+{
     if (b->failed) return QR_ENOMEM;
     int rc = QR_ENOMEM;
     uint32_t nterms = b->term_count;
@@ -594,6 +599,17 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     }
     for (uint32_t id = 0; id < nterms; id++) start[id] -= b->hot[id].rows;
     if (terms_sort(b, tbytes, toff, order)) goto out;
+    if (block_rows) {
+        /* Sparse: a term whose rows all lie in one block is left to that block's bloom. */
+        uint32_t kept = 0;
+        for (uint32_t t = 0; t < nterms; t++) {
+            const term_hot *h = &b->hot[order[t].id];
+            const uint32_t *tr_rows = rows + start[order[t].id];
+            if (tr_rows[0] / block_rows == tr_rows[h->rows - 1] / block_rows) continue;
+            order[kept++] = order[t];
+        }
+        nterms = kept;
+    }
 
     uint32_t head_count = (nterms + INVIDX_TERMS_PER_BLOCK - 1) / INVIDX_TERMS_PER_BLOCK;
     for (uint32_t blk = 0; blk < head_count; blk++) {
@@ -651,7 +667,7 @@ int invidx_builder_finish(invidx_builder *b, qr_buf *out)
     }
     if (!qr_buf_ok(&heads) || !qr_buf_ok(&dict) || !qr_buf_ok(&post)) goto out;
     size_t base = out->len;
-    qr_buf_u32(out, INVIDX_MAGIC);
+    qr_buf_u32(out, block_rows ? INVIDX_MAGIC_SPARSE : INVIDX_MAGIC);
     qr_buf_u32(out, nterms);
     qr_buf_u32(out, head_count);
     qr_buf_u32(out, INVIDX_TERMS_PER_BLOCK);
@@ -692,7 +708,7 @@ int invidx_open(invidx *ix, const uint8_t *blob, size_t len, uint32_t row_count,
     uint32_t magic = qr_load_u32(blob), term_count = qr_load_u32(blob + 4);
     uint32_t head_count = qr_load_u32(blob + 8), per_block = qr_load_u32(blob + 12);
     uint64_t dict_len = qr_load_u64(blob + 16), post_len = qr_load_u64(blob + 24);
-    if (magic != INVIDX_MAGIC) return ix_corrupt(d, 0, "bad magic");
+    if (magic != INVIDX_MAGIC && magic != INVIDX_MAGIC_SPARSE) return ix_corrupt(d, 0, "bad magic");
     if (per_block == 0 || per_block > 4096 ||
         head_count != (term_count + per_block - 1) / per_block)
         return ix_corrupt(d, 4, "bad term/head counts");
@@ -726,6 +742,7 @@ int invidx_open(invidx *ix, const uint8_t *blob, size_t len, uint32_t row_count,
     ix->head_count = head_count;
     ix->per_block = per_block;
     ix->row_count = row_count;
+    ix->sparse = magic == INVIDX_MAGIC_SPARSE;
     return 0;
 }
 
@@ -763,10 +780,7 @@ static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *d
     }
 }
 
-static int64_t dict_pos(const invidx *ix, const uint8_t *p)
-{
-    return p - ix->blob;
-}
+static int64_t dict_pos(const invidx *ix, const uint8_t *p) { return p - ix->blob; }
 
 /* Positions the iterator at the start of dict block blk, checking its checksum. */
 /* Checks the crc of dict block blk. */

@@ -45,7 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INVIDX_MAGIC 0x31584951u /* "QIX1" */
+#define INVIDX_MAGIC 0x31584951u        /* "QIX1": every term of the part */
+#define INVIDX_MAGIC_SPARSE 0x32584951u /* "QIX2": terms of a single block left out */
 #define INVIDX_TERMS_PER_BLOCK 32
 #define INVIDX_INLINE_MAX 2
 #define INVIDX_TERM_MAX 255
@@ -82,6 +83,12 @@ int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uin
 size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
+/* Like invidx_builder_finish, but when block_rows > 0 writes a sparse index ("QIX2"): a term
+ * whose rows all lie in one block of block_rows rows (rows [k*block_rows, (k+1)*block_rows))
+ * is left out; the block's bloom still holds it, so a reader that finds no term in a sparse
+ * index must probe the blooms and scan the blocks they name (seg_reader does). Such terms are
+ * mostly ids and numbers seen once; leaving them out is most of the dictionary's bytes. */
+int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf *out);
 uint32_t invidx_builder_term_count(const invidx_builder *b);
 
 typedef struct invidx {
@@ -96,6 +103,7 @@ typedef struct invidx {
     uint32_t head_count;
     uint32_t per_block;
     uint32_t row_count; /* rows of the part: every posting must be below */
+    bool sparse;        /* "QIX2": an absent term may still occur in a single block */
 } invidx;
 
 /* Borrows blob (which must outlive ix). Errors: QR_ECORRUPT (d: offset within the blob). */
