@@ -6,6 +6,7 @@
  * saying whether they are exact:
  *   term     postings(term)                                    exact
  *   prefix*  OR of postings(t) for t in terms_with_prefix       exact
+ *            (a sparse index lists only some terms: every row)  not exact
  *   "phrase" AND of its tokens' postings                        exact only for one token
  *   /regex/, field:value   every row                            not exact
  *   a AND b  intersection; a OR b union      exact when both are
@@ -136,6 +137,11 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
         rc = postings(q, p, m->text, m->len, &acc);
         break;
     case SQL_SEARCH_PREFIX: {
+        if (p->postings_sparse) { /* terms of a single block are not listed: verify rows */
+            *exact = false;
+            acc = bm_all(p);
+            break;
+        }
         prefix_acc pa = {q, p, roaring_bitmap_create(), 0};
         if (!pa.acc) return QR_ENOMEM;
         rc = qr_part_terms_with_prefix(p, m->text, m->len, prefix_term, &pa, q->d);

@@ -121,6 +121,12 @@ struct qr_part {
     uint32_t row_count;
     uint32_t block_count;
     bool has_postings;
+    /* The inverted index is sparse (compacted segments): terms that occur in a single block
+     * are not in the term dictionary. postings() still answers exactly for every term (an
+     * absent term is looked up through the block blooms and a scan of the blocks they name),
+     * but terms_with_prefix lists the indexed terms only, so a prefix search must verify
+     * rows itself. */
+    bool postings_sparse;
     /* dictionaries: service and host ids → names */
     const qr_str *services;
     uint32_t service_count;

@@ -20,6 +20,7 @@
 #include "storage/codec.h"
 #include "storage/invidx.h"
 #include "storage/seg_int.h"
+#include "storage/tokenize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,20 +71,19 @@ typedef struct seg_reader {
     qr_field_schema *fields;
     rfield *rfields;
     bool has_ix;
+    bool ix_sparse; /* footer has_index = 2: the blob must be a sparse ("QIX2") index */
     seg_ref ix_ref;
-    invidx ix;                 /* valid once ix_state is IX_OK */
-    atomic_int ix_state;       /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
-    uint64_t ix_bad_off;       /* where the index header is bad, for IX_BAD */
-    pthread_mutex_t ix_mu;     /* serialises the one invidx_open */
-    atomic_uchar *bloom_state; /* 0 unknown, 1 good, 2 bad */
+    invidx ix;                   /* valid once ix_state is IX_OK */
+    atomic_int ix_state;         /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
+    uint64_t ix_bad_off;         /* where the index header is bad, for IX_BAD */
+    pthread_mutex_t ix_mu;       /* serialises the one invidx_open */
+    atomic_uchar *bloom_state;   /* 0 unknown, 1 good, 2 bad */
+    atomic_bool unlink_on_close; /* replaced by compaction: remove the file at the last unref */
 } seg_reader;
 
 enum { IX_UNOPENED, IX_OK, IX_BAD };
 
-static seg_reader *impl(qr_part *p)
-{
-    return (seg_reader *)p->impl;
-}
+static seg_reader *impl(qr_part *p) { return (seg_reader *)p->impl; }
 
 static int corrupt_at(const seg_reader *s, qr_diag *d, uint64_t off, const char *what)
 {
@@ -664,7 +664,8 @@ static int ix_get(seg_reader *s, qr_diag *d)
             qr_diag ixd;
             qr_diag_init(&ixd);
             if (invidx_open(&s->ix, s->map + s->ix_ref.off, (size_t)s->ix_ref.len,
-                            s->part.row_count, &ixd) == 0) {
+                            s->part.row_count, &ixd) == 0 &&
+                s->ix.sparse == s->ix_sparse) {
                 state = IX_OK;
             } else {
                 s->ix_bad_off = s->ix_ref.off + (uint64_t)(ixd.offset > 0 ? ixd.offset : 0);
@@ -676,6 +677,69 @@ static int ix_get(seg_reader *s, qr_diag *d)
     }
     if (state == IX_OK) return 0;
     return corrupt_at(s, d, s->ix_bad_off, "bad inverted index header");
+}
+
+typedef struct scan_match {
+    const char *term;
+    size_t len;
+    bool hit;
+} scan_match;
+
+static int scan_match_tok(void *ctx, const char *tok, size_t len, size_t offset)
+{
+    (void)offset;
+    scan_match *m = ctx;
+    if (len == m->len && memcmp(tok, m->term, len) == 0) {
+        m->hit = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Rows with the token, for a term a sparse index left out: the blocks whose bloom may hold
+ * it are scanned (token hashes first, the bytes only where a hash agrees). Exact. */
+static int sparse_scan(seg_reader *s, const char *term, size_t len, roaring_bitmap_t **out,
+                       qr_diag *d)
+{
+    *out = NULL;
+    if (len == 0 || len > QR_TOKEN_MAX_BYTES) return 0;
+    uint64_t h = qr_token_hash(term, len);
+    qr_arena a;
+    qr_arena_init(&a, 1u << 20, 0);
+    roaring_bitmap_t *bm = NULL;
+    int rc = 0;
+    for (uint32_t bi = 0; bi < s->part.block_count && !rc; bi++) {
+        if (!op_block_may_contain_token(&s->part, bi, h)) continue;
+        qr_column col;
+        memset(&col, 0, sizeof col);
+        uint32_t n = s->blocks[bi].row_count;
+        rc = load_msg_column(s, bi, &a, &col, d);
+        for (uint32_t row = 0; !rc && row < n; row++) {
+            qr_str t = col.strs[row];
+            uint64_t hs[64];
+            size_t pos = 0;
+            bool maybe = false;
+            while (!maybe && pos < t.len) {
+                size_t got = qr_tokenize_hashes(t.ptr, t.len, &pos, hs, 64);
+                for (size_t k = 0; k < got; k++) maybe = maybe || hs[k] == h;
+                if (!got) break;
+            }
+            if (!maybe) continue;
+            scan_match m = {term, len, false};
+            qr_tokenize(t.ptr, t.len, scan_match_tok, &m);
+            if (!m.hit) continue;
+            if (!bm && !(bm = roaring_bitmap_create())) rc = QR_ENOMEM;
+            if (bm) roaring_bitmap_add(bm, s->blocks[bi].first_row + row);
+        }
+        qr_arena_reset(&a);
+    }
+    qr_arena_fini(&a);
+    if (rc) {
+        if (bm) roaring_bitmap_free(bm);
+        return rc;
+    }
+    *out = bm;
+    return 0;
 }
 
 static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out, qr_diag *d)
@@ -692,6 +756,7 @@ static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_
         d->code = 0;
         corrupt_at(s, d, s->ix_ref.off + (uint64_t)(d->offset > 0 ? d->offset : 0), msg);
     }
+    if (rc == 0 && !*out && s->ix.sparse) rc = sparse_scan(s, term, len, out, d);
     return rc;
 }
 
@@ -731,7 +796,9 @@ static void seg_reader_free(seg_reader *s)
 
 static void op_destroy(qr_part *p)
 {
-    seg_reader_free(impl(p));
+    seg_reader *s = impl(p);
+    if (atomic_load(&s->unlink_on_close)) unlink(s->path);
+    seg_reader_free(s);
 }
 
 static const qr_part_ops seg_part_ops = {
@@ -743,6 +810,11 @@ static const qr_part_ops seg_part_ops = {
     .terms_with_prefix = op_terms_with_prefix,
     .destroy = op_destroy,
 };
+
+void seg_unlink_on_close(qr_part *seg)
+{
+    if (seg && seg->ops == &seg_part_ops) atomic_store(&impl(seg)->unlink_on_close, true);
+}
 
 /* ------------------------------------------------------------ open */
 
@@ -888,12 +960,14 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
     }
     p->fields = s->fields;
     uint8_t has_ix = qr_rd_u8(&rd);
-    if (rd.bad || has_ix > 1) BAD("bad index flag");
+    if (rd.bad || has_ix > 2) BAD("bad index flag");
     if (has_ix) {
         if (!rd_ref(&rd, s, &s->ix_ref) || s->ix_ref.len == 0) BAD("bad index ref");
         s->has_ix = true;
+        s->ix_sparse = has_ix == 2;
     }
     p->has_postings = s->has_ix;
+    p->postings_sparse = s->ix_sparse;
     s->slots = SEG_SLOT_FIELD0 + (uint32_t)field_count;
     s->blocks = calloc(blocks, sizeof *s->blocks);
     s->refs = calloc(blocks * s->slots, sizeof *s->refs);
@@ -1083,10 +1157,7 @@ fail:
     return rc;
 }
 
-int seg_open(const char *path, qr_part **out, qr_diag *d)
-{
-    return seg_open_ex(path, 0, out, d);
-}
+int seg_open(const char *path, qr_part **out, qr_diag *d) { return seg_open_ex(path, 0, out, d); }
 
 /* ------------------------------------------------------------ verify */
 

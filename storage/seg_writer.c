@@ -278,6 +278,8 @@ typedef struct seg_w {
     uint32_t first_fid; /* the first field of the previous event (key prediction) */
     invidx_builder *ix;
     bool postings;
+    bool sparse_index;
+    uint32_t msg_frame_bytes;
     /* per block scratch, block_rows each */
     const qr_event **bev;
     qr_str *bmsg;
@@ -318,10 +320,7 @@ static int w_flush(seg_w *w)
     return 0;
 }
 
-static uint64_t w_pos(const seg_w *w)
-{
-    return w->off + w->out.len;
-}
+static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
 
 /* Appends bytes to the file and returns their ref. */
 static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
@@ -728,7 +727,7 @@ static int w_msg(seg_w *w, uint32_t n, seg_ref *ref)
     while (row < n) {
         qr_buf_clear(&w->scratch2);
         uint32_t start = row;
-        while (row < n && (row == start || w->scratch2.len < SEG_MSG_FRAME_TARGET)) {
+        while (row < n && (row == start || w->scratch2.len < w->msg_frame_bytes)) {
             qr_buf_append(&w->scratch2, w->bmsg[row].ptr, w->bmsg[row].len);
             row++;
         }
@@ -942,7 +941,7 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
     seg_ref ix_ref = {0, 0, 0};
     if (w->postings) {
         qr_buf_clear(&w->scratch);
-        rc = invidx_builder_finish(w->ix, &w->scratch);
+        rc = invidx_builder_finish_sparse(w->ix, w->sparse_index ? w->block_rows : 0, &w->scratch);
         if (rc) return rc;
         rc = w_put(w, w->scratch.data, w->scratch.len, &ix_ref);
         if (rc) return rc;
@@ -984,7 +983,7 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
             put_ref(&footer, &wf->dict_ref);
         }
     }
-    qr_buf_u8(&footer, w->postings ? 1 : 0);
+    qr_buf_u8(&footer, w->postings ? (w->sparse_index ? 2 : 1) : 0);
     if (w->postings) put_ref(&footer, &ix_ref);
     qr_buf_append(&footer, w->footer_blocks.data, w->footer_blocks.len);
     if (!qr_buf_ok(&footer) || footer.len > UINT32_MAX) {
@@ -1099,6 +1098,9 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     w.block_rows = opts->block_rows ? opts->block_rows : SEG_DEFAULT_BLOCK_ROWS;
     if (w.block_rows > SEG_MAX_BLOCK_ROWS) w.block_rows = SEG_MAX_BLOCK_ROWS;
     w.zstd_level = opts->zstd_level ? opts->zstd_level : 1;
+    w.sparse_index = opts->sparse_index;
+    w.msg_frame_bytes = opts->msg_frame_bytes ? opts->msg_frame_bytes : SEG_MSG_FRAME_TARGET;
+    if (w.msg_frame_bytes > SEG_MSG_FRAME_TARGET_MAX) w.msg_frame_bytes = SEG_MSG_FRAME_TARGET_MAX;
     qr_buf_init(&w.out);
     qr_buf_init(&w.scratch);
     qr_buf_init(&w.scratch2);
