@@ -64,6 +64,7 @@ struct invidx_builder {
     size_t row_start_cap;
     uint32_t rows_seen; /* rows 0..rows_seen-1 have their row_start set */
     bool terms_only;
+    bool first_seen_only; /* block hashes list only terms no earlier block had */
     bool failed;
 };
 
@@ -82,15 +83,9 @@ static invidx_builder *builder_new(bool terms_only)
     return b;
 }
 
-invidx_builder *invidx_builder_new(void)
-{
-    return builder_new(false);
-}
+invidx_builder *invidx_builder_new(void) { return builder_new(false); }
 
-invidx_builder *invidx_builder_new_terms_only(void)
-{
-    return builder_new(true);
-}
+invidx_builder *invidx_builder_new_terms_only(void) { return builder_new(true); }
 
 void invidx_builder_free(invidx_builder *b)
 {
@@ -105,10 +100,9 @@ void invidx_builder_free(invidx_builder *b)
     free(b);
 }
 
-uint32_t invidx_builder_term_count(const invidx_builder *b)
-{
-    return b->term_count;
-}
+void invidx_builder_block_hashes_first_seen(invidx_builder *b) { b->first_seen_only = true; }
+
+uint32_t invidx_builder_term_count(const invidx_builder *b) { return b->term_count; }
 
 static bool grow(void **p, size_t elem, size_t need, size_t *cap)
 {
@@ -237,11 +231,14 @@ static inline int term_occurs(invidx_builder *b, uint32_t id, uint32_t row)
 {
     term_hot *t = &b->hot[id];
     if (t->mark != b->mark) {
+        bool earlier = t->mark != 0;
         t->mark = b->mark;
+        if (earlier && b->first_seen_only) goto listed;
         if (!grow((void **)&b->mark_hashes, sizeof(uint64_t), b->mark_count + 1, &b->mark_cap))
             return QR_ENOMEM;
         b->mark_hashes[b->mark_count++] = t->hash;
     }
+listed:
     if (t->last_row == row) return 0;
     t->last_row = row;
     t->rows++;
@@ -460,9 +457,59 @@ static bool packed_put(const uint32_t *rows, uint32_t n, qr_buf *post)
     return qr_buf_ok(post);
 }
 
-/* Writes one posting list (n > INLINE_MAX rows) to post in the smallest of its forms;
- * returns the entry word (len << 3 | kind) or 0 on OOM. */
-static uint64_t postings_put(const uint32_t *rows, uint32_t n, qr_buf *post)
+/* Rice coding of the (gap - 1)s with parameter k: v >> k in unary (that many 1 bits, then a
+ * 0), then the k low bits of v; bits fill each byte from bit 0. Near the entropy of gaps
+ * spread like a term's occurrences; ~15 % smaller than the packed form (compaction only:
+ * it decodes a few times slower). */
+static uint64_t rice_bits(const uint32_t *rows, uint32_t n, unsigned k)
+{
+    uint64_t bits = 0;
+    for (uint32_t idx = 1; idx < n; idx++) bits += ((rows[idx] - rows[idx - 1] - 1) >> k) + 1 + k;
+    return bits;
+}
+
+/* The k that makes the list smallest, and its size in bytes (uvarint first row, u8 k, bits). */
+static size_t rice_size(const uint32_t *rows, uint32_t n, unsigned *k_out)
+{
+    uint64_t mean = ((uint64_t)rows[n - 1] - rows[0] - (n - 1)) / (n - 1);
+    unsigned guess = 0;
+    while (guess < INVIDX_RICE_K_MAX && (2ull << guess) <= mean) guess++;
+    uint64_t best = UINT64_MAX;
+    unsigned best_k = 0;
+    for (unsigned k = guess ? guess - 1 : 0; k <= guess + 1 && k <= INVIDX_RICE_K_MAX; k++) {
+        uint64_t b = rice_bits(rows, n, k);
+        if (b < best) {
+            best = b;
+            best_k = k;
+        }
+    }
+    *k_out = best_k;
+    return uvarint_len(rows[0]) + 1 + (size_t)((best + 7) / 8);
+}
+
+static bool rice_put(const uint32_t *rows, uint32_t n, unsigned k, size_t size, qr_buf *post)
+{
+    size_t start = post->len;
+    qr_buf_uvarint(post, rows[0]);
+    qr_buf_u8(post, (uint8_t)k);
+    size_t body = size - (post->len - start);
+    uint8_t *p = qr_buf_extend(post, body);
+    if (!p) return false;
+    memset(p, 0, body);
+    uint64_t bit = 0;
+    for (uint32_t idx = 1; idx < n; idx++) {
+        uint32_t v = rows[idx] - rows[idx - 1] - 1;
+        for (uint32_t q = v >> k; q; q--, bit++) p[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+        bit++; /* the 0 that ends the unary part */
+        for (unsigned b = 0; b < k; b++, bit++)
+            if (v >> b & 1) p[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+    }
+    return qr_buf_ok(post);
+}
+
+/* Writes one posting list (n > INLINE_MAX rows) to post in the smallest of its forms (Rice
+ * among them when rice is set); returns the entry word (len << 3 | kind) or 0 on OOM. */
+static uint64_t postings_put(const uint32_t *rows, uint32_t n, bool rice, qr_buf *post)
 {
     size_t vsize = uvarint_len(rows[0]);
     for (uint32_t idx = 1; idx < n; idx++) vsize += uvarint_len(rows[idx] - rows[idx - 1]);
@@ -479,6 +526,10 @@ static uint64_t postings_put(const uint32_t *rows, uint32_t n, qr_buf *post)
         roaring_bitmap_free(bm);
         if (rsize < best) return p ? (uint64_t)rsize << 3 | INVIDX_LIST_ROARING : 0;
     }
+    unsigned k = 0;
+    size_t rsize = rice ? rice_size(rows, n, &k) : SIZE_MAX;
+    if (rsize < best)
+        return rice_put(rows, n, k, rsize, post) ? (uint64_t)rsize << 3 | INVIDX_LIST_RICE : 0;
     if (psize < vsize)
         return packed_put(rows, n, post) ? (uint64_t)psize << 3 | INVIDX_LIST_PACKED : 0;
     qr_buf_uvarint(post, rows[0]);
@@ -651,7 +702,7 @@ int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf 
                     qr_buf_uvarint(&dict, e->off);
                 } else {
                     uint64_t off = post.len;
-                    uint64_t word = postings_put(tr_rows, n, &post);
+                    uint64_t word = postings_put(tr_rows, n, block_rows != 0, &post);
                     if (!word) goto out;
                     *e = (list_seen){lh, tr_rows, n, word, off};
                     lists.count++;
@@ -875,8 +926,7 @@ static int iter_next(dict_iter *it, qr_diag *d)
     uint64_t word = qr_rd_uvarint(&it->rd);
     uint64_t plen = word >> 3;
     it->post_kind = (int)(word & 3);
-    if (it->rd.bad || plen == 0 || it->post_kind > INVIDX_LIST_PACKED)
-        return ix_corrupt(d, dict_pos(ix, entry), "bad postings word");
+    if (it->rd.bad || plen == 0) return ix_corrupt(d, dict_pos(ix, entry), "bad postings word");
     if (word & INVIDX_LIST_REF) {
         /* An earlier term's list: anywhere before this block's next new list. */
         uint64_t off = qr_rd_uvarint(&it->rd);
@@ -980,6 +1030,36 @@ static bool packed_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32
     return true;
 }
 
+/* Rows from uvarint first row, u8 k, Rice-coded (gap - 1)s (rice_put). Every unary run is
+ * bounded by what row_count allows, so hostile bytes cannot make it loop long. */
+static bool rice_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t *rows)
+{
+    uint64_t row = qr_rd_uvarint(rd);
+    unsigned k = qr_rd_u8(rd);
+    if (rd->bad || row >= row_count || k > INVIDX_RICE_K_MAX) return false;
+    rows[0] = (uint32_t)row;
+    size_t len = qr_rd_left(rd);
+    const uint8_t *p = qr_rd_take(rd, len);
+    uint64_t bit = 0, nbits = (uint64_t)len * 8;
+    for (uint32_t idx = 1; idx < n; idx++) {
+        uint64_t q = 0;
+        for (;;) {
+            if (bit >= nbits) return false;
+            if (!(p[bit >> 3] >> (bit & 7) & 1)) break;
+            bit++;
+            if (++q > row_count) return false;
+        }
+        bit++;
+        if (bit + k > nbits) return false;
+        uint64_t v = q << k;
+        for (unsigned b = 0; b < k; b++, bit++) v |= (uint64_t)(p[bit >> 3] >> (bit & 7) & 1) << b;
+        row += v + 1;
+        if (row >= row_count) return false;
+        rows[idx] = (uint32_t)row;
+    }
+    return (nbits - bit) < 8; /* only the last byte's padding may remain */
+}
+
 static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
 {
     const invidx *ix = it->ix;
@@ -1036,12 +1116,15 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
     qr_rd_init(&rd, p, plen);
     bool ok = it->post_kind == INVIDX_LIST_VARINT
                   ? varint_rows_decode(&rd, it->rows_n, ix->row_count, rows)
-                  : packed_rows_decode(&rd, it->rows_n, ix->row_count, rows);
+              : it->post_kind == INVIDX_LIST_PACKED
+                  ? packed_rows_decode(&rd, it->rows_n, ix->row_count, rows)
+                  : rice_rows_decode(&rd, it->rows_n, ix->row_count, rows);
     if (!ok || qr_rd_left(&rd)) {
         free(rows);
         return ix_corrupt(d, at,
-                          it->post_kind == INVIDX_LIST_VARINT ? "bad varint postings"
-                                                              : "bad packed postings");
+                          it->post_kind == INVIDX_LIST_VARINT   ? "bad varint postings"
+                          : it->post_kind == INVIDX_LIST_PACKED ? "bad packed postings"
+                                                                : "bad rice postings");
     }
     roaring_bitmap_t *bm = roaring_bitmap_of_ptr(it->rows_n, rows);
     free(rows);

@@ -53,12 +53,14 @@
 #define INVIDX_HEADER_BYTES 32
 #define INVIDX_HEAD_BYTES 20
 #define INVIDX_PACK_RUN 128 /* gaps per bit-packed run: one width per run bounds outliers */
+#define INVIDX_RICE_K_MAX 31
 
 /* Posting list forms (low bits of a term's list word: len << 3 | ref | kind). */
 enum {
     INVIDX_LIST_ROARING = 0, /* CRoaring portable serialization */
     INVIDX_LIST_VARINT = 1,  /* uvarint first row, then uvarint gaps >= 1 */
     INVIDX_LIST_PACKED = 2,  /* uvarint first row, runs of (u8 width, packed gap - 1s) */
+    INVIDX_LIST_RICE = 3,    /* uvarint first row, u8 k, Rice-coded gap - 1s (sparse index) */
     INVIDX_LIST_REF = 4,     /* flag: the list is an earlier term's, at uvarint offset */
 };
 
@@ -81,6 +83,10 @@ int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uin
 /* The qr_token_hash of every distinct term added since the previous call (for a block
  * bloom); *hashes stays valid until the next add. Returns their count. */
 size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
+/* From now on invidx_builder_block_hashes lists only the terms that no earlier block had: a
+ * term it leaves out occurs in two blocks, so a sparse index (below) holds it. Blooms of a
+ * sparse segment need no more. */
+void invidx_builder_block_hashes_first_seen(invidx_builder *b);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
 /* Like invidx_builder_finish, but when block_rows > 0 writes a sparse index ("QIX2"): a term

@@ -1116,6 +1116,7 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     memcpy(w.tmp_path + plen, ".tmp", 5);
     w.postings = !opts->no_postings;
     w.ix = w.postings ? invidx_builder_new() : invidx_builder_new_terms_only();
+    if (w.ix && w.postings && w.sparse_index) invidx_builder_block_hashes_first_seen(w.ix);
     if (!w.ix) goto out;
     w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
     w.slots = SEG_SLOT_FIELD0 + w.field_count;
