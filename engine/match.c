@@ -235,6 +235,7 @@ int match_part_candidates(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bit
 
 bool match_block_may(qr_part *p, uint32_t block_idx, const ms_node *m)
 {
+    if (p->postings_sparse) return true; /* its blooms complete the index, they are not whole */
     switch (m->kind) {
     case SQL_SEARCH_TERM:
         return qr_part_block_may_contain_token(p, block_idx, m->hash);

@@ -125,7 +125,9 @@ struct qr_part {
      * are not in the term dictionary. postings() still answers exactly for every term (an
      * absent term is looked up through the block blooms and a scan of the blocks they name),
      * but terms_with_prefix lists the indexed terms only, so a prefix search must verify
-     * rows itself. */
+     * rows itself. Its blooms hold only the terms each block is the first to have (every
+     * term the index leaves out, not every term of the block): block_may_contain_token may
+     * answer false for an indexed term; ask postings(). */
     bool postings_sparse;
     /* dictionaries: service and host ids → names */
     const qr_str *services;
