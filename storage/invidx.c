@@ -83,9 +83,15 @@ static invidx_builder *builder_new(bool terms_only)
     return b;
 }
 
-invidx_builder *invidx_builder_new(void) { return builder_new(false); }
+invidx_builder *invidx_builder_new(void)
+{
+    return builder_new(false);
+}
 
-invidx_builder *invidx_builder_new_terms_only(void) { return builder_new(true); }
+invidx_builder *invidx_builder_new_terms_only(void)
+{
+    return builder_new(true);
+}
 
 void invidx_builder_free(invidx_builder *b)
 {
@@ -100,9 +106,15 @@ void invidx_builder_free(invidx_builder *b)
     free(b);
 }
 
-void invidx_builder_block_hashes_first_seen(invidx_builder *b) { b->first_seen_only = true; }
+void invidx_builder_block_hashes_first_seen(invidx_builder *b)
+{
+    b->first_seen_only = true;
+}
 
-uint32_t invidx_builder_term_count(const invidx_builder *b) { return b->term_count; }
+uint32_t invidx_builder_term_count(const invidx_builder *b)
+{
+    return b->term_count;
+}
 
 static bool grow(void **p, size_t elem, size_t need, size_t *cap)
 {
