@@ -83,7 +83,10 @@ typedef struct seg_reader {
 
 enum { IX_UNOPENED, IX_OK, IX_BAD };
 
-static seg_reader *impl(qr_part *p) { return (seg_reader *)p->impl; }
+static seg_reader *impl(qr_part *p)
+{
+    return (seg_reader *)p->impl;
+}
 
 static int corrupt_at(const seg_reader *s, qr_diag *d, uint64_t off, const char *what)
 {
@@ -1157,7 +1160,10 @@ fail:
     return rc;
 }
 
-int seg_open(const char *path, qr_part **out, qr_diag *d) { return seg_open_ex(path, 0, out, d); }
+int seg_open(const char *path, qr_part **out, qr_diag *d)
+{
+    return seg_open_ex(path, 0, out, d);
+}
 
 /* ------------------------------------------------------------ verify */
 

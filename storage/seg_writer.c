@@ -320,7 +320,10 @@ static int w_flush(seg_w *w)
     return 0;
 }
 
-static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
+static uint64_t w_pos(const seg_w *w)
+{
+    return w->off + w->out.len;
+}
 
 /* Appends bytes to the file and returns their ref. */
 static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
