@@ -10,11 +10,9 @@
 
 /* --- random events and their canonical text --------------------------------------------- */
 
-static const char *svc_names[] = {"api",    "payment",  "auth",
-                                  "search", "checkout", "\xc3\xa9t\xc3\xa9"};
-static const char *words[] = {
-    "timeout", "card", "declined", "user", "GET",  "/api/v1", "\xe6\x97\xa5\xe6\x9c\xac",
-    "retry",   "42",   "ok",       "id=7", "\"q\""};
+static const char *svc_names[] = {"api", "payment", "auth", "search", "checkout", "\xc3\xa9t\xc3\xa9"};
+static const char *words[] = {"timeout", "card", "declined", "user", "GET", "/api/v1",
+                              "\xe6\x97\xa5\xe6\x9c\xac", "retry", "42", "ok", "id=7", "\"q\""};
 
 static void rand_text(uint64_t *rng, char *buf, size_t cap, int max_words)
 {
@@ -66,9 +64,9 @@ static void add_random_event(qr_batch *b, uint64_t *rng, int64_t base_ts)
         case 3: {
             f.key = qr_batch_str(b, "trace_id", 8);
             f.type = QR_FT_STRING;
-            int n =
-                snprintf(tmp, sizeof tmp, "%016llx%016llx", (unsigned long long)qr_test_rand(rng),
-                         (unsigned long long)qr_test_rand(rng));
+            int n = snprintf(tmp, sizeof tmp, "%016llx%016llx",
+                             (unsigned long long)qr_test_rand(rng),
+                             (unsigned long long)qr_test_rand(rng));
             f.v.s = qr_batch_str(b, tmp, (size_t)n);
             break;
         }
@@ -150,18 +148,10 @@ static char *field_text(qr_str key, int type, const char *value)
 static void value_text(int type, int64_t i, double f, bool b, qr_str s, char *buf, size_t cap)
 {
     switch (type) {
-    case QR_FT_INT:
-        snprintf(buf, cap, "%lld", (long long)i);
-        break;
-    case QR_FT_FLOAT:
-        snprintf(buf, cap, "%.17g", f);
-        break;
-    case QR_FT_BOOL:
-        snprintf(buf, cap, "%d", b ? 1 : 0);
-        break;
-    default:
-        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
-        break;
+    case QR_FT_INT: snprintf(buf, cap, "%lld", (long long)i); break;
+    case QR_FT_FLOAT: snprintf(buf, cap, "%.17g", f); break;
+    case QR_FT_BOOL: snprintf(buf, cap, "%d", b ? 1 : 0); break;
+    default: snprintf(buf, cap, "%.*s", (int)s.len, s.ptr); break;
     }
 }
 
@@ -382,10 +372,8 @@ static void *ingest_main(void *arg)
         for (int k = 0; k < 200; k++) add_random_event(&b, &it->seed, 1749945600000000000LL);
         qr_diag d;
         qr_diag_init(&d);
-        if (db_ingest(it->db, NULL, &b, &d))
-            it->failures++;
-        else
-            canon_batch(&b, &it->rows);
+        if (db_ingest(it->db, NULL, &b, &d)) it->failures++;
+        else canon_batch(&b, &it->rows);
     }
     qr_batch_fini(&b);
     return NULL;
