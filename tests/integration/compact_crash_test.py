@@ -1,7 +1,7 @@
 """Crash test for compaction: `quarry compact` killed with SIGKILL at random moments.
 
 Each round ingests a fresh generated file in small segments (so there is something to merge),
-then starts `quarry compact --rows 6000` (small merges, many publish points) and kills it
+then starts `quarry compact --rows 4000` (small merges, many publish points) and kills it
 after a random delay. After every kill `quarry check` must pass, every event ever ingested must
 come back exactly once (`quarry export`), and once a process has opened the directory only the
 segment files the catalog names may remain (a merge cut short leaves a .tmp or an unlisted
@@ -19,9 +19,9 @@ import time
 BIN = os.environ["QR_BIN"]
 TMP = os.environ.get("QR_TMP", "/tmp")
 SANITIZED = bool(os.environ.get("QR_SANITIZED"))
-ROUNDS = 5 if SANITIZED else 8
-EVENTS = 8000 if SANITIZED else 15000
-PARTS = 6
+ROUNDS = 4 if SANITIZED else 5
+EVENTS = 6000
+PARTS = 4
 
 
 def export_lines(data):
@@ -56,9 +56,9 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         expect.update(export_lines(data) - expect)  # what this round added
         before = set(os.listdir(tdir))
-        proc = subprocess.Popen([BIN, "compact", "--data", data, "--rows", "6000"],
+        proc = subprocess.Popen([BIN, "compact", "--data", data, "--rows", "4000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.0, 0.25 if not SANITIZED else 0.8))
+        time.sleep(rng.uniform(0.0, 0.15 if not SANITIZED else 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         after = set(os.listdir(tdir))
@@ -80,8 +80,8 @@ def main():
             print("round %d: files %s, catalog names %s" % (rnd, sorted(files),
                                                            sorted(catalog_files(tdir))))
             failures += 1
-    # a compaction that runs to the end leaves one segment per 6000 rows or so, all checked
-    subprocess.run([BIN, "compact", "--data", data, "--rows", "6000"], stdout=subprocess.DEVNULL,
+    # a compaction that runs to the end leaves one segment per 4000 rows or so, all checked
+    subprocess.run([BIN, "compact", "--data", data, "--rows", "4000"], stdout=subprocess.DEVNULL,
                    check=True)
     chk = subprocess.run([BIN, "check", "--data", data, "--json"], stdout=subprocess.PIPE)
     if chk.returncode != 0 or export_lines(data) != expect:
