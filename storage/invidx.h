@@ -8,7 +8,8 @@
  * rest of ingest (DESIGN.md §3).
  *
  * Blob (little-endian), all offsets relative to the blob:
- *   0   u32 magic "QIX1"  | u32 term_count | u32 head_count | u32 terms_per_block
+ *   0   u32 magic "QIX1" (or "QIX2": sparse, below) | u32 term_count | u32 head_count |
+ *       u32 terms_per_block
  *   16  u64 dict_len      | u64 post_len
  *   32  head_count x 20 B: u32 dict_off, u32 dict_crc, u64 post_off, u32 post_crc
  *       (dict block i is dict[dict_off_i, dict_off_i+1), its postings post[post_off_i,
@@ -24,11 +25,15 @@
  * (first row, then gaps >= 1) when row_count <= INVIDX_INLINE_MAX, or uvarint list word
  * (post_len << 3 | ref << 2 | kind), kind 0 = roaring portable format, 1 = uvarint first row
  * + gaps, 2 = uvarint first row + runs of up to INVIDX_PACK_RUN gaps, each run u8 width
- * (0..32) + the (gap - 1)s bit-packed (codec.h bit order). ref = 0: the list lies at the
+ * (0..32) + the (gap - 1)s bit-packed (codec.h bit order), 3 = uvarint first row, u8 k, the
+ * (gap - 1)s Rice-coded (v >> k ones, a zero, k low bits; bit b in byte b >> 3 at b & 7;
+ * sparse indexes only). ref = 0: the list lies at the
  * running offset in the block's postings range; ref = 1: uvarint offset follows and the list
  * is an earlier term's (same rows), lying wholly inside one block's postings range, before
  * the running offset (template words share lists).
  * Terms are strictly increasing in byte order (memcmp, shorter first).
+ * Sparse ("QIX2", compaction): terms whose rows all lie in one block are left out (the block
+ * bloom holds them); an absent term is then not an answer (invidx_builder_finish_sparse).
  *
  * Reading: invidx_open checks the header and the heads checksum; every dict block and
  * postings range is checksummed when a lookup touches it (QR_ECORRUPT on mismatch), so a

@@ -21,8 +21,9 @@
  *   uvarint field_count; per field: (uvarint len, key bytes), u8 type (qr_field_type),
  *       uvarint row_count, u8 kind (0 plain, 1 dict); dict: uvarint dict_count, ref
  *       (dict chunk: u8 0, then dict_count x (uvarint len, bytes), sorted by bytes)
- *   u8 has_index; if 1: ref of the inverted index blob (storage/invidx.h); its crc covers
- *       the whole blob and is checked by seg_verify; reads check the blob's inner crcs
+ *   u8 has_index (0 none, 1 full, 2 sparse: compaction); if 1 or 2: ref of the inverted
+ *       index blob (storage/invidx.h); its crc covers the whole blob and is checked by
+ *       seg_verify; reads check the blob's inner crcs
  *   per block: uvarint row_count, uvarint min_ts - segment min_ts, uvarint max_ts - min_ts,
  *       uvarint count_n, count_n x (uvarint service_id, u8 level, uvarint rows) sorted by
  *       (service_id, level), then refs: bloom, ts, ingest_ts, level, service, host, msg,
@@ -42,7 +43,8 @@
  *              (file offset of the first frame), frame_count x (uvarint rows, uvarint
  *              comp_len, u32 crc of the frame); frames lie back to back from data_off; frame
  *              f holds the concatenated msgs of its rows as one zstd frame (raw size =
- *              sum of their lengths, <= SEG_MSG_FRAME_MAX)
+ *              sum of their lengths, <= SEG_MSG_FRAME_MAX; the writer closes a frame past
+ *              opts.msg_frame_bytes: 64 KiB at flush, more in compaction)
  *   field      u8 has_present, [ceil(n/8) bytes bitmap, bit r = row r has a value], then
  *              u8 encoding and the m values of the present rows (m = popcount, or n):
  *              1 INT codec i64 | 2 FLOAT_RAW m x f64 | 3 FLOAT_DEC u8 d, codec i64 of
