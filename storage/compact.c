@@ -16,6 +16,7 @@ seg_write_opts compact_seg_opts(int zstd_level, uint32_t msg_frame_bytes)
     o.zstd_level = zstd_level ? zstd_level : COMPACT_ZSTD_LEVEL;
     o.msg_frame_bytes = msg_frame_bytes ? msg_frame_bytes : COMPACT_MSG_FRAME_BYTES;
     o.sparse_index = true;
+    o.msg_inline_lengths = true;
     return o;
 }
 

@@ -27,7 +27,7 @@
 
 /* Defaults for compacted segments, chosen by measurement (bench/RESULTS.md, "Compaction"). */
 #define COMPACT_ZSTD_LEVEL 9
-#define COMPACT_MSG_FRAME_BYTES (256 * 1024)
+#define COMPACT_MSG_FRAME_BYTES (512 * 1024)
 
 /* The write options compaction uses: level, frame size, sparse index; block_rows and
  * segment_id are left to the caller. */

@@ -44,6 +44,7 @@ struct invidx_builder {
     /* terms, by id (order of first appearance) */
     term_hot *hot;
     uint8_t *term_len;
+    uint8_t *term_blocks; /* blocks that listed the term, saturating (sparse builds only) */
     uint32_t term_count;
     uint32_t term_cap;
     uint64_t *term_words;
@@ -98,6 +99,7 @@ void invidx_builder_free(invidx_builder *b)
     if (!b) return;
     free(b->hot);
     free(b->term_len);
+    free(b->term_blocks);
     free(b->term_words);
     free(b->table);
     free(b->mark_hashes);
@@ -183,6 +185,8 @@ static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
         if (!grow((void **)&b->hot, sizeof(term_hot), cap + 1, &c2)) return QR_ENOMEM;
         c2 = cap;
         if (!grow((void **)&b->term_len, 1, cap + 1, &c2)) return QR_ENOMEM;
+        c2 = cap;
+        if (!grow((void **)&b->term_blocks, 1, cap + 1, &c2)) return QR_ENOMEM;
         if (c2 >= UINT32_MAX) return QR_ENOMEM;
         b->term_cap = (uint32_t)c2;
     }
@@ -193,6 +197,7 @@ static int term_new(invidx_builder *b, const uint64_t *w, size_t nw, size_t len,
     memcpy(b->term_words + b->words_len, w, nw * sizeof *w);
     b->hot[nid] = (term_hot){h, UINT32_MAX, 0, 0, (uint32_t)b->words_len};
     b->term_len[nid] = (uint8_t)len;
+    b->term_blocks[nid] = 0;
     b->words_len += nw;
     b->table[slot] = (term_slot){w[0], slot_tag_len(h, len), nid + 1};
     *id = nid;
@@ -243,9 +248,12 @@ static inline int term_occurs(invidx_builder *b, uint32_t id, uint32_t row)
 {
     term_hot *t = &b->hot[id];
     if (t->mark != b->mark) {
-        bool earlier = t->mark != 0;
         t->mark = b->mark;
-        if (earlier && b->first_seen_only) goto listed;
+        if (b->first_seen_only) {
+            uint8_t seen = b->term_blocks[id];
+            if (seen < UINT8_MAX) b->term_blocks[id] = (uint8_t)(seen + 1);
+            if (seen >= INVIDX_SPARSE_MAX_BLOCKS) goto listed; /* the index has it */
+        }
         if (!grow((void **)&b->mark_hashes, sizeof(uint64_t), b->mark_count + 1, &b->mark_cap))
             return QR_ENOMEM;
         b->mark_hashes[b->mark_count++] = t->hash;
@@ -663,12 +671,19 @@ int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf 
     for (uint32_t id = 0; id < nterms; id++) start[id] -= b->hot[id].rows;
     if (terms_sort(b, tbytes, toff, order)) goto out;
     if (block_rows) {
-        /* Sparse: a term whose rows all lie in one block is left to that block's bloom. */
+        /* Sparse: a term whose rows lie in at most INVIDX_SPARSE_MAX_BLOCKS blocks is left
+         * to those blocks' blooms. */
         uint32_t kept = 0;
         for (uint32_t t = 0; t < nterms; t++) {
             const term_hot *h = &b->hot[order[t].id];
             const uint32_t *tr_rows = rows + start[order[t].id];
-            if (tr_rows[0] / block_rows == tr_rows[h->rows - 1] / block_rows) continue;
+            uint32_t blocks = 1, blk = tr_rows[0] / block_rows;
+            for (uint32_t idx = 1; idx < h->rows && blocks <= INVIDX_SPARSE_MAX_BLOCKS; idx++)
+                if (tr_rows[idx] / block_rows != blk) {
+                    blk = tr_rows[idx] / block_rows;
+                    blocks++;
+                }
+            if (blocks <= INVIDX_SPARSE_MAX_BLOCKS) continue;
             order[kept++] = order[t];
         }
         nterms = kept;

@@ -47,6 +47,12 @@ typedef struct seg_ref {
     uint32_t crc;
 } seg_ref;
 
+/* First payload byte of a msg index chunk whose lengths are inside the frames (otherwise the
+ * payload starts with the codec u64 mode of the lengths column, 0x01 or 0x02). */
+#define SEG_MSG_INLINE 0x20
+/* A frame with inline lengths holds at most this many raw bytes (messages + uvarints). */
+#define SEG_MSG_INLINE_FRAME_MAX (SEG_MSG_FRAME_MAX + 5u * SEG_MAX_BLOCK_ROWS)
+
 /* First payload byte of an ingest_ts chunk. */
 enum { SEG_INGEST_FROM_TS = 0, SEG_INGEST_RAW = 1 };
 

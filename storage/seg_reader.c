@@ -227,7 +227,9 @@ static int load_ids(const seg_reader *s, const seg_ref *r, uint32_t n, uint32_t 
 
 typedef struct msg_index {
     uint32_t n;
-    uint64_t *lens_prefix; /* n + 1 byte offsets within the block's messages */
+    uint64_t *lens_prefix; /* n + 1 byte offsets within the block's messages (NULL inline) */
+    bool inline_lens;      /* lengths are uvarints inside the frames (compacted segments) */
+    uint64_t *raw_prefix;  /* inline: frame_count + 1 offsets of the frames' raw bytes */
     uint32_t frame_count;
     uint32_t *frame_first; /* frame_count + 1 first rows */
     uint64_t *frame_off;   /* file offsets */
@@ -244,15 +246,22 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     size_t len;
     int rc = chunk_payload(s, r, a, &p, &len, d);
     if (rc) return rc;
-    uint64_t *lens = arena_arr(a, (size_t)n + 1, sizeof *lens);
-    if (!lens) return oom(a, d);
     qr_rd rd;
     qr_rd_init(&rd, p, len);
-    if (codec_u64_decode(&rd, n, lens + 1)) return corrupt_at(s, d, r->off, "bad msg lengths");
-    lens[0] = 0;
-    for (uint32_t row = 1; row <= n; row++) {
-        if (lens[row] > QR_MSG_MAX_BYTES) return corrupt_at(s, d, r->off, "msg too long");
-        lens[row] += lens[row - 1];
+    uint64_t *lens = NULL;
+    mi->inline_lens = len > 0 && p[0] == SEG_MSG_INLINE;
+    if (mi->inline_lens) {
+        qr_rd_u8(&rd);
+    } else {
+        lens = arena_arr(a, (size_t)n + 1, sizeof *lens);
+        if (!lens) return oom(a, d);
+        if (codec_u64_decode(&rd, n, lens + 1))
+            return corrupt_at(s, d, r->off, "bad msg lengths");
+        lens[0] = 0;
+        for (uint32_t row = 1; row <= n; row++) {
+            if (lens[row] > QR_MSG_MAX_BYTES) return corrupt_at(s, d, r->off, "msg too long");
+            lens[row] += lens[row - 1];
+        }
     }
     uint64_t frames = qr_rd_uvarint(&rd);
     uint64_t off = qr_rd_uvarint(&rd);
@@ -262,16 +271,28 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     mi->frame_off = arena_arr(a, (size_t)frames, sizeof *mi->frame_off);
     mi->frame_len = arena_arr(a, (size_t)frames, sizeof *mi->frame_len);
     mi->frame_crc = arena_arr(a, (size_t)frames, sizeof *mi->frame_crc);
-    if (!mi->frame_first || !mi->frame_off || !mi->frame_len || !mi->frame_crc) return oom(a, d);
+    mi->raw_prefix = mi->inline_lens ? arena_arr(a, (size_t)frames + 1, sizeof(uint64_t)) : NULL;
+    if (!mi->frame_first || !mi->frame_off || !mi->frame_len || !mi->frame_crc ||
+        (mi->inline_lens && !mi->raw_prefix))
+        return oom(a, d);
     uint64_t row = 0;
     for (uint64_t f = 0; f < frames; f++) {
         uint64_t rows = qr_rd_uvarint(&rd);
+        uint64_t raw = 0;
+        if (mi->inline_lens) {
+            raw = qr_rd_uvarint(&rd);
+            /* each row costs at least its one-byte length */
+            if (rd.bad || raw < rows || raw > SEG_MSG_INLINE_FRAME_MAX)
+                return corrupt_at(s, d, r->off, "bad msg frame size");
+            mi->raw_prefix[f + 1] = (f ? mi->raw_prefix[f] : 0) + raw;
+            if (!f) mi->raw_prefix[0] = 0;
+        }
         uint64_t clen = qr_rd_uvarint(&rd);
         uint32_t crc = qr_rd_u32(&rd);
         if (rd.bad || rows == 0 || rows > n - row || clen == 0 || off < SEG_HEADER_BYTES ||
             off > s->data_end || clen > s->data_end - off)
             return corrupt_at(s, d, r->off, "bad msg frame entry");
-        if (lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
+        if (!mi->inline_lens && lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
             return corrupt_at(s, d, r->off, "msg frame too large");
         mi->frame_first[f] = (uint32_t)row;
         mi->frame_off[f] = off;
@@ -289,11 +310,17 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     return 0;
 }
 
+static uint64_t msg_frame_raw(const msg_index *mi, uint32_t f)
+{
+    if (mi->inline_lens) return mi->raw_prefix[f + 1] - mi->raw_prefix[f];
+    return mi->lens_prefix[mi->frame_first[f + 1]] - mi->lens_prefix[mi->frame_first[f]];
+}
+
 /* Decompresses frame f into dst (exactly its raw size). */
 static int msg_frame_read(const seg_reader *s, const msg_index *mi, uint32_t f, uint8_t *dst,
                           qr_diag *d)
 {
-    uint64_t raw = mi->lens_prefix[mi->frame_first[f + 1]] - mi->lens_prefix[mi->frame_first[f]];
+    uint64_t raw = msg_frame_raw(mi, f);
     seg_ref fr = {mi->frame_off[f], mi->frame_len[f], mi->frame_crc[f]};
     if (!crc_ok(s, &fr)) return corrupt_at(s, d, fr.off, "msg frame checksum mismatch");
     const uint8_t *src = s->map + fr.off;
@@ -304,12 +331,43 @@ static int msg_frame_read(const seg_reader *s, const msg_index *mi, uint32_t f, 
     return 0;
 }
 
+/* Inline lengths: the rows of frame f (raw bytes buf) into out[0 .. rows). */
+static int msg_frame_split(const seg_reader *s, const msg_index *mi, uint32_t f,
+                           const uint8_t *buf, qr_str *out, qr_diag *d)
+{
+    qr_rd rd;
+    qr_rd_init(&rd, buf, (size_t)msg_frame_raw(mi, f));
+    uint32_t rows = mi->frame_first[f + 1] - mi->frame_first[f];
+    for (uint32_t idx = 0; idx < rows; idx++) {
+        uint64_t len = qr_rd_uvarint(&rd);
+        const uint8_t *b = !rd.bad && len <= QR_MSG_MAX_BYTES ? qr_rd_take(&rd, (size_t)len) : NULL;
+        if (!b) return corrupt_at(s, d, mi->frame_off[f], "bad msg lengths in frame");
+        out[idx] = qr_str_make((const char *)b, (size_t)len);
+    }
+    if (qr_rd_left(&rd)) return corrupt_at(s, d, mi->frame_off[f], "msg frame length mismatch");
+    return 0;
+}
+
 static int load_msg_column(const seg_reader *s, uint32_t block_idx, qr_arena *a, qr_column *out,
                            qr_diag *d)
 {
     msg_index mi;
     int rc = msg_index_load(s, block_idx, a, &mi, d);
     if (rc) return rc;
+    if (mi.inline_lens) {
+        uint8_t *buf = qr_arena_alloc(a, (size_t)mi.raw_prefix[mi.frame_count] + 1);
+        qr_str *strs = arena_arr(a, mi.n, sizeof *strs);
+        if (!buf || !strs) return oom(a, d);
+        for (uint32_t f = 0; f < mi.frame_count && !rc; f++) {
+            rc = msg_frame_read(s, &mi, f, buf + mi.raw_prefix[f], d);
+            if (!rc) rc = msg_frame_split(s, &mi, f, buf + mi.raw_prefix[f],
+                                          strs + mi.frame_first[f], d);
+        }
+        if (rc) return rc;
+        out->type = QR_FT_STRING;
+        out->strs = strs;
+        return 0;
+    }
     uint64_t total = mi.lens_prefix[mi.n];
     uint8_t *buf = qr_arena_alloc(a, (size_t)total + 1);
     qr_str *strs = arena_arr(a, mi.n, sizeof *strs);
@@ -610,6 +668,24 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
     uint32_t f = 0;
     const uint8_t *frame = NULL;
     int64_t frame_loaded = -1;
+    if (mi.inline_lens) {
+        qr_str *split = NULL;
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t row = rows[idx];
+            while (row >= mi.frame_first[f + 1]) f++;
+            if ((int64_t)f != frame_loaded) {
+                uint8_t *buf = qr_arena_alloc(a, (size_t)msg_frame_raw(&mi, f) + 1);
+                split = arena_arr(a, mi.frame_first[f + 1] - mi.frame_first[f], sizeof *split);
+                if (!buf || !split) return oom(a, d);
+                rc = msg_frame_read(s, &mi, f, buf, d);
+                if (!rc) rc = msg_frame_split(s, &mi, f, buf, split, d);
+                if (rc) return rc;
+                frame_loaded = f;
+            }
+            out[idx] = split[row - mi.frame_first[f]];
+        }
+        return 0;
+    }
     for (uint32_t idx = 0; idx < n; idx++) {
         uint32_t row = rows[idx];
         while (row >= mi.frame_first[f + 1]) f++;

@@ -281,6 +281,7 @@ typedef struct seg_w {
     invidx_builder *ix;
     bool postings;
     bool sparse_index;
+    bool msg_inline_lengths;
     uint32_t msg_frame_bytes;
     /* per block scratch, block_rows each */
     const qr_event **bev;
@@ -720,6 +721,7 @@ static int w_msg(seg_w *w, uint32_t n, seg_ref *ref)
     /* Frames first (so the index can name their offset), then the index chunk. */
     typedef struct {
         uint32_t rows;
+        uint64_t raw_len;
         uint64_t comp_len;
         uint32_t crc;
     } frame_info;
@@ -733,6 +735,9 @@ static int w_msg(seg_w *w, uint32_t n, seg_ref *ref)
         qr_buf_clear(&w->scratch2);
         uint32_t start = row;
         while (row < n && (row == start || w->scratch2.len < w->msg_frame_bytes)) {
+            /* inline lengths: zstd sees each length next to its message (the message's
+             * template predicts it), ~0.2 B/event instead of ~1.2 for a separate column */
+            if (w->msg_inline_lengths) qr_buf_uvarint(&w->scratch2, w->bmsg[row].len);
             qr_buf_append(&w->scratch2, w->bmsg[row].ptr, w->bmsg[row].len);
             row++;
         }
@@ -766,19 +771,24 @@ static int w_msg(seg_w *w, uint32_t n, seg_ref *ref)
         seg_ref fref;
         rc = w_put(w, w->scratch.data, zn, &fref);
         if (rc) break;
-        frames[frame_count++] = (frame_info){row - start, zn, fref.crc};
+        frames[frame_count++] = (frame_info){row - start, w->scratch2.len, zn, fref.crc};
         w->st.msg_bytes += zn;
     }
     if (!rc) {
         qr_buf *s = &w->scratch;
         qr_buf_clear(s);
         qr_buf_u8(s, SEG_COMP_NONE);
-        for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->bmsg[r].len;
-        codec_u64_encode(w->u64a, n, s);
+        if (w->msg_inline_lengths) {
+            qr_buf_u8(s, SEG_MSG_INLINE);
+        } else {
+            for (uint32_t r = 0; r < n; r++) w->u64a[r] = w->bmsg[r].len;
+            codec_u64_encode(w->u64a, n, s);
+        }
         qr_buf_uvarint(s, frame_count);
         qr_buf_uvarint(s, data_off);
         for (size_t f = 0; f < frame_count; f++) {
             qr_buf_uvarint(s, frames[f].rows);
+            if (w->msg_inline_lengths) qr_buf_uvarint(s, frames[f].raw_len);
             qr_buf_uvarint(s, frames[f].comp_len);
             qr_buf_u32(s, frames[f].crc);
         }
@@ -1104,6 +1114,7 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     if (w.block_rows > SEG_MAX_BLOCK_ROWS) w.block_rows = SEG_MAX_BLOCK_ROWS;
     w.zstd_level = opts->zstd_level ? opts->zstd_level : 1;
     w.sparse_index = opts->sparse_index;
+    w.msg_inline_lengths = opts->msg_inline_lengths;
     w.msg_frame_bytes = opts->msg_frame_bytes ? opts->msg_frame_bytes : SEG_MSG_FRAME_TARGET;
     if (w.msg_frame_bytes > SEG_MSG_FRAME_TARGET_MAX) w.msg_frame_bytes = SEG_MSG_FRAME_TARGET_MAX;
     qr_buf_init(&w.out);

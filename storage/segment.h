@@ -48,6 +48,10 @@ typedef struct seg_write_opts {
     bool sparse_index;
     uint32_t msg_frame_bytes; /* raw msg bytes per zstd frame; 0 = SEG_MSG_FRAME_TARGET,
                                  at most SEG_MSG_FRAME_TARGET_MAX */
+    /* Compaction: each msg's length as a uvarint in front of it inside the frame, not in a
+     * column of its own (zstd predicts it from the message; a row's bytes need its frame
+     * decompressed anyway). */
+    bool msg_inline_lengths;
     uint64_t segment_id;      /* recorded in the footer */
 } seg_write_opts;
 

@@ -974,11 +974,14 @@ TEST(corruption_every_byte)
 }
 
 /* The same over a compacted segment: sparse index (blooms answer the terms it leaves out),
- * Rice lists, zstd 9 frames. */
+ * Rice lists, zstd 9 frames with the msg lengths inside. */
 TEST(corruption_every_byte_compacted)
 {
-    seg_write_opts opts = {
-        .block_rows = 12, .zstd_level = 9, .sparse_index = true, .msg_frame_bytes = 200};
+    seg_write_opts opts = {.block_rows = 12,
+                           .zstd_level = 9,
+                           .sparse_index = true,
+                           .msg_frame_bytes = 200,
+                           .msg_inline_lengths = true};
     corruption_run("segment_corrupt_compacted", opts);
 }
 
@@ -995,7 +998,8 @@ static void write_corpus(const char *dir)
                                .no_postings = i == 3,
                                .sparse_index = i == 4,
                                .zstd_level = i == 4 ? 9 : 0,
-                               .msg_frame_bytes = i == 4 ? 100 : 0};
+                               .msg_frame_bytes = i == 4 ? 100 : 0,
+                               .msg_inline_lengths = i == 4};
         if (seg_write(path, c.ptrs, c.batch_count, &opts, NULL, NULL) != 0)
             fprintf(stderr, "could not write %s\n", path);
         corpus_free(&c);
