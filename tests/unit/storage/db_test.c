@@ -597,7 +597,7 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
         probes[11 + k] = nums[k];
     }
     rowset want_terms[17] = {{0}};
-    for (int t = 0; probes[t] && t < 17; t++) term_rows_batch(&all, probes[t], &want_terms[t]);
+    for (int t = 0; t < 17 && probes[t]; t++) term_rows_batch(&all, probes[t], &want_terms[t]);
 
     size_t files_before = count_seg_files(dir);
     CHECK(files_before == 10);
@@ -631,7 +631,7 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
     CHECK(segs == 2);
     CHECK(rowsets_equal(&expect, &got));
     rowset_free(&got);
-    for (int t = 0; probes[t] && t < 17; t++) {
+    for (int t = 0; t < 17 && probes[t]; t++) {
         rowset gt = {0};
         CHECK_EQ_INT(term_rows_snapshot(db, probes[t], &gt), 0);
         if (!rowsets_equal(&want_terms[t], &gt)) {
