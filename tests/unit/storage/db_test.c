@@ -231,8 +231,8 @@ static int canon_snapshot(db_t *db, const char *tenant, rowset *out, size_t *seg
 
 static bool rowsets_equal(rowset *a, rowset *b)
 {
-    qsort(a->rows, a->count, sizeof *a->rows, cmp_str);
-    qsort(b->rows, b->count, sizeof *b->rows, cmp_str);
+    if (a->count) qsort(a->rows, a->count, sizeof *a->rows, cmp_str);
+    if (b->count) qsort(b->rows, b->count, sizeof *b->rows, cmp_str); /* empty: rows NULL */
     if (a->count != b->count) {
         fprintf(stderr, "row counts differ: %zu vs %zu\n", a->count, b->count);
         return false;
