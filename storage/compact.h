@@ -26,7 +26,7 @@
 #include <stddef.h>
 
 /* Defaults for compacted segments, chosen by measurement (bench/RESULTS.md, "Compaction"). */
-#define COMPACT_ZSTD_LEVEL 9
+#define COMPACT_ZSTD_LEVEL 12
 #define COMPACT_MSG_FRAME_BYTES (512 * 1024)
 
 /* The write options compaction uses: level, frame size, sparse index; block_rows and

@@ -1067,24 +1067,45 @@ static bool rice_rows_decode(qr_rd *rd, uint32_t n, uint32_t row_count, uint32_t
     rows[0] = (uint32_t)row;
     size_t len = qr_rd_left(rd);
     const uint8_t *p = qr_rd_take(rd, len);
-    uint64_t bit = 0, nbits = (uint64_t)len * 8;
+    /* bits [0, nbits) of buf are the next bits of the code; refilled a byte at a time */
+    uint64_t buf = 0;
+    unsigned nbits = 0;
+    size_t pos = 0;
+#define RICE_REFILL()                                                                              \
+    while (nbits <= 56 && pos < len) {                                                             \
+        buf |= (uint64_t)p[pos++] << nbits;                                                        \
+        nbits += 8;                                                                                \
+    }
     for (uint32_t idx = 1; idx < n; idx++) {
         uint64_t q = 0;
-        for (;;) {
-            if (bit >= nbits) return false;
-            if (!(p[bit >> 3] >> (bit & 7) & 1)) break;
-            bit++;
-            if (++q > row_count) return false;
+        for (;;) { /* unary part: count 1 bits up to the 0 */
+            RICE_REFILL();
+            if (!nbits) return false;
+            uint64_t zeros = ~buf & (nbits == 64 ? ~0ull : (1ull << nbits) - 1);
+            if (zeros) {
+                unsigned t = (unsigned)__builtin_ctzll(zeros);
+                q += t;
+                buf = t + 1 == 64 ? 0 : buf >> (t + 1);
+                nbits -= t + 1;
+                break;
+            }
+            q += nbits;
+            buf = 0;
+            nbits = 0;
+            if (q > row_count) return false;
         }
-        bit++;
-        if (bit + k > nbits) return false;
-        uint64_t v = q << k;
-        for (unsigned b = 0; b < k; b++, bit++) v |= (uint64_t)(p[bit >> 3] >> (bit & 7) & 1) << b;
+        if (q > row_count) return false;
+        RICE_REFILL();
+        if (nbits < k) return false;
+        uint64_t v = q << k | (buf & ((1ull << k) - 1));
+        buf >>= k;
+        nbits -= k;
         row += v + 1;
         if (row >= row_count) return false;
         rows[idx] = (uint32_t)row;
     }
-    return (nbits - bit) < 8; /* only the last byte's padding may remain */
+#undef RICE_REFILL
+    return nbits + (len - pos) * 8 < 8; /* only the last byte's padding may remain */
 }
 
 static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)

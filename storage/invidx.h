@@ -60,7 +60,7 @@
 #define INVIDX_PACK_RUN 128 /* gaps per bit-packed run: one width per run bounds outliers */
 #define INVIDX_RICE_K_MAX 31
 #ifndef INVIDX_SPARSE_MAX_BLOCKS
-#define INVIDX_SPARSE_MAX_BLOCKS 1 /* a sparse index leaves out terms of this many blocks or fewer */
+#define INVIDX_SPARSE_MAX_BLOCKS 3 /* a sparse index leaves out terms of this many blocks or fewer */
 #endif
 
 /* Posting list forms (low bits of a term's list word: len << 3 | ref | kind). */

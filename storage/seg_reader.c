@@ -776,7 +776,9 @@ static int scan_match_tok(void *ctx, const char *tok, size_t len, size_t offset)
 }
 
 /* Rows with the token, for a term a sparse index left out: the blocks whose bloom may hold
- * it are scanned (token hashes first, the bytes only where a hash agrees). Exact. */
+ * it are scanned. A block's messages lie in one buffer in row order; an ASCII-lower-cased
+ * copy of it is searched for the term's bytes (every token equal to the term is such a
+ * substring), and only the rows holding a hit are tokenized to confirm. Exact. */
 static int sparse_scan(seg_reader *s, const char *term, size_t len, roaring_bitmap_t **out,
                        qr_diag *d)
 {
@@ -793,22 +795,43 @@ static int sparse_scan(seg_reader *s, const char *term, size_t len, roaring_bitm
         memset(&col, 0, sizeof col);
         uint32_t n = s->blocks[bi].row_count;
         rc = load_msg_column(s, bi, &a, &col, d);
-        for (uint32_t row = 0; !rc && row < n; row++) {
+        if (rc) break;
+        const char *base = col.strs[0].ptr;
+        const char *end = col.strs[n - 1].ptr + col.strs[n - 1].len;
+        size_t span = (size_t)(end - base);
+        char *low = qr_arena_alloc(&a, span + 1);
+        if (!low) {
+            rc = oom(&a, d);
+            break;
+        }
+        size_t idx = 0;
+        for (; idx + 8 <= span; idx += 8) { /* 8 bytes at a time: A-Z to a-z, rest as is */
+            uint64_t x, lw;
+            memcpy(&x, base + idx, 8);
+            (void)qr_token_mask8(x, &lw);
+            memcpy(low + idx, &lw, 8);
+        }
+        for (; idx < span; idx++) {
+            unsigned char c = (unsigned char)base[idx];
+            low[idx] = (char)(c + (((unsigned)(c - 'A') < 26u) << 5));
+        }
+        uint32_t row = 0, last_checked = UINT32_MAX;
+        const char *at = low;
+        while ((at = memmem(at, span - (size_t)(at - low), term, len)) != NULL) {
+            size_t off = (size_t)(at - low);
+            while (row + 1 < n && (size_t)(col.strs[row + 1].ptr - base) <= off) row++;
+            at++;
             qr_str t = col.strs[row];
-            uint64_t hs[64];
-            size_t pos = 0;
-            bool maybe = false;
-            while (!maybe && pos < t.len) {
-                size_t got = qr_tokenize_hashes(t.ptr, t.len, &pos, hs, 64);
-                for (size_t k = 0; k < got; k++) maybe = maybe || hs[k] == h;
-                if (!got) break;
-            }
-            if (!maybe) continue;
+            if (row == last_checked || off + len > (size_t)(t.ptr - base) + t.len) continue;
+            last_checked = row;
             scan_match m = {term, len, false};
             qr_tokenize(t.ptr, t.len, scan_match_tok, &m);
             if (!m.hit) continue;
-            if (!bm && !(bm = roaring_bitmap_create())) rc = QR_ENOMEM;
-            if (bm) roaring_bitmap_add(bm, s->blocks[bi].first_row + row);
+            if (!bm && !(bm = roaring_bitmap_create())) {
+                rc = QR_ENOMEM;
+                break;
+            }
+            roaring_bitmap_add(bm, s->blocks[bi].first_row + row);
         }
         qr_arena_reset(&a);
     }
