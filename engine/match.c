@@ -137,7 +137,7 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
         rc = postings(q, p, m->text, m->len, &acc);
         break;
     case SQL_SEARCH_PREFIX: {
-        if (p->postings_sparse) { /* terms of a single block are not listed: verify rows */
+        if (p->postings_sparse) { /* terms of few blocks are not listed: verify rows */
             *exact = false;
             acc = bm_all(p);
             break;

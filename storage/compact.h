@@ -5,7 +5,8 @@
  * and the inverted index rebuilt over the whole merged set. The caller picks the write
  * options; what compaction uses (compact_seg_opts) is what is too slow for the ingest-time
  * flush: a stronger zstd level, larger msg frames, and a sparse inverted index (terms that
- * occur in a single block are left to that block's bloom; invidx.h).
+ * occur in at most INVIDX_SPARSE_MAX_BLOCKS blocks are left to those blocks' blooms; invidx.h),
+ * and msg lengths inside the frames.
  * The merged file is written as path.tmp and renamed (seg_write), so a crash leaves the
  * inputs untouched and at most a file that no catalog names (db_open deletes it).
  * Memory: the rows of all inputs are held as event batches while the file is written, about

@@ -32,8 +32,9 @@
  * is an earlier term's (same rows), lying wholly inside one block's postings range, before
  * the running offset (template words share lists).
  * Terms are strictly increasing in byte order (memcmp, shorter first).
- * Sparse ("QIX2", compaction): terms whose rows all lie in one block are left out (the block
- * bloom holds them); an absent term is then not an answer (invidx_builder_finish_sparse).
+ * Sparse ("QIX2", compaction): terms whose rows lie in at most INVIDX_SPARSE_MAX_BLOCKS blocks
+ * are left out (those blocks' blooms hold them); an absent term is then not an answer
+ * (invidx_builder_finish_sparse).
  *
  * Reading: invidx_open checks the header and the heads checksum; every dict block and
  * postings range is checksummed when a lookup touches it (QR_ECORRUPT on mismatch), so a
@@ -51,7 +52,7 @@
 #include <stdint.h>
 
 #define INVIDX_MAGIC 0x31584951u        /* "QIX1": every term of the part */
-#define INVIDX_MAGIC_SPARSE 0x32584951u /* "QIX2": terms of a single block left out */
+#define INVIDX_MAGIC_SPARSE 0x32584951u /* "QIX2": terms of few blocks left out */
 #define INVIDX_TERMS_PER_BLOCK 32
 #define INVIDX_INLINE_MAX 2
 #define INVIDX_TERM_MAX 255
@@ -91,15 +92,15 @@ int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uin
 /* The qr_token_hash of every distinct term added since the previous call (for a block
  * bloom); *hashes stays valid until the next add. Returns their count. */
 size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
-/* From now on invidx_builder_block_hashes lists only the terms that no earlier block had: a
- * term it leaves out occurs in two blocks, so a sparse index (below) holds it. Blooms of a
- * sparse segment need no more. */
+/* From now on invidx_builder_block_hashes lists only the terms that fewer than
+ * INVIDX_SPARSE_MAX_BLOCKS earlier blocks had: a term it leaves out occurs in more blocks,
+ * so a sparse index (below) holds it. Blooms of a sparse segment need no more. */
 void invidx_builder_block_hashes_first_seen(invidx_builder *b);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
 /* Like invidx_builder_finish, but when block_rows > 0 writes a sparse index ("QIX2"): a term
- * whose rows all lie in one block of block_rows rows (rows [k*block_rows, (k+1)*block_rows))
- * is left out; the block's bloom still holds it, so a reader that finds no term in a sparse
+ * whose rows lie in at most INVIDX_SPARSE_MAX_BLOCKS blocks of block_rows rows (block k =
+ * rows [k*block_rows, (k+1)*block_rows)) is left out; the block's bloom still holds it, so a reader that finds no term in a sparse
  * index must probe the blooms and scan the blocks they name (seg_reader does). Such terms are
  * mostly ids and numbers seen once; leaving them out is most of the dictionary's bytes. */
 int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf *out);
@@ -117,7 +118,7 @@ typedef struct invidx {
     uint32_t head_count;
     uint32_t per_block;
     uint32_t row_count; /* rows of the part: every posting must be below */
-    bool sparse;        /* "QIX2": an absent term may still occur in a single block */
+    bool sparse;        /* "QIX2": an absent term may still occur in a few blocks */
 } invidx;
 
 /* Borrows blob (which must outlive ix). Errors: QR_ECORRUPT (d: offset within the blob). */

@@ -121,11 +121,11 @@ struct qr_part {
     uint32_t row_count;
     uint32_t block_count;
     bool has_postings;
-    /* The inverted index is sparse (compacted segments): terms that occur in a single block
+    /* The inverted index is sparse (compacted segments): terms that occur in a few blocks
      * are not in the term dictionary. postings() still answers exactly for every term (an
      * absent term is looked up through the block blooms and a scan of the blocks they name),
      * but terms_with_prefix lists the indexed terms only, so a prefix search must verify
-     * rows itself. Its blooms hold only the terms each block is the first to have (every
+     * rows itself. Its blooms hold only the terms each block is among the first to have (every
      * term the index leaves out, not every term of the block): block_may_contain_token may
      * answer false for an indexed term; ask postings(). */
     bool postings_sparse;

@@ -43,7 +43,7 @@ typedef struct seg_write_opts {
     uint32_t block_rows; /* 0 = SEG_DEFAULT_BLOCK_ROWS */
     int zstd_level;      /* 0 = 1 on flush (compaction uses higher) */
     bool no_postings;    /* skip the inverted index (warm tier) */
-    /* Compaction: leave terms that occur in a single block out of the inverted index (the
+    /* Compaction: leave terms that occur in a few blocks out of the inverted index (the
      * block bloom finds them; invidx_builder_finish_sparse). */
     bool sparse_index;
     uint32_t msg_frame_bytes; /* raw msg bytes per zstd frame; 0 = SEG_MSG_FRAME_TARGET,
