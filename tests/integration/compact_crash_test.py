@@ -19,7 +19,7 @@ import time
 BIN = os.environ["QR_BIN"]
 TMP = os.environ.get("QR_TMP", "/tmp")
 SANITIZED = bool(os.environ.get("QR_SANITIZED"))
-ROUNDS = 4 if SANITIZED else 5
+ROUNDS = 3 if SANITIZED else 5
 EVENTS = 6000
 PARTS = 4
 

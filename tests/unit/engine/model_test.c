@@ -428,12 +428,14 @@ static const char *const shapes[] = {
     "SELECT count(*), min(latency_ms), max(latency_ms), sum(http.status) FROM logs WHERE %s",
 };
 
+static int g_iterations = 90;
+
 TEST(random_queries_match_reference)
 {
     int runs = 0, nonempty = 0;
     uint8_t *hit = malloc(g_ed.all.count);
     REQUIRE(hit);
-    for (int iter = 0; iter < 90; iter++) {
+    for (int iter = 0; iter < g_iterations; iter++) {
         pred ps[3];
         int np = 1 + (int)(qr_test_rand(&g_rng) % 3);
         char where[1200] = "";
@@ -469,7 +471,7 @@ TEST(random_queries_match_reference)
     }
     free(hit);
     printf("# %d queries, %d of %d filters match rows\n", runs, nonempty, runs / 5);
-    CHECK(nonempty > 20); /* the generator picks values that exist: most queries find rows */
+    CHECK(nonempty > g_iterations / 4); /* the generator picks values that exist */
 }
 
 /* The two segments merged into one compacted segment (sparse index: terms of one block are
@@ -492,13 +494,14 @@ TEST(same_answers_after_compaction)
     qr_part *p = db_snapshot_part(snap, 0);
     CHECK(p->kind == QR_PART_SEGMENT && p->postings_sparse);
     db_snapshot_free(snap);
+    g_iterations = 20; /* prefix searches verify every row of a sparse part: slower */
     test_random_queries_match_reference();
     /* needles (tokens of the segment rows, mostly ids of one block, which the sparse index
      * leaves to the blooms), their prefixes and phrases around them, against the reference */
     uint8_t *hit = malloc(g_ed.all.count);
     REQUIRE(hit);
-    int needles = 0;
-    for (int iter = 0; iter < 40; iter++) {
+    int needles = 0, asked = 0;
+    for (int iter = 0; iter < 400 && asked < 10; iter++) {
         const qr_event *e = &g_ed.all.events[qr_test_rand(&g_rng) % (2 * ED_EVENTS / 3)];
         tokens_of(e->msg, &g_tk);
         if (g_tk.n < 2) continue;
@@ -513,6 +516,11 @@ TEST(same_answers_after_compaction)
         if (strlen(ps[1].s1) > 3) ps[1].s1[3] = '\0';
         copy_str(ps[2].s1, sizeof ps[2].s1, g_tk.t[at]);
         copy_str(ps[2].s2, sizeof ps[2].s2, g_tk.t[at + 1]);
+        size_t seen = 0; /* every other token asked is one seen once */
+        for (size_t idx = 0; idx < g_ed.all.count; idx++)
+            seen += pred_eval(&ps[0], &g_ed.all.events[idx]);
+        if ((asked % 2 == 0) != (seen == 1)) continue;
+        asked++;
         for (int k = 0; k < 3; k++) {
             char where[400], query[600];
             pred_sql(&ps[k], where, sizeof where);
@@ -535,7 +543,7 @@ TEST(same_answers_after_compaction)
         }
     }
     free(hit);
-    CHECK(needles >= 5); /* ids seen once are among the tokens asked for */
+    CHECK(needles >= 4); /* ids seen once are among the tokens asked for */
 }
 
 int main(void)

@@ -549,7 +549,7 @@ static size_t count_seg_files(const char *dir)
     return n;
 }
 
-/* Compaction on demand: every row and every term's rows (ids seen once, words, numbers,
+/* Compaction on demand (five 1,200-row segments, merges of at most 4,000 rows: 3 + 2): every row and every term's rows (ids seen once, words, numbers,
  * absent terms) read back the same; a snapshot taken before keeps the replaced files alive
  * and readable until it is freed; then only the catalog's files remain; reopen and check
  * agree. Then background compaction, with ingest going on. */
@@ -559,7 +559,7 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
     REQUIRE(qr_test_tmpdir("db_compact", dir, sizeof dir));
     db_opts o = small_opts();
     o.compact_off = true;
-    o.compact_rows = 8000;
+    o.compact_rows = 4000;
     db_t *db = NULL;
     qr_diag d;
     qr_diag_init(&d);
@@ -569,7 +569,7 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
     qr_batch_init(&b);
     uint64_t rng = 4242;
     rowset expect = {0};
-    for (int step = 0; step < 20; step++) {
+    for (int step = 0; step < 10; step++) {
         qr_batch_reset(&b);
         for (int k = 0; k < 600; k++) add_random_event(&b, &rng, 1749945600000000000LL);
         for (size_t k = 0; k < b.count; k++) REQUIRE(qr_batch_copy_event(&all, &b, k) == 0);
@@ -600,14 +600,14 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
     for (int t = 0; t < 17 && probes[t]; t++) term_rows_batch(&all, probes[t], &want_terms[t]);
 
     size_t files_before = count_seg_files(dir);
-    CHECK(files_before == 10);
+    CHECK(files_before == 5);
     db_snapshot *pinned;
     REQUIRE(db_snapshot_open(db, NULL, &pinned) == 0);
     db_compact_report r;
     CHECK_EQ_INT(db_compact(db, NULL, &r, &d), 0);
-    CHECK(r.merges == 2 && r.segments_in == 10 && r.rows == 12000);
+    CHECK(r.merges == 2 && r.segments_in == 5 && r.rows == 6000);
     CHECK(r.bytes_out < r.bytes_in);
-    CHECK(count_seg_files(dir) == 12); /* the pinned snapshot still reads the old files */
+    CHECK(count_seg_files(dir) == 7); /* the pinned snapshot still reads the old files */
     size_t pinned_rows = 0;
     for (size_t pi = 0; pi < db_snapshot_part_count(pinned); pi++) {
         qr_part *p = db_snapshot_part(pinned, pi);
@@ -621,7 +621,7 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
         }
         qr_arena_fini(&a);
     }
-    CHECK(pinned_rows == 12000);
+    CHECK(pinned_rows == 6000);
     db_snapshot_free(pinned);
     CHECK(count_seg_files(dir) == 2);
 
@@ -647,12 +647,12 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
 
     db_check_report cr;
     CHECK_EQ_INT(db_check(dir, &cr, &d), 0);
-    CHECK(cr.ok && cr.segments == 2 && cr.events == 12000);
+    CHECK(cr.ok && cr.segments == 2 && cr.events == 6000);
 
     /* background: small flushes pile up and get merged while ingest goes on */
     db_opts bg = small_opts();
     bg.compact_min_segments = 3;
-    bg.compact_rows = 8000;
+    bg.compact_rows = 4000;
     REQUIRE(db_open(dir, &bg, &db, NULL, &d) == 0);
     for (int step = 0; step < 8; step++) {
         qr_batch_reset(&b);

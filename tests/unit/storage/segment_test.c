@@ -879,7 +879,8 @@ TEST(open_maps_no_page)
     qr_test_rmdir(dir);
 }
 
-static void corruption_run(const char *name, seg_write_opts opts)
+/* stride: the most bytes skipped between two flips inside the chunks */
+static void corruption_run(const char *name, seg_write_opts opts, unsigned stride)
 {
     char dir[512], path[600], bad[640];
     REQUIRE(qr_test_tmpdir(name, dir, sizeof dir));
@@ -932,7 +933,7 @@ static void corruption_run(const char *name, seg_write_opts opts)
         }
         patch_byte(bad, off, orig[off]);
         off +=
-            off < 16 || off + 32 >= len ? 1 : 1 + qr_test_rand(&st) % (off >= footer_off ? 3 : 8);
+            off < 16 || off + 32 >= len ? 1 : 1 + qr_test_rand(&st) % (off >= footer_off ? 3 : stride);
     }
     printf("# %d corrupted files\n", tried);
     CHECK_EQ_INT(undetected, 0);
@@ -940,7 +941,7 @@ static void corruption_run(const char *name, seg_write_opts opts)
     /* truncation: every length near the ends, a stride in between (each in a new file) */
     int opened = 0;
     for (size_t cut = 0; cut < len;
-         cut += (cut < 64 || cut + 4096 > len) ? 1 : 1 + qr_test_rand(&st) % 64) {
+         cut += (cut < 64 || cut + (stride > 8 ? 64 : 4096) > len) ? 1 : 1 + qr_test_rand(&st) % 64) {
         snprintf(bad, sizeof bad, "%s/cut%zu" SEG_FILE_SUFFIX, dir, cut);
         write_file(bad, orig, cut);
         int rc = seg_open(bad, &p, NULL);
@@ -970,7 +971,7 @@ static void corruption_run(const char *name, seg_write_opts opts)
 TEST(corruption_every_byte)
 {
     seg_write_opts opts = {.block_rows = 12};
-    corruption_run("segment_corrupt", opts);
+    corruption_run("segment_corrupt", opts, 8);
 }
 
 /* The same over a compacted segment: sparse index (blooms answer the terms it leaves out),
@@ -982,7 +983,7 @@ TEST(corruption_every_byte_compacted)
                            .sparse_index = true,
                            .msg_frame_bytes = 200,
                            .msg_inline_lengths = true};
-    corruption_run("segment_corrupt_compacted", opts);
+    corruption_run("segment_corrupt_compacted", opts, 24);
 }
 
 /* Tiny segments for the fuzz corpus (tests/fuzz/segment_fuzz/). */
