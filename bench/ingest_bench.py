@@ -50,8 +50,8 @@ for n in counts:
     zstd3, gzip6 = map(int, open(zst).read().split())
     data = os.path.join(out, "data-%d" % n)
     shutil.rmtree(data, ignore_errors=True)
-    rc, secs, ru, err = run_measured([quarry, "ingest", "--data", data, "--fsync", "always",
-                                      "--batch", "1000", "--quiet", corpus])
+    rc, secs, ru, err = run_measured([quarry, "ingest", "--data", data, "--no-compact",
+                                      "--fsync", "always", "--batch", "1000", "--quiet", corpus])
     if rc != 0:
         print(err)
         sys.exit(1)

@@ -82,7 +82,7 @@ def quarry_data(n, corpus):
     shutil.rmtree(tmp, ignore_errors=True)
     print("ingesting %s into %s" % (corpus, data), flush=True)
     t0 = time.monotonic()
-    subprocess.run([quarry, "ingest", "--data", tmp, "--quiet", corpus], check=True)
+    subprocess.run([quarry, "ingest", "--data", tmp, "--no-compact", "--quiet", corpus], check=True)
     print("  %.1f s" % (time.monotonic() - t0), flush=True)
     shutil.rmtree(data, ignore_errors=True)
     os.rename(tmp, data)

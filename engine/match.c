@@ -7,6 +7,7 @@
  *   term     postings(term)                                    exact (memtables: by token
  *                                                               hash, a superset: verified)
  *   prefix*  OR of postings(t) for t in terms_with_prefix       exact
+ *            (a sparse index lists only some terms: every row)  not exact
  *   "phrase" AND of its tokens' postings                        exact only for one token
  *   /regex/, field:value   every row                            not exact
  *   a AND b  intersection; a OR b union      exact when both are
@@ -138,6 +139,11 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
         *exact = p->postings_exact;
         break;
     case SQL_SEARCH_PREFIX: {
+        if (p->postings_sparse) { /* terms of few blocks are not listed: verify rows */
+            *exact = false;
+            acc = bm_all(p);
+            break;
+        }
         prefix_acc pa = {q, p, roaring_bitmap_create(), 0};
         if (!pa.acc) return QR_ENOMEM;
         rc = qr_part_terms_with_prefix(p, m->text, m->len, prefix_term, &pa, q->d);
@@ -231,6 +237,7 @@ int match_part_candidates(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bit
 
 bool match_block_may(qr_part *p, uint32_t block_idx, const ms_node *m)
 {
+    if (p->postings_sparse) return true; /* its blooms complete the index, they are not whole */
     switch (m->kind) {
     case SQL_SEARCH_TERM:
         return qr_part_block_may_contain_token(p, block_idx, m->hash);

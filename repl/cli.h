@@ -15,6 +15,7 @@
 int cli_gen(int argc, char **argv);
 int cli_ingest(int argc, char **argv);
 int cli_check(int argc, char **argv);
+int cli_compact(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_query(int argc, char **argv);
 int cli_serve(int argc, char **argv);

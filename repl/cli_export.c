@@ -143,7 +143,10 @@ int cli_export(int argc, char **argv)
     db_t *db;
     qr_diag d;
     qr_diag_init(&d);
-    int rc = db_open(data, NULL, &db, NULL, &d);
+    db_opts dbo;
+    memset(&dbo, 0, sizeof dbo);
+    dbo.compact_off = true; /* a reader: leave merging to the writers */
+    int rc = db_open(data, &dbo, &db, NULL, &d);
     if (rc) {
         fprintf(stderr, "quarry export: cannot open %s: %s\n", data,
                 d.msg[0] ? d.msg : qr_strerror(rc));

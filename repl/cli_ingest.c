@@ -65,6 +65,8 @@ static void ingest_usage(FILE *f)
             "  --workers N     decoding threads (default: number of cores)\n"
             "  --acks FILE     append \"FIRST LAST\" line ranges once durable\n"
             "  --flush-rows N  memtable rows before a segment is written (default 262144)\n"
+            "  --no-compact    no background compaction while loading (quarry compact later)\n"
+            "  --no-compact    no background compaction while loading (quarry compact later)\n"
             "  --quiet         no progress line\n");
 }
 
@@ -228,6 +230,7 @@ int cli_ingest(int argc, char **argv)
 {
     const char *data = NULL, *tenant = NULL, *format = "ndjson", *service = NULL, *host = NULL;
     const char *fsync_policy = "always", *acks_path = NULL;
+    bool no_compact = false;
     uint64_t flush_rows = 0, batch_size = 1000, workers = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
     bool quiet = false;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
@@ -264,6 +267,8 @@ int cli_ingest(int argc, char **argv)
                 free(files);
                 return 2;
             }
+        } else if (strcmp(argv[idx], "--no-compact") == 0) {
+            no_compact = true;
         } else if (strcmp(argv[idx], "--quiet") == 0 || strcmp(argv[idx], "-q") == 0) {
             quiet = true;
         } else if (argv[idx][0] == '-' && argv[idx][1] == '-') {
@@ -296,6 +301,7 @@ int cli_ingest(int argc, char **argv)
     db_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.flush_rows = (uint32_t)flush_rows;
+    opts.compact_off = no_compact;
     if (strcmp(fsync_policy, "always") == 0) opts.wal.fsync_policy = WAL_FSYNC_ALWAYS;
     else if (strcmp(fsync_policy, "interval") == 0) opts.wal.fsync_policy = WAL_FSYNC_INTERVAL;
     else if (strcmp(fsync_policy, "never") == 0) opts.wal.fsync_policy = WAL_FSYNC_NEVER;

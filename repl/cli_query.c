@@ -184,6 +184,7 @@ int cli_query(int argc, char **argv)
     memset(&dbo, 0, sizeof dbo);
     dbo.no_flush_on_close = true;         /* a query writes nothing */
     dbo.flush_age_ms = 24u * 3600 * 1000; /* and does not flush while it runs */
+    dbo.compact_off = true;               /* nor compacts */
     db_t *db;
     qr_diag d;
     qr_diag_init(&d);

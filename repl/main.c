@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "          load NDJSON events (or plain text lines) from files or stdin (-);\n"
             "          .gz and .zst files are decompressed by extension\n"
             "  check   --data DIR [--json]   verify every checksum; print events, segments, bytes\n"
+            "  compact --data DIR [--tenant T]   merge small segments into compacted ones now\n"
             "  export  --data DIR [--tenant T]   every event as NDJSON on stdout\n"
             "  query   --data DIR [--tenant T] [--format table|json|ndjson|csv] \"<query>\"\n"
             "  gen     --events N [--seed S] [--start TS] [--rate R]\n"
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "ingest") == 0) return cli_ingest(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0) return cli_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "compact") == 0) return cli_compact(argc - 2, argv + 2);
     if (strcmp(cmd, "export") == 0) return cli_export(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0) return cli_gen(argc - 2, argv + 2);
     if (strcmp(cmd, "repl") == 0) return cli_repl(argc - 2, argv + 2);

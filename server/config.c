@@ -351,6 +351,22 @@ static int apply(parse_ctx *pc, const char *section, config_tenant *t, const cha
             return set_u32(pc, key, value, &c->db.flush_rows, 1000, 100000000);
         if (!strcmp(key, "flush_age_ms"))
             return set_u32(pc, key, value, &c->db.flush_age_ms, 10, 86400000);
+        if (!strcmp(key, "compact")) {
+            if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+                return PARSE_FAIL(pc, "compact: \"%s\" is not on or off", value);
+            c->db.compact_off = !strcmp(value, "off");
+            return 0;
+        }
+        if (!strcmp(key, "compact_min_segments"))
+            return set_u32(pc, key, value, &c->db.compact_min_segments, 2, 1000000);
+        if (!strcmp(key, "compact_rows"))
+            return set_u32(pc, key, value, &c->db.compact_rows, 1000, 1u << 30);
+        if (!strcmp(key, "compact_zstd_level")) {
+            uint32_t level = 0;
+            int rc = set_u32(pc, key, value, &level, 1, 22);
+            c->db.compact_zstd_level = (int)level;
+            return rc;
+        }
     } else if (!strcmp(section, "demo")) {
         if (!strcmp(key, "rate")) return set_double(pc, key, value, &c->demo_rate);
         if (!strcmp(key, "seed"))

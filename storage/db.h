@@ -16,6 +16,12 @@
  * Recovery (db_open): catalogs are loaded, segments opened, leftover unpublished segment files
  * deleted, and WAL records newer than each tenant's flushed LSN replayed into memtables.
  *
+ * Compaction (storage/compact.h): a second background thread merges runs of small segments
+ * into large ones written with what is too slow for a flush (stronger zstd, a sparse index),
+ * publishes the result in the catalog, and retires the inputs: a replaced file is unlinked
+ * when the last part reference to it (snapshots) is dropped; a crash at any point leaves the
+ * old catalog valid, and db_open deletes files the catalog does not name.
+ *
  * Read path: db_snapshot pins the parts (segments, frozen and active memtables) of a tenant at
  * one instant; reading them needs no lock and sees no later writes.
  *
@@ -46,6 +52,14 @@ typedef struct db_opts {
     uint32_t block_rows;    /* segment block size; 0 = SEG_DEFAULT_BLOCK_ROWS */
     int segment_zstd_level; /* 0 = 1 */
     bool no_flush_on_close; /* leave memtables in the WAL at close (crash-like) */
+    /* Compaction (docs/config.md): a background thread merges runs of adjacent small
+     * segments (fewer than compact_rows / 2 rows each) into one segment of at most
+     * compact_rows rows once compact_min_segments of them are adjacent. */
+    bool compact_off;              /* no background compaction (db_compact still works) */
+    uint32_t compact_min_segments; /* 0 = 4 */
+    uint32_t compact_rows;         /* 0 = 1048576; memory while merging ~0.4 KB per row */
+    int compact_zstd_level;        /* 0 = COMPACT_ZSTD_LEVEL (storage/compact.h) */
+    uint32_t compact_frame_bytes;  /* msg frame size; 0 = COMPACT_MSG_FRAME_BYTES */
 } db_opts;
 
 typedef struct db db_t;
@@ -80,6 +94,23 @@ const char *db_dir(const db_t *db);
 /* Freezes and flushes every tenant's memtable now; returns when the segments are published. */
 int db_flush(db_t *db, qr_diag *d);
 
+/* What db_compact did. */
+typedef struct db_compact_report {
+    uint64_t merges;      /* new segments written */
+    uint64_t segments_in; /* segments they replaced */
+    uint64_t rows;        /* rows rewritten */
+    uint64_t bytes_in;    /* files replaced */
+    uint64_t bytes_out;   /* files written */
+} db_compact_report;
+
+/* Compacts now (all tenants when tenant is NULL), one merge after another until no run is
+ * left: runs of adjacent small segments (below compact_rows / 2 rows), at least two of them,
+ * or a single flush segment that has not been compacted yet. Each merge is published
+ * atomically (catalog) and the replaced files are removed when the last snapshot that reads
+ * them is freed. Waits for a background compaction in progress.
+ * Errors: as seg_write and compact_merge; merges published before the error stay. */
+int db_compact(db_t *db, const char *tenant, db_compact_report *report, qr_diag *d);
+
 int db_snapshot_open(db_t *db, const char *tenant, db_snapshot **out);
 /* db_snapshot_open, calling fn(ctx) while the tenant's lock is held: every batch observed
  * (db_observer_add) before fn is in the snapshot, every batch observed after it is not — so a
@@ -106,6 +137,7 @@ typedef struct db_stats {
     uint64_t memtable_bytes;
     uint64_t frozen_memtables;
     uint64_t flushes;
+    uint64_t compactions; /* merges published (background and db_compact) */
     wal_stats wal;
 } db_stats;
 void db_get_stats(db_t *db, db_stats *out);

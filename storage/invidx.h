@@ -8,7 +8,8 @@
  * rest of ingest (DESIGN.md §3).
  *
  * Blob (little-endian), all offsets relative to the blob:
- *   0   u32 magic "QIX1"  | u32 term_count | u32 head_count | u32 terms_per_block
+ *   0   u32 magic "QIX1" (or "QIX2": sparse, below) | u32 term_count | u32 head_count |
+ *       u32 terms_per_block
  *   16  u64 dict_len      | u64 post_len
  *   32  head_count x 20 B: u32 dict_off, u32 dict_crc, u64 post_off, u32 post_crc
  *       (dict block i is dict[dict_off_i, dict_off_i+1), its postings post[post_off_i,
@@ -24,11 +25,16 @@
  * (first row, then gaps >= 1) when row_count <= INVIDX_INLINE_MAX, or uvarint list word
  * (post_len << 3 | ref << 2 | kind), kind 0 = roaring portable format, 1 = uvarint first row
  * + gaps, 2 = uvarint first row + runs of up to INVIDX_PACK_RUN gaps, each run u8 width
- * (0..32) + the (gap - 1)s bit-packed (codec.h bit order). ref = 0: the list lies at the
+ * (0..32) + the (gap - 1)s bit-packed (codec.h bit order), 3 = uvarint first row, u8 k, the
+ * (gap - 1)s Rice-coded (v >> k ones, a zero, k low bits; bit b in byte b >> 3 at b & 7;
+ * sparse indexes only). ref = 0: the list lies at the
  * running offset in the block's postings range; ref = 1: uvarint offset follows and the list
  * is an earlier term's (same rows), lying wholly inside one block's postings range, before
  * the running offset (template words share lists).
  * Terms are strictly increasing in byte order (memcmp, shorter first).
+ * Sparse ("QIX2", compaction): terms whose rows lie in at most INVIDX_SPARSE_MAX_BLOCKS blocks
+ * are left out (those blocks' blooms hold them); an absent term is then not an answer
+ * (invidx_builder_finish_sparse).
  *
  * Reading: invidx_open checks the header and the heads checksum; every dict block and
  * postings range is checksummed when a lookup touches it (QR_ECORRUPT on mismatch), so a
@@ -45,19 +51,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INVIDX_MAGIC 0x31584951u /* "QIX1" */
+#define INVIDX_MAGIC 0x31584951u        /* "QIX1": every term of the part */
+#define INVIDX_MAGIC_SPARSE 0x32584951u /* "QIX2": terms of few blocks left out */
 #define INVIDX_TERMS_PER_BLOCK 32
 #define INVIDX_INLINE_MAX 2
 #define INVIDX_TERM_MAX 255
 #define INVIDX_HEADER_BYTES 32
 #define INVIDX_HEAD_BYTES 20
 #define INVIDX_PACK_RUN 128 /* gaps per bit-packed run: one width per run bounds outliers */
+#define INVIDX_RICE_K_MAX 31
+#ifndef INVIDX_SPARSE_MAX_BLOCKS
+#define INVIDX_SPARSE_MAX_BLOCKS 3 /* a sparse index leaves out terms of this many blocks or fewer */
+#endif
 
 /* Posting list forms (low bits of a term's list word: len << 3 | ref | kind). */
 enum {
     INVIDX_LIST_ROARING = 0, /* CRoaring portable serialization */
     INVIDX_LIST_VARINT = 1,  /* uvarint first row, then uvarint gaps >= 1 */
     INVIDX_LIST_PACKED = 2,  /* uvarint first row, runs of (u8 width, packed gap - 1s) */
+    INVIDX_LIST_RICE = 3,    /* uvarint first row, u8 k, Rice-coded gap - 1s (sparse index) */
     INVIDX_LIST_REF = 4,     /* flag: the list is an earlier term's, at uvarint offset */
 };
 
@@ -80,8 +92,18 @@ int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uin
 /* The qr_token_hash of every distinct term added since the previous call (for a block
  * bloom); *hashes stays valid until the next add. Returns their count. */
 size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);
+/* From now on invidx_builder_block_hashes lists only the terms that fewer than
+ * INVIDX_SPARSE_MAX_BLOCKS earlier blocks had: a term it leaves out occurs in more blocks,
+ * so a sparse index (below) holds it. Blooms of a sparse segment need no more. */
+void invidx_builder_block_hashes_first_seen(invidx_builder *b);
 /* Appends the blob to out. Errors: QR_ENOMEM. */
 int invidx_builder_finish(invidx_builder *b, qr_buf *out);
+/* Like invidx_builder_finish, but when block_rows > 0 writes a sparse index ("QIX2"): a term
+ * whose rows lie in at most INVIDX_SPARSE_MAX_BLOCKS blocks of block_rows rows (block k =
+ * rows [k*block_rows, (k+1)*block_rows)) is left out; the block's bloom still holds it, so a reader that finds no term in a sparse
+ * index must probe the blooms and scan the blocks they name (seg_reader does). Such terms are
+ * mostly ids and numbers seen once; leaving them out is most of the dictionary's bytes. */
+int invidx_builder_finish_sparse(invidx_builder *b, uint32_t block_rows, qr_buf *out);
 uint32_t invidx_builder_term_count(const invidx_builder *b);
 
 typedef struct invidx {
@@ -96,6 +118,7 @@ typedef struct invidx {
     uint32_t head_count;
     uint32_t per_block;
     uint32_t row_count; /* rows of the part: every posting must be below */
+    bool sparse;        /* "QIX2": an absent term may still occur in a few blocks */
 } invidx;
 
 /* Borrows blob (which must outlive ix). Errors: QR_ECORRUPT (d: offset within the blob). */

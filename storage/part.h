@@ -123,6 +123,14 @@ struct qr_part {
     bool has_postings;
     bool postings_exact; /* postings hold exactly the rows with the term (segments); false:
                             candidates, a superset the reader verifies (memtables) */
+    /* The inverted index is sparse (compacted segments): terms that occur in a few blocks
+     * are not in the term dictionary. postings() still answers exactly for every term (an
+     * absent term is looked up through the block blooms and a scan of the blocks they name),
+     * but terms_with_prefix lists the indexed terms only, so a prefix search must verify
+     * rows itself. Its blooms hold only the terms each block is among the first to have (every
+     * term the index leaves out, not every term of the block): block_may_contain_token may
+     * answer false for an indexed term; ask postings(). */
+    bool postings_sparse;
     /* dictionaries: service and host ids → names */
     const qr_str *services;
     uint32_t service_count;

@@ -47,6 +47,12 @@ typedef struct seg_ref {
     uint32_t crc;
 } seg_ref;
 
+/* First payload byte of a msg index chunk whose lengths are inside the frames (otherwise the
+ * payload starts with the codec u64 mode of the lengths column, 0x01 or 0x02). */
+#define SEG_MSG_INLINE 0x20
+/* A frame with inline lengths holds at most this many raw bytes (messages + uvarints). */
+#define SEG_MSG_INLINE_FRAME_MAX (SEG_MSG_FRAME_MAX + 5u * SEG_MAX_BLOCK_ROWS)
+
 /* First payload byte of an ingest_ts chunk. */
 enum { SEG_INGEST_FROM_TS = 0, SEG_INGEST_RAW = 1 };
 
@@ -54,10 +60,11 @@ enum { SEG_INGEST_FROM_TS = 0, SEG_INGEST_RAW = 1 };
 enum { SEG_FIELD_PLAIN = 0, SEG_FIELD_DICT = 1 };
 
 /* Limits (format invariants the reader enforces). */
-#define SEG_MAX_BLOCK_ROWS (1u << 20)    /* bounds per-block decode buffers */
-#define SEG_MSG_FRAME_TARGET (64 * 1024) /* raw msg bytes per zstd frame, about */
-#define SEG_MSG_FRAME_MAX (SEG_MSG_FRAME_TARGET + QR_MSG_MAX_BYTES) /* a frame closes past target  \
-                                                                     */
+#define SEG_MAX_BLOCK_ROWS (1u << 20)          /* bounds per-block decode buffers */
+#define SEG_MSG_FRAME_TARGET (64 * 1024)       /* raw msg bytes per zstd frame at flush, about */
+#define SEG_MSG_FRAME_TARGET_MAX (1024 * 1024) /* largest target a writer may choose */
+/* A frame closes once past its target, so it holds at most target + one message. */
+#define SEG_MSG_FRAME_MAX (SEG_MSG_FRAME_TARGET_MAX + QR_MSG_MAX_BYTES)
 #define SEG_CHUNK_RAW_MAX (256u * 1024 * 1024) /* decompressed size of one column chunk */
 #define SEG_STR_MAX_BYTES QR_BATCH_MAX_BYTES   /* one string field value */
 #define SEG_HEX_MAX 128                        /* longest hex string stored as binary */

@@ -20,6 +20,7 @@
 #include "storage/codec.h"
 #include "storage/invidx.h"
 #include "storage/seg_int.h"
+#include "storage/tokenize.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,12 +71,14 @@ typedef struct seg_reader {
     qr_field_schema *fields;
     rfield *rfields;
     bool has_ix;
+    bool ix_sparse; /* footer has_index = 2: the blob must be a sparse ("QIX2") index */
     seg_ref ix_ref;
-    invidx ix;                 /* valid once ix_state is IX_OK */
-    atomic_int ix_state;       /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
-    uint64_t ix_bad_off;       /* where the index header is bad, for IX_BAD */
-    pthread_mutex_t ix_mu;     /* serialises the one invidx_open */
-    atomic_uchar *bloom_state; /* 0 unknown, 1 good, 2 bad */
+    invidx ix;                   /* valid once ix_state is IX_OK */
+    atomic_int ix_state;         /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
+    uint64_t ix_bad_off;         /* where the index header is bad, for IX_BAD */
+    pthread_mutex_t ix_mu;       /* serialises the one invidx_open */
+    atomic_uchar *bloom_state;   /* 0 unknown, 1 good, 2 bad */
+    atomic_bool unlink_on_close; /* replaced by compaction: remove the file at the last unref */
 } seg_reader;
 
 enum { IX_UNOPENED, IX_OK, IX_BAD };
@@ -224,7 +227,9 @@ static int load_ids(const seg_reader *s, const seg_ref *r, uint32_t n, uint32_t 
 
 typedef struct msg_index {
     uint32_t n;
-    uint64_t *lens_prefix; /* n + 1 byte offsets within the block's messages */
+    uint64_t *lens_prefix; /* n + 1 byte offsets within the block's messages (NULL inline) */
+    bool inline_lens;      /* lengths are uvarints inside the frames (compacted segments) */
+    uint64_t *raw_prefix;  /* inline: frame_count + 1 offsets of the frames' raw bytes */
     uint32_t frame_count;
     uint32_t *frame_first; /* frame_count + 1 first rows */
     uint64_t *frame_off;   /* file offsets */
@@ -241,15 +246,22 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     size_t len;
     int rc = chunk_payload(s, r, a, &p, &len, d);
     if (rc) return rc;
-    uint64_t *lens = arena_arr(a, (size_t)n + 1, sizeof *lens);
-    if (!lens) return oom(a, d);
     qr_rd rd;
     qr_rd_init(&rd, p, len);
-    if (codec_u64_decode(&rd, n, lens + 1)) return corrupt_at(s, d, r->off, "bad msg lengths");
-    lens[0] = 0;
-    for (uint32_t row = 1; row <= n; row++) {
-        if (lens[row] > QR_MSG_MAX_BYTES) return corrupt_at(s, d, r->off, "msg too long");
-        lens[row] += lens[row - 1];
+    uint64_t *lens = NULL;
+    mi->inline_lens = len > 0 && p[0] == SEG_MSG_INLINE;
+    if (mi->inline_lens) {
+        qr_rd_u8(&rd);
+    } else {
+        lens = arena_arr(a, (size_t)n + 1, sizeof *lens);
+        if (!lens) return oom(a, d);
+        if (codec_u64_decode(&rd, n, lens + 1))
+            return corrupt_at(s, d, r->off, "bad msg lengths");
+        lens[0] = 0;
+        for (uint32_t row = 1; row <= n; row++) {
+            if (lens[row] > QR_MSG_MAX_BYTES) return corrupt_at(s, d, r->off, "msg too long");
+            lens[row] += lens[row - 1];
+        }
     }
     uint64_t frames = qr_rd_uvarint(&rd);
     uint64_t off = qr_rd_uvarint(&rd);
@@ -259,16 +271,28 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     mi->frame_off = arena_arr(a, (size_t)frames, sizeof *mi->frame_off);
     mi->frame_len = arena_arr(a, (size_t)frames, sizeof *mi->frame_len);
     mi->frame_crc = arena_arr(a, (size_t)frames, sizeof *mi->frame_crc);
-    if (!mi->frame_first || !mi->frame_off || !mi->frame_len || !mi->frame_crc) return oom(a, d);
+    mi->raw_prefix = mi->inline_lens ? arena_arr(a, (size_t)frames + 1, sizeof(uint64_t)) : NULL;
+    if (!mi->frame_first || !mi->frame_off || !mi->frame_len || !mi->frame_crc ||
+        (mi->inline_lens && !mi->raw_prefix))
+        return oom(a, d);
     uint64_t row = 0;
     for (uint64_t f = 0; f < frames; f++) {
         uint64_t rows = qr_rd_uvarint(&rd);
+        uint64_t raw = 0;
+        if (mi->inline_lens) {
+            raw = qr_rd_uvarint(&rd);
+            /* each row costs at least its one-byte length */
+            if (rd.bad || raw < rows || raw > SEG_MSG_INLINE_FRAME_MAX)
+                return corrupt_at(s, d, r->off, "bad msg frame size");
+            mi->raw_prefix[f + 1] = (f ? mi->raw_prefix[f] : 0) + raw;
+            if (!f) mi->raw_prefix[0] = 0;
+        }
         uint64_t clen = qr_rd_uvarint(&rd);
         uint32_t crc = qr_rd_u32(&rd);
         if (rd.bad || rows == 0 || rows > n - row || clen == 0 || off < SEG_HEADER_BYTES ||
             off > s->data_end || clen > s->data_end - off)
             return corrupt_at(s, d, r->off, "bad msg frame entry");
-        if (lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
+        if (!mi->inline_lens && lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
             return corrupt_at(s, d, r->off, "msg frame too large");
         mi->frame_first[f] = (uint32_t)row;
         mi->frame_off[f] = off;
@@ -286,11 +310,17 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     return 0;
 }
 
+static uint64_t msg_frame_raw(const msg_index *mi, uint32_t f)
+{
+    if (mi->inline_lens) return mi->raw_prefix[f + 1] - mi->raw_prefix[f];
+    return mi->lens_prefix[mi->frame_first[f + 1]] - mi->lens_prefix[mi->frame_first[f]];
+}
+
 /* Decompresses frame f into dst (exactly its raw size). */
 static int msg_frame_read(const seg_reader *s, const msg_index *mi, uint32_t f, uint8_t *dst,
                           qr_diag *d)
 {
-    uint64_t raw = mi->lens_prefix[mi->frame_first[f + 1]] - mi->lens_prefix[mi->frame_first[f]];
+    uint64_t raw = msg_frame_raw(mi, f);
     seg_ref fr = {mi->frame_off[f], mi->frame_len[f], mi->frame_crc[f]};
     if (!crc_ok(s, &fr)) return corrupt_at(s, d, fr.off, "msg frame checksum mismatch");
     const uint8_t *src = s->map + fr.off;
@@ -301,12 +331,43 @@ static int msg_frame_read(const seg_reader *s, const msg_index *mi, uint32_t f, 
     return 0;
 }
 
+/* Inline lengths: the rows of frame f (raw bytes buf) into out[0 .. rows). */
+static int msg_frame_split(const seg_reader *s, const msg_index *mi, uint32_t f,
+                           const uint8_t *buf, qr_str *out, qr_diag *d)
+{
+    qr_rd rd;
+    qr_rd_init(&rd, buf, (size_t)msg_frame_raw(mi, f));
+    uint32_t rows = mi->frame_first[f + 1] - mi->frame_first[f];
+    for (uint32_t idx = 0; idx < rows; idx++) {
+        uint64_t len = qr_rd_uvarint(&rd);
+        const uint8_t *b = !rd.bad && len <= QR_MSG_MAX_BYTES ? qr_rd_take(&rd, (size_t)len) : NULL;
+        if (!b) return corrupt_at(s, d, mi->frame_off[f], "bad msg lengths in frame");
+        out[idx] = qr_str_make((const char *)b, (size_t)len);
+    }
+    if (qr_rd_left(&rd)) return corrupt_at(s, d, mi->frame_off[f], "msg frame length mismatch");
+    return 0;
+}
+
 static int load_msg_column(const seg_reader *s, uint32_t block_idx, qr_arena *a, qr_column *out,
                            qr_diag *d)
 {
     msg_index mi;
     int rc = msg_index_load(s, block_idx, a, &mi, d);
     if (rc) return rc;
+    if (mi.inline_lens) {
+        uint8_t *buf = qr_arena_alloc(a, (size_t)mi.raw_prefix[mi.frame_count] + 1);
+        qr_str *strs = arena_arr(a, mi.n, sizeof *strs);
+        if (!buf || !strs) return oom(a, d);
+        for (uint32_t f = 0; f < mi.frame_count && !rc; f++) {
+            rc = msg_frame_read(s, &mi, f, buf + mi.raw_prefix[f], d);
+            if (!rc) rc = msg_frame_split(s, &mi, f, buf + mi.raw_prefix[f],
+                                          strs + mi.frame_first[f], d);
+        }
+        if (rc) return rc;
+        out->type = QR_FT_STRING;
+        out->strs = strs;
+        return 0;
+    }
     uint64_t total = mi.lens_prefix[mi.n];
     uint8_t *buf = qr_arena_alloc(a, (size_t)total + 1);
     qr_str *strs = arena_arr(a, mi.n, sizeof *strs);
@@ -607,6 +668,24 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
     uint32_t f = 0;
     const uint8_t *frame = NULL;
     int64_t frame_loaded = -1;
+    if (mi.inline_lens) {
+        qr_str *split = NULL;
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t row = rows[idx];
+            while (row >= mi.frame_first[f + 1]) f++;
+            if ((int64_t)f != frame_loaded) {
+                uint8_t *buf = qr_arena_alloc(a, (size_t)msg_frame_raw(&mi, f) + 1);
+                split = arena_arr(a, mi.frame_first[f + 1] - mi.frame_first[f], sizeof *split);
+                if (!buf || !split) return oom(a, d);
+                rc = msg_frame_read(s, &mi, f, buf, d);
+                if (!rc) rc = msg_frame_split(s, &mi, f, buf, split, d);
+                if (rc) return rc;
+                frame_loaded = f;
+            }
+            out[idx] = split[row - mi.frame_first[f]];
+        }
+        return 0;
+    }
     for (uint32_t idx = 0; idx < n; idx++) {
         uint32_t row = rows[idx];
         while (row >= mi.frame_first[f + 1]) f++;
@@ -664,7 +743,8 @@ static int ix_get(seg_reader *s, qr_diag *d)
             qr_diag ixd;
             qr_diag_init(&ixd);
             if (invidx_open(&s->ix, s->map + s->ix_ref.off, (size_t)s->ix_ref.len,
-                            s->part.row_count, &ixd) == 0) {
+                            s->part.row_count, &ixd) == 0 &&
+                s->ix.sparse == s->ix_sparse) {
                 state = IX_OK;
             } else {
                 s->ix_bad_off = s->ix_ref.off + (uint64_t)(ixd.offset > 0 ? ixd.offset : 0);
@@ -676,6 +756,92 @@ static int ix_get(seg_reader *s, qr_diag *d)
     }
     if (state == IX_OK) return 0;
     return corrupt_at(s, d, s->ix_bad_off, "bad inverted index header");
+}
+
+typedef struct scan_match {
+    const char *term;
+    size_t len;
+    bool hit;
+} scan_match;
+
+static int scan_match_tok(void *ctx, const char *tok, size_t len, size_t offset)
+{
+    (void)offset;
+    scan_match *m = ctx;
+    if (len == m->len && memcmp(tok, m->term, len) == 0) {
+        m->hit = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Rows with the token, for a term a sparse index left out: the blocks whose bloom may hold
+ * it are scanned. A block's messages lie in one buffer in row order; an ASCII-lower-cased
+ * copy of it is searched for the term's bytes (every token equal to the term is such a
+ * substring), and only the rows holding a hit are tokenized to confirm. Exact. */
+static int sparse_scan(seg_reader *s, const char *term, size_t len, roaring_bitmap_t **out,
+                       qr_diag *d)
+{
+    *out = NULL;
+    if (len == 0 || len > QR_TOKEN_MAX_BYTES) return 0;
+    uint64_t h = qr_token_hash(term, len);
+    qr_arena a;
+    qr_arena_init(&a, 1u << 20, 0);
+    roaring_bitmap_t *bm = NULL;
+    int rc = 0;
+    for (uint32_t bi = 0; bi < s->part.block_count && !rc; bi++) {
+        if (!op_block_may_contain_token(&s->part, bi, h)) continue;
+        qr_column col;
+        memset(&col, 0, sizeof col);
+        uint32_t n = s->blocks[bi].row_count;
+        rc = load_msg_column(s, bi, &a, &col, d);
+        if (rc) break;
+        const char *base = col.strs[0].ptr;
+        const char *end = col.strs[n - 1].ptr + col.strs[n - 1].len;
+        size_t span = (size_t)(end - base);
+        char *low = qr_arena_alloc(&a, span + 1);
+        if (!low) {
+            rc = oom(&a, d);
+            break;
+        }
+        size_t idx = 0;
+        for (; idx + 8 <= span; idx += 8) { /* 8 bytes at a time: A-Z to a-z, rest as is */
+            uint64_t x, lw;
+            memcpy(&x, base + idx, 8);
+            (void)qr_token_mask8(x, &lw);
+            memcpy(low + idx, &lw, 8);
+        }
+        for (; idx < span; idx++) {
+            unsigned char c = (unsigned char)base[idx];
+            low[idx] = (char)(c + (((unsigned)(c - 'A') < 26u) << 5));
+        }
+        uint32_t row = 0, last_checked = UINT32_MAX;
+        const char *at = low;
+        while ((at = memmem(at, span - (size_t)(at - low), term, len)) != NULL) {
+            size_t off = (size_t)(at - low);
+            while (row + 1 < n && (size_t)(col.strs[row + 1].ptr - base) <= off) row++;
+            at++;
+            qr_str t = col.strs[row];
+            if (row == last_checked || off + len > (size_t)(t.ptr - base) + t.len) continue;
+            last_checked = row;
+            scan_match m = {term, len, false};
+            qr_tokenize(t.ptr, t.len, scan_match_tok, &m);
+            if (!m.hit) continue;
+            if (!bm && !(bm = roaring_bitmap_create())) {
+                rc = QR_ENOMEM;
+                break;
+            }
+            roaring_bitmap_add(bm, s->blocks[bi].first_row + row);
+        }
+        qr_arena_reset(&a);
+    }
+    qr_arena_fini(&a);
+    if (rc) {
+        if (bm) roaring_bitmap_free(bm);
+        return rc;
+    }
+    *out = bm;
+    return 0;
 }
 
 static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_t **out, qr_diag *d)
@@ -692,6 +858,7 @@ static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_
         d->code = 0;
         corrupt_at(s, d, s->ix_ref.off + (uint64_t)(d->offset > 0 ? d->offset : 0), msg);
     }
+    if (rc == 0 && !*out && s->ix.sparse) rc = sparse_scan(s, term, len, out, d);
     return rc;
 }
 
@@ -731,7 +898,9 @@ static void seg_reader_free(seg_reader *s)
 
 static void op_destroy(qr_part *p)
 {
-    seg_reader_free(impl(p));
+    seg_reader *s = impl(p);
+    if (atomic_load(&s->unlink_on_close)) unlink(s->path);
+    seg_reader_free(s);
 }
 
 static const qr_part_ops seg_part_ops = {
@@ -743,6 +912,11 @@ static const qr_part_ops seg_part_ops = {
     .terms_with_prefix = op_terms_with_prefix,
     .destroy = op_destroy,
 };
+
+void seg_unlink_on_close(qr_part *seg)
+{
+    if (seg && seg->ops == &seg_part_ops) atomic_store(&impl(seg)->unlink_on_close, true);
+}
 
 /* ------------------------------------------------------------ open */
 
@@ -888,13 +1062,15 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
     }
     p->fields = s->fields;
     uint8_t has_ix = qr_rd_u8(&rd);
-    if (rd.bad || has_ix > 1) BAD("bad index flag");
+    if (rd.bad || has_ix > 2) BAD("bad index flag");
     if (has_ix) {
         if (!rd_ref(&rd, s, &s->ix_ref) || s->ix_ref.len == 0) BAD("bad index ref");
         s->has_ix = true;
+        s->ix_sparse = has_ix == 2;
     }
     p->has_postings = s->has_ix;
     p->postings_exact = s->has_ix;
+    p->postings_sparse = s->ix_sparse;
     s->slots = SEG_SLOT_FIELD0 + (uint32_t)field_count;
     s->blocks = calloc(blocks, sizeof *s->blocks);
     s->refs = calloc(blocks * s->slots, sizeof *s->refs);

@@ -43,7 +43,16 @@ typedef struct seg_write_opts {
     uint32_t block_rows; /* 0 = SEG_DEFAULT_BLOCK_ROWS */
     int zstd_level;      /* 0 = 1 on flush (compaction uses higher) */
     bool no_postings;    /* skip the inverted index (warm tier) */
-    uint64_t segment_id; /* recorded in the footer */
+    /* Compaction: leave terms that occur in a few blocks out of the inverted index (the
+     * block bloom finds them; invidx_builder_finish_sparse). */
+    bool sparse_index;
+    uint32_t msg_frame_bytes; /* raw msg bytes per zstd frame; 0 = SEG_MSG_FRAME_TARGET,
+                                 at most SEG_MSG_FRAME_TARGET_MAX */
+    /* Compaction: each msg's length as a uvarint in front of it inside the frame, not in a
+     * column of its own (zstd predicts it from the message; a row's bytes need its frame
+     * decompressed anyway). */
+    bool msg_inline_lengths;
+    uint64_t segment_id;      /* recorded in the footer */
 } seg_write_opts;
 
 /* Bytes the file spends per concern, for `quarry check` and benchmarks. */
@@ -70,6 +79,10 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
 
 /* Opens and maps a segment. Errors: QR_EIO, QR_ECORRUPT (diag: path, offset, what). */
 int seg_open(const char *path, qr_part **out, qr_diag *d);
+
+/* Marks an open segment as replaced (compaction): its file is unlinked when the last
+ * reference to the part is dropped. */
+void seg_unlink_on_close(qr_part *seg);
 
 /* Checks every checksum and structural invariant of an open segment; fills stats.
  * Errors: QR_ECORRUPT with the first problem. */

@@ -38,6 +38,10 @@ TEST(sections_and_sizes)
                    "[storage]\n"
                    "fsync = interval\n"
                    "fsync_interval_ms = 50\n"
+                   "compact = off\n"
+                   "compact_min_segments = 6\n"
+                   "compact_rows = 2000000\n"
+                   "compact_zstd_level = 12\n"
                    "[demo]\n"
                    "rate = 12.5\n",
                    &d);
@@ -49,6 +53,10 @@ TEST(sections_and_sizes)
     CHECK_EQ_INT(c.batch_events, 500);
     CHECK_EQ_INT(c.db.wal.fsync_policy, WAL_FSYNC_INTERVAL);
     CHECK_EQ_INT(c.db.wal.fsync_interval_ms, 50);
+    CHECK(c.db.compact_off);
+    CHECK_EQ_INT(c.db.compact_min_segments, 6);
+    CHECK_EQ_INT(c.db.compact_rows, 2000000);
+    CHECK_EQ_INT(c.db.compact_zstd_level, 12);
     CHECK(c.demo_rate == 12.5);
     config_fini(&c);
 }
@@ -99,6 +107,8 @@ TEST(errors_name_the_line)
         {"\n\n[nope]\n", "t.conf:3: unknown section [nope]"},
         {"workers = 0\n", "t.conf:1: workers"},
         {"[storage]\nfsync = sometimes\n", "t.conf:2: fsync"},
+        {"[storage]\ncompact = maybe\n", "t.conf:2: compact"},
+        {"[storage]\ncompact_zstd_level = 40\n", "t.conf:2: compact_zstd_level"},
         {"[tenant bad name!]\n", "t.conf:1: tenant name"},
         {"[tenant a]\n[tenant a]\n", "t.conf:2: tenant \"a\" appears twice"},
         {"[tenant a]\nkey = md5:abc\n", "t.conf:2: key must be"},

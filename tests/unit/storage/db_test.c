@@ -3,8 +3,10 @@
  * everything read back equal through snapshots, whatever mix of memtables and segments. */
 #include "qr_test.h"
 #include "storage/db.h"
+#include "storage/tokenize.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 /* --- random events and their canonical text --------------------------------------------- */
 
@@ -239,8 +241,8 @@ static int canon_snapshot(db_t *db, const char *tenant, rowset *out, size_t *seg
 
 static bool rowsets_equal(rowset *a, rowset *b)
 {
-    qsort(a->rows, a->count, sizeof *a->rows, cmp_str);
-    qsort(b->rows, b->count, sizeof *b->rows, cmp_str);
+    if (a->count) qsort(a->rows, a->count, sizeof *a->rows, cmp_str);
+    if (b->count) qsort(b->rows, b->count, sizeof *b->rows, cmp_str); /* empty: rows NULL */
     if (a->count != b->count) {
         fprintf(stderr, "row counts differ: %zu vs %zu\n", a->count, b->count);
         return false;
@@ -587,6 +589,214 @@ TEST(lsn_continues_after_clean_close_removes_wal)
     qr_test_rmdir(dir);
 }
 
+/* --- compaction ---------------------------------------------------------------------------- */
+
+static int tok_collect(void *ctx, const char *tok, size_t len, size_t offset)
+{
+    (void)offset;
+    const char *term = ctx;
+    return strlen(term) == len && memcmp(term, tok, len) == 0;
+}
+
+/* "ts|msg" of every row of b whose msg has the token. */
+static void term_rows_batch(const qr_batch *b, const char *term, rowset *out)
+{
+    for (size_t row = 0; row < b->count; row++) {
+        const qr_event *e = &b->events[row];
+        if (!qr_tokenize(e->msg.ptr, e->msg.len, tok_collect, (void *)term)) continue;
+        char *s = malloc(e->msg.len + 32);
+        snprintf(s, e->msg.len + 32, "%lld|%.*s", (long long)e->ts_ns, (int)e->msg.len, e->msg.ptr);
+        rowset_add(out, s);
+    }
+}
+
+/* The same through the snapshot's postings (segments only: memtables have none). */
+static int term_rows_snapshot(db_t *db, const char *term, rowset *out)
+{
+    db_snapshot *snap;
+    if (db_snapshot_open(db, NULL, &snap)) return -1;
+    qr_arena a;
+    qr_arena_init(&a, 1 << 20, 0);
+    int bad = 0;
+    for (size_t pi = 0; pi < db_snapshot_part_count(snap) && !bad; pi++) {
+        qr_part *p = db_snapshot_part(snap, pi);
+        if (p->kind != QR_PART_SEGMENT) continue;
+        roaring_bitmap_t *bm = NULL;
+        qr_diag d;
+        qr_diag_init(&d);
+        bad |= qr_part_postings(p, term, strlen(term), &bm, &d);
+        for (uint32_t bi = 0; bm && bi < p->block_count && !bad; bi++) {
+            qr_block_meta m;
+            qr_column ts, msg;
+            bad |= qr_part_block_meta(p, bi, &m);
+            bad |= qr_part_load_column(p, bi, QR_COL_TS, 0, &a, &ts, &d);
+            bad |= qr_part_load_column(p, bi, QR_COL_MSG, 0, &a, &msg, &d);
+            for (uint32_t r = 0; !bad && r < m.row_count; r++) {
+                if (!roaring_bitmap_contains(bm, m.first_row + r)) continue;
+                char *s = malloc(msg.strs[r].len + 32);
+                snprintf(s, msg.strs[r].len + 32, "%lld|%.*s", (long long)ts.i64[r],
+                         (int)msg.strs[r].len, msg.strs[r].ptr);
+                rowset_add(out, s);
+            }
+            qr_arena_reset(&a);
+        }
+        if (bm) roaring_bitmap_free(bm);
+    }
+    qr_arena_fini(&a);
+    db_snapshot_free(snap);
+    return bad ? -1 : 0;
+}
+
+static size_t count_seg_files(const char *dir)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls '%s/tenants/default' | grep -c '\\.qseg$'", dir);
+    FILE *f = popen(cmd, "r");
+    unsigned long n = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &n) != 1) n = 0;
+        pclose(f);
+    }
+    return n;
+}
+
+/* Compaction on demand (five 1,200-row segments, merges of at most 4,000 rows: 3 + 2): every row and every term's rows (ids seen once, words, numbers,
+ * absent terms) read back the same; a snapshot taken before keeps the replaced files alive
+ * and readable until it is freed; then only the catalog's files remain; reopen and check
+ * agree. Then background compaction, with ingest going on. */
+TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_compact", dir, sizeof dir));
+    db_opts o = small_opts();
+    o.compact_off = true;
+    o.compact_rows = 4000;
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    qr_batch all, b;
+    qr_batch_init(&all);
+    qr_batch_init(&b);
+    uint64_t rng = 4242;
+    rowset expect = {0};
+    for (int step = 0; step < 10; step++) {
+        qr_batch_reset(&b);
+        for (int k = 0; k < 600; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+        for (size_t k = 0; k < b.count; k++) REQUIRE(qr_batch_copy_event(&all, &b, k) == 0);
+        CHECK_EQ_INT(db_ingest(db, NULL, &b, &d), 0);
+        canon_batch(&b, &expect);
+        if (step % 2) CHECK_EQ_INT(db_flush(db, &d), 0);
+    }
+    /* probe terms: template words, numbers that occur once or a few times, absent ones */
+    const char *probes[] = {"timeout",    "card",     "retry",
+                            "42",         "id",       "q",
+                            "get",        "api",      "\xe6\x97\xa5\xe6\x9c\xac",
+                            "nosuchterm", "99999999", NULL,
+                            NULL,         NULL,       NULL,
+                            NULL,         NULL};
+    char nums[6][24];
+    for (int k = 0; k < 6; k++) {
+        /* tokens of random rows' msgs: mostly numbers seen in one block */
+        const qr_event *e = &all.events[qr_test_rand(&rng) % all.count];
+        const char *p = e->msg.ptr, *end = p + e->msg.len;
+        const char *digit = p;
+        while (digit < end && !(*digit >= '0' && *digit <= '9')) digit++;
+        size_t n = 0;
+        while (digit + n < end && digit[n] >= '0' && digit[n] <= '9' && n < 20) n++;
+        snprintf(nums[k], sizeof nums[k], "%.*s", (int)(n ? n : 2), n ? digit : "ok");
+        probes[11 + k] = nums[k];
+    }
+    rowset want_terms[17] = {{0}};
+    for (int t = 0; t < 17 && probes[t]; t++) term_rows_batch(&all, probes[t], &want_terms[t]);
+
+    size_t files_before = count_seg_files(dir);
+    CHECK(files_before == 5);
+    db_snapshot *pinned;
+    REQUIRE(db_snapshot_open(db, NULL, &pinned) == 0);
+    db_compact_report r;
+    CHECK_EQ_INT(db_compact(db, NULL, &r, &d), 0);
+    CHECK(r.merges == 2 && r.segments_in == 5 && r.rows == 6000);
+    CHECK(r.bytes_out < r.bytes_in);
+    CHECK(count_seg_files(dir) == 7); /* the pinned snapshot still reads the old files */
+    size_t pinned_rows = 0;
+    for (size_t pi = 0; pi < db_snapshot_part_count(pinned); pi++) {
+        qr_part *p = db_snapshot_part(pinned, pi);
+        qr_arena a;
+        qr_arena_init(&a, 1 << 20, 0);
+        for (uint32_t bi = 0; bi < p->block_count; bi++) {
+            qr_column msg;
+            CHECK_EQ_INT(qr_part_load_column(p, bi, QR_COL_MSG, 0, &a, &msg, &d), 0);
+            pinned_rows += msg.row_count;
+            qr_arena_reset(&a);
+        }
+        qr_arena_fini(&a);
+    }
+    CHECK(pinned_rows == 6000);
+    db_snapshot_free(pinned);
+    CHECK(count_seg_files(dir) == 2);
+
+    rowset got = {0};
+    size_t segs = 0;
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(segs == 2);
+    CHECK(rowsets_equal(&expect, &got));
+    rowset_free(&got);
+    for (int t = 0; t < 17 && probes[t]; t++) {
+        rowset gt = {0};
+        CHECK_EQ_INT(term_rows_snapshot(db, probes[t], &gt), 0);
+        if (!rowsets_equal(&want_terms[t], &gt)) {
+            fprintf(stderr, "term \"%s\" differs\n", probes[t]);
+            qr_test_cur_failures++;
+        }
+        rowset_free(&gt);
+    }
+    /* nothing left to merge: a second call is a no-op */
+    CHECK_EQ_INT(db_compact(db, NULL, &r, &d), 0);
+    CHECK(r.merges == 0);
+    db_close(db);
+
+    db_check_report cr;
+    CHECK_EQ_INT(db_check(dir, &cr, &d), 0);
+    CHECK(cr.ok && cr.segments == 2 && cr.events == 6000);
+
+    /* background: small flushes pile up and get merged while ingest goes on */
+    db_opts bg = small_opts();
+    bg.compact_min_segments = 3;
+    bg.compact_rows = 4000;
+    REQUIRE(db_open(dir, &bg, &db, NULL, &d) == 0);
+    for (int step = 0; step < 8; step++) {
+        qr_batch_reset(&b);
+        for (int k = 0; k < 500; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+        CHECK_EQ_INT(db_ingest(db, NULL, &b, &d), 0);
+        canon_batch(&b, &expect);
+        CHECK_EQ_INT(db_flush(db, &d), 0);
+    }
+    db_stats st;
+    for (int wait = 0; wait < 400; wait++) {
+        db_get_stats(db, &st);
+        if (st.compactions >= 2) break;
+        usleep(25 * 1000);
+    }
+    CHECK(st.compactions >= 2);
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(rowsets_equal(&expect, &got));
+    rowset_free(&got);
+    db_close(db);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK(rowsets_equal(&expect, &got));
+    CHECK(count_seg_files(dir) == segs);
+    rowset_free(&got);
+    db_close(db);
+
+    for (int t = 0; t < 17; t++) rowset_free(&want_terms[t]);
+    rowset_free(&expect);
+    qr_batch_fini(&all);
+    qr_batch_fini(&b);
+    qr_test_rmdir(dir);
+}
+
 int main(void)
 {
     RUN(lsn_continues_after_clean_close_removes_wal);
@@ -594,5 +804,6 @@ int main(void)
     RUN(directory_lock_and_tenant_names);
     RUN(concurrent_ingest_with_background_flush);
     RUN(observer_and_synchronized_snapshot);
+    RUN(compaction_keeps_rows_terms_and_pinned_snapshots);
     QR_TEST_MAIN_END();
 }

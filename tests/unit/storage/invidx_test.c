@@ -21,7 +21,30 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void model_build(model *m, uint64_t seed, qr_buf *blob)
+/* Per block of a sparse build: the hashes invidx_builder_block_hashes listed, sorted. */
+typedef struct block_hashes {
+    uint64_t *h[NROWS];
+    size_t n[NROWS];
+    uint32_t blocks;
+} block_hashes;
+
+static int u64_cmp(const void *a, const void *b);
+
+static void take_block_hashes(invidx_builder *b, block_hashes *bh)
+{
+    const uint64_t *hs;
+    size_t n = invidx_builder_block_hashes(b, &hs);
+    uint64_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    memcpy(copy, hs, n * sizeof *copy);
+    qsort(copy, n, sizeof *copy, u64_cmp);
+    bh->h[bh->blocks] = copy;
+    bh->n[bh->blocks++] = n;
+}
+
+/* sparse_rows > 0: a sparse index over blocks of that many rows, first-seen block hashes in
+ * *bh. */
+static void model_build_ex(model *m, uint64_t seed, qr_buf *blob, uint32_t sparse_rows,
+                           block_hashes *bh)
 {
     uint64_t state = seed;
     static const char *stems[] = {"err", "error",   "errno", "a", "ab",
@@ -41,7 +64,9 @@ static void model_build(model *m, uint64_t seed, qr_buf *blob)
     }
     m->has = calloc((size_t)NROWS * NTERMS, 1);
     invidx_builder *b = invidx_builder_new();
+    if (sparse_rows) invidx_builder_block_hashes_first_seen(b);
     for (uint32_t row = 0; row < NROWS; row++) {
+        if (sparse_rows && row && row % sparse_rows == 0) take_block_hashes(b, bh);
         int k = (int)(qr_test_rand(&state) % 12);
         for (int occ = 0; occ < k; occ++) {
             /* skewed: low term ids are frequent (dense lists), high ones rare (1-2 rows) */
@@ -49,6 +74,9 @@ static void model_build(model *m, uint64_t seed, qr_buf *blob)
             int t = (int)(r % 4 == 0 ? r % 8 : r % NTERMS);
             if (t == 7 && row % 2) continue;
             if (t == 8 || t == NTERMS - 1) continue; /* added below, as twins */
+            /* sparse builds: the upper half of the terms are local (a 40-row window each),
+             * most within one block */
+            if (sparse_rows && t >= NTERMS / 2 && row / 40 != (uint32_t)t % 125) continue;
             m->has[(size_t)row * NTERMS + t] = 1;
             invidx_builder_add(b, m->terms[t], m->lens[t], qr_token_hash(m->terms[t], m->lens[t]),
                                row);
@@ -63,8 +91,14 @@ static void model_build(model *m, uint64_t seed, qr_buf *blob)
             }
         }
     }
-    CHECK(invidx_builder_finish(b, blob) == 0);
+    if (sparse_rows) take_block_hashes(b, bh);
+    CHECK(invidx_builder_finish_sparse(b, sparse_rows, blob) == 0);
     invidx_builder_free(b);
+}
+
+static void model_build(model *m, uint64_t seed, qr_buf *blob)
+{
+    model_build_ex(m, seed, blob, 0, NULL);
 }
 
 static int collect_cb(void *ctx, const char *term, size_t len)
@@ -141,6 +175,158 @@ TEST(postings_match_model)
     for (size_t idx = 0; idx < sizeof prefixes / sizeof *prefixes; idx++)
         expect_prefix(&ix, &m, prefixes[idx]);
     free(m.has);
+    qr_buf_fini(&blob);
+}
+
+/* A sparse index holds exactly the terms of more than INVIDX_SPARSE_MAX_BLOCKS blocks, with
+ * their exact rows; every term is in the block hashes of the first INVIDX_SPARSE_MAX_BLOCKS
+ * blocks that have it (so each term the index leaves out is in all of its blocks' hashes)
+ * and in no later block's. */
+TEST(sparse_index_and_first_seen_block_hashes)
+{
+    enum { BLOCK = 97 };
+    model m;
+    qr_buf blob;
+    qr_buf_init(&blob);
+    static block_hashes bh;
+    memset(&bh, 0, sizeof bh);
+    model_build_ex(&m, 11, &blob, BLOCK, &bh);
+    CHECK(bh.blocks == (NROWS + BLOCK - 1) / BLOCK);
+    invidx ix;
+    REQUIRE(invidx_open(&ix, blob.data, blob.len, NROWS, NULL) == 0);
+    CHECK(ix.sparse);
+    CHECK(invidx_verify(&ix, NULL) == 0);
+    uint32_t indexed = 0, left_out = 0;
+    for (int t = 0; t < NTERMS; t++) {
+        int first = -1, last = -1;
+        for (int row = 0; row < NROWS; row++)
+            if (m.has[(size_t)row * NTERMS + t]) {
+                if (first < 0) first = row;
+                last = row;
+            }
+        roaring_bitmap_t *bm = NULL;
+        CHECK(invidx_postings(&ix, m.terms[t], m.lens[t], &bm, NULL) == 0);
+        if (first < 0) {
+            CHECK(bm == NULL);
+            continue;
+        }
+        uint64_t h = qr_token_hash(m.terms[t], m.lens[t]);
+        /* the blocks that have the term, in order */
+        uint32_t blocks[NROWS], nb = 0;
+        for (int row = first; row <= last; row++)
+            if (m.has[(size_t)row * NTERMS + t] &&
+                (nb == 0 || blocks[nb - 1] != (uint32_t)row / BLOCK))
+                blocks[nb++] = (uint32_t)row / BLOCK;
+        /* listed by the first INVIDX_SPARSE_MAX_BLOCKS blocks that have it, not by later ones */
+        for (uint32_t k = 0; k < nb; k++) {
+            bool listed = bsearch(&h, bh.h[blocks[k]], bh.n[blocks[k]], sizeof h, u64_cmp);
+            CHECK(listed == (k < INVIDX_SPARSE_MAX_BLOCKS));
+        }
+        if (nb <= INVIDX_SPARSE_MAX_BLOCKS) {
+            CHECK(bm == NULL);
+            left_out++;
+        } else {
+            indexed++;
+            REQUIRE(bm != NULL);
+            bool same = true;
+            uint64_t want = 0;
+            for (uint32_t row = 0; row < NROWS; row++) {
+                bool has = m.has[(size_t)row * NTERMS + t];
+                want += has;
+                if (roaring_bitmap_contains(bm, row) != has) same = false;
+            }
+            CHECK(same && roaring_bitmap_get_cardinality(bm) == want);
+        }
+        if (bm) roaring_bitmap_free(bm);
+    }
+    CHECK(ix.term_count == indexed);
+    CHECK(left_out > 40 && indexed > 100); /* the model exercises both kinds */
+    /* The same rows through a full index: the sparse one is smaller (rare terms left out,
+     * Rice lists). */
+    model full;
+    qr_buf fblob;
+    qr_buf_init(&fblob);
+    model_build(&full, 11, &fblob);
+    CHECK(blob.len < fblob.len);
+    /* Flipped bytes: reported or harmless, never a wrong answer. */
+    uint8_t *orig = malloc(blob.len);
+    memcpy(orig, blob.data, blob.len);
+    uint64_t state = 5;
+    for (int iter = 0; iter < 120; iter++) {
+        size_t off = qr_test_rand(&state) % blob.len;
+        blob.data[off] ^= (uint8_t)(1 + qr_test_rand(&state) % 255);
+        invidx ix2;
+        int rc = invidx_open(&ix2, blob.data, blob.len, NROWS, NULL);
+        if (rc == 0) rc = invidx_verify(&ix2, NULL);
+        CHECK(rc == QR_ECORRUPT);
+        if (invidx_open(&ix2, blob.data, blob.len, NROWS, NULL) == 0) {
+            for (int t = iter % 4; t < NTERMS; t += 4) {
+                roaring_bitmap_t *b1 = NULL, *b2 = NULL;
+                int prc = invidx_postings(&ix2, m.terms[t], m.lens[t], &b1, NULL);
+                invidx_postings(&ix, m.terms[t], m.lens[t], &b2, NULL);
+                if (prc == 0 && b1 && b2) CHECK(roaring_bitmap_equals(b1, b2));
+                if (prc == 0) CHECK((b1 == NULL) == (b2 == NULL) || ix2.sparse != ix.sparse);
+                if (b1) roaring_bitmap_free(b1);
+                if (b2) roaring_bitmap_free(b2);
+            }
+        }
+        memcpy(blob.data, orig, blob.len);
+    }
+    free(orig);
+    for (uint32_t blk = 0; blk < bh.blocks; blk++) free(bh.h[blk]);
+    free(m.has);
+    free(full.has);
+    qr_buf_fini(&blob);
+    qr_buf_fini(&fblob);
+}
+
+/* Rice lists (sparse indexes only) decode to the exact rows, whatever the gaps. */
+TEST(rice_lists_round_trip)
+{
+    enum { ROWS = 120000, TERMS = 9 };
+    invidx_builder *b = invidx_builder_new(), *full = invidx_builder_new();
+    uint64_t state = 3;
+    static uint8_t has[TERMS][ROWS];
+    char terms[TERMS][8];
+    for (int t = 0; t < TERMS; t++) snprintf(terms[t], sizeof terms[t], "t%d", t);
+    for (uint32_t row = 0; row < ROWS; row++) {
+        for (int t = 0; t < TERMS; t++) {
+            /* densities from 1/2 to 1/30000, and one term with a single huge gap */
+            uint64_t every = t == TERMS - 1 ? 2 : 1ull << (2 * t);
+            bool h = qr_test_rand(&state) % (every ? every : 1) == 0;
+            if (t == TERMS - 1) h = row < 3 || row % 40000 == 39999; /* four blocks */
+            has[t][row] = h;
+            if (h) REQUIRE(invidx_builder_add(b, terms[t], strlen(terms[t]), 0, row) == 0);
+            if (h) REQUIRE(invidx_builder_add(full, terms[t], strlen(terms[t]), 0, row) == 0);
+        }
+    }
+    qr_buf blob;
+    qr_buf_init(&blob);
+    REQUIRE(invidx_builder_finish_sparse(b, 8192, &blob) == 0);
+    invidx_builder_free(b);
+    qr_buf fblob;
+    qr_buf_init(&fblob);
+    REQUIRE(invidx_builder_finish(full, &fblob) == 0);
+    invidx_builder_free(full);
+    /* every term spans many blocks, so only the list forms differ: Rice made it smaller */
+    CHECK(blob.len < fblob.len - fblob.len / 20);
+    qr_buf_fini(&fblob);
+    invidx ix;
+    REQUIRE(invidx_open(&ix, blob.data, blob.len, ROWS, NULL) == 0);
+    CHECK(invidx_verify(&ix, NULL) == 0);
+    for (int t = 0; t < TERMS; t++) {
+        roaring_bitmap_t *bm = NULL;
+        CHECK(invidx_postings(&ix, terms[t], strlen(terms[t]), &bm, NULL) == 0);
+        REQUIRE(bm != NULL);
+        bool same = true;
+        uint64_t want = 0;
+        for (uint32_t row = 0; row < ROWS; row++) {
+            want += has[t][row];
+            if (roaring_bitmap_contains(bm, row) != has[t][row]) same = false;
+        }
+        CHECK(same && roaring_bitmap_get_cardinality(bm) == want);
+        roaring_bitmap_free(bm);
+    }
     qr_buf_fini(&blob);
 }
 
@@ -359,6 +545,8 @@ TEST(add_text_matches_tokenizer)
 int main(void)
 {
     RUN(postings_match_model);
+    RUN(sparse_index_and_first_seen_block_hashes);
+    RUN(rice_lists_round_trip);
     RUN(empty_index);
     RUN(flipped_bytes_detected);
     RUN(list_forms_and_nibble_terms_round_trip);

@@ -879,17 +879,17 @@ TEST(open_maps_no_page)
     qr_test_rmdir(dir);
 }
 
-TEST(corruption_every_byte)
+/* stride: the most bytes skipped between two flips inside the chunks */
+static void corruption_run(const char *name, seg_write_opts opts, unsigned stride)
 {
     char dir[512], path[600], bad[640];
-    REQUIRE(qr_test_tmpdir("segment_corrupt", dir, sizeof dir));
+    REQUIRE(qr_test_tmpdir(name, dir, sizeof dir));
     snprintf(path, sizeof path, "%s/c" SEG_FILE_SUFFIX, dir);
     snprintf(bad, sizeof bad, "%s/bad" SEG_FILE_SUFFIX, dir);
     corpus c;
     g_short_msgs = true;
     corpus_make(&c, 5, 2, 16);
     g_short_msgs = false;
-    seg_write_opts opts = {.block_rows = 12};
     REQUIRE(seg_write(path, c.ptrs, c.batch_count, &opts, NULL, NULL) == 0);
     size_t len;
     uint8_t *orig = read_file(path, &len);
@@ -933,7 +933,7 @@ TEST(corruption_every_byte)
         }
         patch_byte(bad, off, orig[off]);
         off +=
-            off < 16 || off + 32 >= len ? 1 : 1 + qr_test_rand(&st) % (off >= footer_off ? 3 : 8);
+            off < 16 || off + 32 >= len ? 1 : 1 + qr_test_rand(&st) % (off >= footer_off ? 3 : stride);
     }
     printf("# %d corrupted files\n", tried);
     CHECK_EQ_INT(undetected, 0);
@@ -941,7 +941,7 @@ TEST(corruption_every_byte)
     /* truncation: every length near the ends, a stride in between (each in a new file) */
     int opened = 0;
     for (size_t cut = 0; cut < len;
-         cut += (cut < 64 || cut + 4096 > len) ? 1 : 1 + qr_test_rand(&st) % 64) {
+         cut += (cut < 64 || cut + (stride > 8 ? 64 : 4096) > len) ? 1 : 1 + qr_test_rand(&st) % 64) {
         snprintf(bad, sizeof bad, "%s/cut%zu" SEG_FILE_SUFFIX, dir, cut);
         write_file(bad, orig, cut);
         int rc = seg_open(bad, &p, NULL);
@@ -968,15 +968,39 @@ TEST(corruption_every_byte)
     qr_test_rmdir(dir);
 }
 
+TEST(corruption_every_byte)
+{
+    seg_write_opts opts = {.block_rows = 12};
+    corruption_run("segment_corrupt", opts, 8);
+}
+
+/* The same over a compacted segment: sparse index (blooms answer the terms it leaves out),
+ * Rice lists, zstd 9 frames with the msg lengths inside. */
+TEST(corruption_every_byte_compacted)
+{
+    seg_write_opts opts = {.block_rows = 12,
+                           .zstd_level = 9,
+                           .sparse_index = true,
+                           .msg_frame_bytes = 200,
+                           .msg_inline_lengths = true};
+    corruption_run("segment_corrupt_compacted", opts, 24);
+}
+
 /* Tiny segments for the fuzz corpus (tests/fuzz/segment_fuzz/). */
 static void write_corpus(const char *dir)
 {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         corpus c;
         corpus_make(&c, 100 + (uint64_t)i, 1 + (size_t)i % 2, (size_t)(3 + i * 5));
         char path[600];
         snprintf(path, sizeof path, "%s/seg%d" SEG_FILE_SUFFIX, dir, i);
-        seg_write_opts opts = {.block_rows = (uint32_t)(4 + i * 3), .no_postings = i == 3};
+        /* seg4: compacted (sparse index, Rice lists, small frames) */
+        seg_write_opts opts = {.block_rows = (uint32_t)(4 + i * 3),
+                               .no_postings = i == 3,
+                               .sparse_index = i == 4,
+                               .zstd_level = i == 4 ? 9 : 0,
+                               .msg_frame_bytes = i == 4 ? 100 : 0,
+                               .msg_inline_lengths = i == 4};
         if (seg_write(path, c.ptrs, c.batch_count, &opts, NULL, NULL) != 0)
             fprintf(stderr, "could not write %s\n", path);
         corpus_free(&c);
@@ -1004,5 +1028,6 @@ int main(void)
     TIMED(write_errors);
     TIMED(open_maps_no_page);
     TIMED(corruption_every_byte);
+    TIMED(corruption_every_byte_compacted);
     QR_TEST_MAIN_END();
 }
