@@ -75,6 +75,11 @@ struct db {
     int flush_error;          /* last background flush error, reported by db_flush */
     qr_diag flush_diag;
     uint64_t total_flushes;
+    struct {
+        db_observer_fn fn;
+        void *ctx;
+    } observers[DB_MAX_OBSERVERS]; /* set before the first ingest, read without a lock */
+    size_t observer_count;
 };
 
 struct db_snapshot {
@@ -695,9 +700,13 @@ static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bo
     rc = wal_append(db->wal, t->name, batch, &lsn, d);
 
     pthread_mutex_lock(&t->mu);
-    if (!rc)
+    if (!rc) {
+        /* observers see the batch in memtable order, before a take empties it */
+        for (size_t idx = 0; idx < db->observer_count; idx++)
+            db->observers[idx].fn(db->observers[idx].ctx, t->name, batch, lsn);
         rc =
             take ? memtab_append_take(t->active, batch, lsn) : memtab_append(t->active, batch, lsn);
+    }
     bool due = !rc && (memtab_rows(t->active) >= db->opts.flush_rows ||
                        memtab_bytes(t->active) >= db->opts.flush_bytes);
     t->inflight--;
@@ -725,13 +734,28 @@ int db_ingest_take(db_t *db, const char *tenant, qr_batch *batch, qr_diag *d)
 
 /* --- snapshots ---------------------------------------------------------------------------- */
 
-int db_snapshot_open(db_t *db, const char *tenant_name, db_snapshot **out)
+int db_observer_add(db_t *db, db_observer_fn fn, void *ctx)
+{
+    if (!fn) return QR_EINVAL;
+    if (db->observer_count == DB_MAX_OBSERVERS) return QR_ELIMIT;
+    db->observers[db->observer_count].fn = fn;
+    db->observers[db->observer_count].ctx = ctx;
+    db->observer_count++;
+    return 0;
+}
+
+const char *db_dir(const db_t *db) { return db->dir; }
+
+static int snapshot_open(db_t *db, const char *tenant_name, void (*sync_fn)(void *ctx),
+                         void *sync_ctx, db_snapshot **out)
 {
     if (!tenant_name) tenant_name = DB_DEFAULT_TENANT;
     db_snapshot *s = calloc(1, sizeof *s);
     if (!s) return QR_ENOMEM;
     tenant *t;
-    int rc = tenant_get(db, tenant_name, false, &t, NULL);
+    /* a synchronized snapshot creates the tenant so that its lock orders the callback
+     * against every later ingest */
+    int rc = tenant_get(db, tenant_name, sync_fn != NULL, &t, NULL);
     if (rc == QR_ENOTFOUND) {
         *out = s;
         return 0;
@@ -756,6 +780,7 @@ int db_snapshot_open(db_t *db, const char *tenant_name, db_snapshot **out)
         rc = memtab_part(t->active, &s->parts[s->count]);
         if (!rc) s->count++;
     }
+    if (!rc && sync_fn) sync_fn(sync_ctx);
     pthread_mutex_unlock(&t->mu);
     if (rc) {
         db_snapshot_free(s);
@@ -763,6 +788,17 @@ int db_snapshot_open(db_t *db, const char *tenant_name, db_snapshot **out)
     }
     *out = s;
     return 0;
+}
+
+int db_snapshot_open(db_t *db, const char *tenant_name, db_snapshot **out)
+{
+    return snapshot_open(db, tenant_name, NULL, NULL, out);
+}
+
+int db_snapshot_open_sync(db_t *db, const char *tenant_name, void (*fn)(void *ctx), void *ctx,
+                          db_snapshot **out)
+{
+    return snapshot_open(db, tenant_name, fn, ctx, out);
 }
 
 void db_snapshot_free(db_snapshot *s)

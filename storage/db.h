@@ -5,6 +5,7 @@
  *   wal/NNN.wal                  the write-ahead log (storage/wal.h)
  *   tenants/<tenant>/CATALOG     live segments of the tenant (storage/catalog.h)
  *   tenants/<tenant>/NNN.qseg    segment files (storage/segment.h)
+ *   cq/                          continuous queries' state (engine/; storage never touches it)
  *
  * Write path (db_ingest): the batch is appended to the WAL and returns only once durable under
  * the fsync policy; then its events enter the tenant's active memtable and are visible to the
@@ -62,10 +63,30 @@ int db_ingest(db_t *db, const char *tenant, const qr_batch *batch, qr_diag *d);
 /* Like db_ingest, but on success a large batch's contents move into the memtable (no copy)
  * and *batch is left empty and re-initialized; on failure *batch is unchanged. */
 int db_ingest_take(db_t *db, const char *tenant, qr_batch *batch, qr_diag *d);
+/* Ingest observers (continuous queries, DESIGN.md §5). fn is called for every batch
+ * db_ingest/db_ingest_take made durable: from the ingesting thread, under the tenant's lock
+ * (calls for one tenant are serialized, in memtable order), after the WAL append and before
+ * the batch enters the memtable (the batch is intact). Not called for WAL replay in db_open.
+ * fn must be fast, must not block on I/O and must not call db_* functions for the same
+ * tenant (it would deadlock). Add observers after db_open and before the first ingest; they
+ * stay until db_close. QR_ELIMIT past DB_MAX_OBSERVERS. */
+#define DB_MAX_OBSERVERS 8
+typedef void (*db_observer_fn)(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn);
+int db_observer_add(db_t *db, db_observer_fn fn, void *ctx);
+/* The data directory db_open was given. Continuous-query state lives under DIR/cq/ (storage
+ * never touches it). */
+const char *db_dir(const db_t *db);
+
 /* Freezes and flushes every tenant's memtable now; returns when the segments are published. */
 int db_flush(db_t *db, qr_diag *d);
 
 int db_snapshot_open(db_t *db, const char *tenant, db_snapshot **out);
+/* db_snapshot_open, calling fn(ctx) while the tenant's lock is held: every batch observed
+ * (db_observer_add) before fn is in the snapshot, every batch observed after it is not — so a
+ * continuous query can register and backfill from the snapshot with no gap and no double
+ * count. A tenant that does not exist yet is created. fn NULL = db_snapshot_open. */
+int db_snapshot_open_sync(db_t *db, const char *tenant, void (*fn)(void *ctx), void *ctx,
+                          db_snapshot **out);
 void db_snapshot_free(db_snapshot *s);
 size_t db_snapshot_part_count(const db_snapshot *s);
 /* Parts oldest first: segments, then frozen memtables, then the active memtable. */

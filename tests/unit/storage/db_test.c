@@ -8,9 +8,11 @@
 
 /* --- random events and their canonical text --------------------------------------------- */
 
-static const char *svc_names[] = {"api", "payment", "auth", "search", "checkout", "\xc3\xa9t\xc3\xa9"};
-static const char *words[] = {"timeout", "card", "declined", "user", "GET", "/api/v1",
-                              "\xe6\x97\xa5\xe6\x9c\xac", "retry", "42", "ok", "id=7", "\"q\""};
+static const char *svc_names[] = {"api",    "payment",  "auth",
+                                  "search", "checkout", "\xc3\xa9t\xc3\xa9"};
+static const char *words[] = {
+    "timeout", "card", "declined", "user", "GET",  "/api/v1", "\xe6\x97\xa5\xe6\x9c\xac",
+    "retry",   "42",   "ok",       "id=7", "\"q\""};
 
 static void rand_text(uint64_t *rng, char *buf, size_t cap, int max_words)
 {
@@ -62,9 +64,9 @@ static void add_random_event(qr_batch *b, uint64_t *rng, int64_t base_ts)
         case 3: {
             f.key = qr_batch_str(b, "trace_id", 8);
             f.type = QR_FT_STRING;
-            int n = snprintf(tmp, sizeof tmp, "%016llx%016llx",
-                             (unsigned long long)qr_test_rand(rng),
-                             (unsigned long long)qr_test_rand(rng));
+            int n =
+                snprintf(tmp, sizeof tmp, "%016llx%016llx", (unsigned long long)qr_test_rand(rng),
+                         (unsigned long long)qr_test_rand(rng));
             f.v.s = qr_batch_str(b, tmp, (size_t)n);
             break;
         }
@@ -146,10 +148,18 @@ static char *field_text(qr_str key, int type, const char *value)
 static void value_text(int type, int64_t i, double f, bool b, qr_str s, char *buf, size_t cap)
 {
     switch (type) {
-    case QR_FT_INT: snprintf(buf, cap, "%lld", (long long)i); break;
-    case QR_FT_FLOAT: snprintf(buf, cap, "%.17g", f); break;
-    case QR_FT_BOOL: snprintf(buf, cap, "%d", b ? 1 : 0); break;
-    default: snprintf(buf, cap, "%.*s", (int)s.len, s.ptr); break;
+    case QR_FT_INT:
+        snprintf(buf, cap, "%lld", (long long)i);
+        break;
+    case QR_FT_FLOAT:
+        snprintf(buf, cap, "%.17g", f);
+        break;
+    case QR_FT_BOOL:
+        snprintf(buf, cap, "%d", b ? 1 : 0);
+        break;
+    default:
+        snprintf(buf, cap, "%.*s", (int)s.len, s.ptr);
+        break;
     }
 }
 
@@ -370,8 +380,10 @@ static void *ingest_main(void *arg)
         for (int k = 0; k < 200; k++) add_random_event(&b, &it->seed, 1749945600000000000LL);
         qr_diag d;
         qr_diag_init(&d);
-        if (db_ingest(it->db, NULL, &b, &d)) it->failures++;
-        else canon_batch(&b, &it->rows);
+        if (db_ingest(it->db, NULL, &b, &d))
+            it->failures++;
+        else
+            canon_batch(&b, &it->rows);
     }
     qr_batch_fini(&b);
     return NULL;
@@ -433,6 +445,105 @@ TEST(concurrent_ingest_with_background_flush)
     qr_test_rmdir(dir);
 }
 
+/* Observers see every durable batch exactly once, with its LSN; a
+ * synchronized snapshot splits the stream exactly: rows before the callback are in the
+ * snapshot, rows after it were observed after it — none in both, none in neither. */
+typedef struct observed {
+    uint64_t batches, rows;
+    bool armed;          /* set by the sync callback (under the tenant lock) */
+    uint64_t rows_after; /* rows observed after arming */
+    int zero_lsn;
+    char tenant[64];
+} observed;
+
+static void observe(void *ctx, const char *tenant, const qr_batch *b, uint64_t lsn)
+{
+    observed *o = ctx;
+    o->batches++;
+    o->rows += b->count;
+    if (o->armed) o->rows_after += b->count;
+    if (lsn == 0) o->zero_lsn++; /* (LSN order may differ from memtable order across threads) */
+    snprintf(o->tenant, sizeof o->tenant, "%s", tenant);
+}
+
+static void arm(void *ctx) { ((observed *)ctx)->armed = true; }
+
+TEST(observer_and_synchronized_snapshot)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_obs", dir, sizeof dir));
+    db_opts o = small_opts();
+    o.flush_rows = 1500;
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    CHECK_EQ_STR(db_dir(db), dir);
+    observed obs;
+    memset(&obs, 0, sizeof obs);
+    REQUIRE(db_observer_add(db, observe, &obs) == 0);
+    ingest_thread th[3];
+    pthread_t tid[3];
+    for (int t = 0; t < 3; t++) {
+        memset(&th[t], 0, sizeof th[t]);
+        th[t].db = db;
+        th[t].seed = 300 + (uint64_t)t;
+        th[t].batches = 20;
+        pthread_create(&tid[t], NULL, ingest_main, &th[t]);
+    }
+    struct timespec pause = {0, 3 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* let some batches land first (either way the split must hold) */
+    db_snapshot *snap = NULL;
+    REQUIRE(db_snapshot_open_sync(db, NULL, arm, &obs, &snap) == 0);
+    uint64_t snap_rows = 0;
+    for (size_t pi = 0; pi < db_snapshot_part_count(snap); pi++)
+        snap_rows += db_snapshot_part(snap, pi)->row_count;
+    db_snapshot_free(snap);
+    for (int t = 0; t < 3; t++) {
+        pthread_join(tid[t], NULL);
+        CHECK_EQ_INT(th[t].failures, 0);
+        free(th[t].rows.rows);
+    }
+    CHECK_EQ_INT(obs.batches, 60);
+    CHECK_EQ_INT(obs.rows, 60 * 200);
+    CHECK_EQ_INT(obs.zero_lsn, 0);
+    CHECK_EQ_STR(obs.tenant, DB_DEFAULT_TENANT);
+    CHECK(obs.armed);
+    CHECK_EQ_INT(snap_rows + obs.rows_after, 60 * 200);
+    /* a synchronized snapshot of a new tenant creates it: its first batch is observed after */
+    observed fresh;
+    memset(&fresh, 0, sizeof fresh);
+    REQUIRE(db_snapshot_open_sync(db, "newcomer", arm, &fresh, &snap) == 0);
+    CHECK(fresh.armed);
+    CHECK_EQ_INT(db_snapshot_part_count(snap), 0);
+    db_snapshot_free(snap);
+    db_close(db);
+
+    /* WAL replay at open is not observed (state is rebuilt from snapshots instead) */
+    o.no_flush_on_close = true;
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    memset(&obs, 0, sizeof obs);
+    REQUIRE(db_observer_add(db, observe, &obs) == 0);
+    for (int n = 1; n < DB_MAX_OBSERVERS; n++)
+        CHECK_EQ_INT(db_observer_add(db, observe, &fresh), 0);
+    CHECK_EQ_INT(db_observer_add(db, observe, &fresh), QR_ELIMIT);
+    qr_batch b;
+    qr_batch_init(&b);
+    uint64_t rng = 9;
+    for (int k = 0; k < 10; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+    CHECK_EQ_INT(db_ingest(db, NULL, &b, &d), 0);
+    db_close(db);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    observed replay;
+    memset(&replay, 0, sizeof replay);
+    REQUIRE(db_observer_add(db, observe, &replay) == 0);
+    CHECK_EQ_INT(replay.batches, 0);
+    db_close(db);
+    CHECK_EQ_INT(obs.rows, 10);
+    qr_batch_fini(&b);
+    qr_test_rmdir(dir);
+}
+
 /* A clean close removes the WAL (every row is in segments); LSNs must still grow after the
  * next open, or rows appended then and replayed after a crash would look already flushed. */
 TEST(lsn_continues_after_clean_close_removes_wal)
@@ -482,5 +593,6 @@ int main(void)
     RUN(model_random_events_read_back_equal);
     RUN(directory_lock_and_tenant_names);
     RUN(concurrent_ingest_with_background_flush);
+    RUN(observer_and_synchronized_snapshot);
     QR_TEST_MAIN_END();
 }
