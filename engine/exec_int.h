@@ -280,6 +280,12 @@ int exec_check_deadline(exec_ctx *q);
 /* Unknown field error with a "did you mean" suggestion (bind.c). */
 int bind_unknown_field(exec_ctx *q, const char *name, size_t len, sql_pos pos);
 /* ---- regex.c ---- */
+/* A match context with the engine's match limits and a one-pair match data block. */
+int exec_regex_match_init(pcre2_match_context **mctx, pcre2_match_data **md);
+/* Compiles and JITs a pattern with the engine's options (UTF-8, invalid UTF-8 subjects
+ * allowed, anchored at both ends when asked); NULL with the reason in why when it is bad. */
+pcre2_code *exec_regex_build(const char *pattern, size_t len, bool anchored, char *why,
+                             size_t why_cap);
 /* Compiles (and JITs) a regex for the query; freed by exec_regex_fini. A bad pattern is
  * QR_ESYNTAX at pos with PCRE2's message. */
 int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,

@@ -20,23 +20,19 @@
 #define EXEC_REGEX_MATCH_LIMIT 1000000u /* steps per match: ~ms of work, far above real use */
 #define EXEC_REGEX_HEAP_KB 8192u        /* backtracking memory per match (interpreter) */
 
-int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,
-                       pcre2_code **out)
+int exec_regex_match_init(pcre2_match_context **mctx, pcre2_match_data **md)
 {
-    if (!q->re_mctx) {
-        q->re_mctx = pcre2_match_context_create(NULL);
-        q->re_md = pcre2_match_data_create(1, NULL);
-        if (!q->re_mctx || !q->re_md) return QR_ENOMEM;
-        pcre2_set_match_limit(q->re_mctx, EXEC_REGEX_MATCH_LIMIT);
-        pcre2_set_heap_limit(q->re_mctx, EXEC_REGEX_HEAP_KB);
-    }
-    if (q->regex_count == q->regex_cap) {
-        uint32_t cap = q->regex_cap ? q->regex_cap * 2 : 8;
-        pcre2_code **res = realloc(q->regexes, cap * sizeof *res);
-        if (!res) return QR_ENOMEM;
-        q->regexes = res;
-        q->regex_cap = cap;
-    }
+    *mctx = pcre2_match_context_create(NULL);
+    *md = pcre2_match_data_create(1, NULL);
+    if (!*mctx || !*md) return QR_ENOMEM; /* the caller's fini frees what was made */
+    pcre2_set_match_limit(*mctx, EXEC_REGEX_MATCH_LIMIT);
+    pcre2_set_heap_limit(*mctx, EXEC_REGEX_HEAP_KB);
+    return 0;
+}
+
+pcre2_code *exec_regex_build(const char *pattern, size_t len, bool anchored, char *why,
+                             size_t why_cap)
+{
     uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
     if (anchored) opts |= PCRE2_ANCHORED | PCRE2_ENDANCHORED;
     int err = 0;
@@ -46,11 +42,28 @@ int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchor
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(err, msg, sizeof msg) < 0)
             snprintf((char *)msg, sizeof msg, "error %d", err);
-        return exec_error_at(q, pos, QR_ESYNTAX, "bad regex /%.*s/: %s at pattern offset %zu",
-                             (int)(len > 60 ? 60 : len), pattern, (const char *)msg,
-                             (size_t)err_off);
+        snprintf(why, why_cap, "bad regex /%.*s/: %s at pattern offset %zu",
+                 (int)(len > 60 ? 60 : len), pattern, (const char *)msg, (size_t)err_off);
+        return NULL;
     }
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter runs it */
+    return re;
+}
+
+int exec_regex_compile(exec_ctx *q, const char *pattern, size_t len, bool anchored, sql_pos pos,
+                       pcre2_code **out)
+{
+    if (!q->re_mctx && exec_regex_match_init(&q->re_mctx, &q->re_md)) return QR_ENOMEM;
+    if (q->regex_count == q->regex_cap) {
+        uint32_t cap = q->regex_cap ? q->regex_cap * 2 : 8;
+        pcre2_code **res = realloc(q->regexes, cap * sizeof *res);
+        if (!res) return QR_ENOMEM;
+        q->regexes = res;
+        q->regex_cap = cap;
+    }
+    char why[400];
+    pcre2_code *re = exec_regex_build(pattern, len, anchored, why, sizeof why);
+    if (!re) return exec_error_at(q, pos, QR_ESYNTAX, "%s", why);
     q->regexes[q->regex_count++] = re;
     *out = re;
     return 0;

@@ -740,13 +740,12 @@ static void tail_start(server *s, http_req *req, size_t tenant_idx)
                            "use either query= or service=/level=/q=, not both", NULL, NULL);
         return;
     }
-    tail_filter *f = NULL;
+    evf *f = NULL;
     qr_diag d;
     qr_diag_init(&d);
-    int rc = has_query
-                 ? tail_filter_compile_logql(query, strlen(query), &f, &d)
-                 : tail_filter_compile_params(has_service ? service : NULL,
-                                              has_level ? level : NULL, has_q ? q : NULL, &f, &d);
+    int rc = has_query ? evf_compile_logql(query, strlen(query), &f, &d)
+                       : evf_compile_params(has_service ? service : NULL, has_level ? level : NULL,
+                                            has_q ? q : NULL, &f, &d);
     if (rc) {
         char extra[120] = "";
         if (rc == QR_ESYNTAX && d.line > 0)
@@ -762,7 +761,7 @@ static void tail_start(server *s, http_req *req, size_t tenant_idx)
     tail_hub_stats st;
     tail_hub_get_stats(s->tail, &st);
     if (st.subscribers >= s->cfg->tail_subscribers) {
-        tail_filter_free(f);
+        evf_free(f);
         http_respond_error(req, 503, "overloaded", "too many live tail subscribers", NULL,
                            "Retry-After: 5\r\n");
         return;
@@ -782,7 +781,7 @@ static void tail_start(server *s, http_req *req, size_t tenant_idx)
         char *end = NULL;
         unsigned long long v = strtoull(last, &end, 10);
         if (!end || *end || last[0] == '-') {
-            tail_filter_free(f);
+            evf_free(f);
             http_respond_error(req, 400, "invalid_request",
                                "Last-Event-ID must be an id of an earlier tail event", NULL, NULL);
             return;
@@ -791,7 +790,7 @@ static void tail_start(server *s, http_req *req, size_t tenant_idx)
     }
     tail_client *tc = calloc(1, sizeof *tc);
     if (!tc) {
-        tail_filter_free(f);
+        evf_free(f);
         http_respond_error(req, 503, "out_of_memory", "out of memory", NULL, NULL);
         return;
     }

@@ -2,14 +2,8 @@
  * the ingest path, and the bounded ring of recent events that makes Last-Event-ID resume
  * gap-free (docs/http.md, "GET /v1/tail").
  *
- * Filter (tail_filter): a LogQL log query — matchers, line filters (|= != |~ !~), label
- * filters (comparisons, =~ !~, and/or) — or SQL conditions built by the server from
- * service=/level=/q= parameters, compiled once from the syntax tree (sql/query.h) into a small
- * evaluator over one qr_event, with SQL three-valued logic (a missing field is NULL, NULL
- * never matches). Regexes are POSIX extended (libc, like the engine today; \d \w \s \D \W \S
- * and (?: translated); MATCH search strings are evaluated with the storage tokenizer (terms,
- * prefixes, phrases, regexes, field:value, AND/OR/NOT). `| json`, `| logfmt`, `| line_format`,
- * `| unwrap` and metric queries are refused (QR_ESYNTAX with position).
+ * Filter: engine/evfilter.h — a LogQL log query (evf_compile_logql) or the service=/level=/
+ * q= parameters (evf_compile_params), evaluated per event on the ingest path.
  *
  * Hub (tail_hub): every event acknowledged while the hub records gets an id from one
  * server-wide sequence (starting at the start time in µs, so ids of an earlier process are
@@ -26,14 +20,14 @@
  *
  * Threads: tail_hub_ingest from worker threads; everything else from the loop thread (the
  * wake callback is called from workers: it must be thread-safe, e.g. uv_async_send).
- * Ownership: tail_hub_new/free; tail_filter_compile/free (tail_hub_subscribe takes the
- * filter); a tail_sub lives until tail_hub_unsubscribe. Errors: QR_ENOMEM; filter errors are
- * QR_ESYNTAX with a diag ("line L, column C: ...") pointing into the query text. */
+ * Ownership: tail_hub_new/free; tail_hub_subscribe takes the filter (engine/evfilter.h); a
+ * tail_sub lives until tail_hub_unsubscribe. Errors: QR_ENOMEM. */
 #ifndef QR_TAIL_H
 #define QR_TAIL_H
 
 #include "common/qr_buf.h"
 #include "common/qr_err.h"
+#include "engine/evfilter.h"
 #include "storage/db.h"
 #include "storage/event.h"
 
@@ -41,18 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct tail_filter tail_filter;
 typedef struct tail_hub tail_hub;
 typedef struct tail_sub tail_sub;
-
-/* A LogQL log query ({...} with line and label filters). */
-int tail_filter_compile_logql(const char *text, size_t len, tail_filter **out, qr_diag *d);
-/* service / level: comma-separated lists (may be NULL or ""); q: a MATCH search string. */
-int tail_filter_compile_params(const char *service, const char *level, const char *q,
-                               tail_filter **out, qr_diag *d);
-/* 1 match, 0 no match (NULL counts as no match). Not thread-safe per filter (scratch). */
-int tail_filter_match(tail_filter *f, const qr_batch *b, const qr_event *e);
-void tail_filter_free(tail_filter *f);
 
 /* Appends the event as the JSON object of a tail event / search log (id < 0: no "id"). */
 void tail_event_json(const qr_batch *b, const qr_event *e, int64_t id, qr_buf *out);
@@ -84,7 +68,7 @@ int tail_hub_ingest(tail_hub *h, db_t *db, size_t tenant_idx, const char *tenant
 
 /* Registers a subscriber (takes f). With has_last, replays held events with id > last_id
  * (a `gap` notice first when some are no longer held). user is the caller's. */
-tail_sub *tail_hub_subscribe(tail_hub *h, size_t tenant_idx, tail_filter *f, bool has_last,
+tail_sub *tail_hub_subscribe(tail_hub *h, size_t tenant_idx, evf *f, bool has_last,
                              uint64_t last_id, void *user);
 /* Moves the subscriber's pending SSE text to the end of out. Returns true when it overflowed
  * (events were dropped after what out holds: disconnect it). */

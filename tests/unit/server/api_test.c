@@ -62,65 +62,10 @@ TEST(aggregate_sql)
     api_aggregate_fini(&a);
 }
 
-static qr_event *push(qr_batch *b, const char *svc, int level, const char *msg, int64_t n)
-{
-    qr_event *e = qr_batch_push(b);
-    e->service = qr_batch_str(b, svc, strlen(svc));
-    e->msg = qr_batch_str(b, msg, strlen(msg));
-    e->level = (uint8_t)level;
-    qr_field f = {qr_batch_str(b, "n", 1), QR_FT_INT, {.i = n}};
-    qr_batch_add_field(b, &f);
-    return e;
-}
-
-TEST(tail_filters)
-{
-    qr_batch b;
-    qr_batch_init(&b);
-    push(&b, "api", QR_LEVEL_ERROR, "GET /pay timeout after 3s", 5);
-    push(&b, "api", QR_LEVEL_INFO, "GET /pay ok", 1);
-    push(&b, "db", QR_LEVEL_ERROR, "connection refused", 7);
-    tail_filter *f = NULL;
-    qr_diag d;
-    qr_diag_init(&d);
-    const char *q = "{service=~\"a.*\"} |= \"pay\" | n > 2 or level = \"info\"";
-    CHECK_EQ_INT(tail_filter_compile_logql(q, strlen(q), &f, &d), 0);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 1);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[1]), 1);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 0);
-    tail_filter_free(f);
-    CHECK_EQ_INT(tail_filter_compile_params("db, api", "error", "connection OR timeout", &f, &d),
-                 0);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 1);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[1]), 0);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 1);
-    tail_filter_free(f);
-    CHECK_EQ_INT(tail_filter_compile_params(NULL, NULL, "\"connection refused\" -timeout", &f, &d),
-                 0);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 1);
-    CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 0);
-    tail_filter_free(f);
-    /* a /regex/ search term: compiled once, then matched event after event */
-    CHECK_EQ_INT(tail_filter_compile_params(NULL, NULL, "/time(out|d)\\s+after/", &f, &d), 0);
-    for (int round = 0; round < 3; round++) {
-        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[0]), 1);
-        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[1]), 0);
-        CHECK_EQ_INT(tail_filter_match(f, &b, &b.events[2]), 0);
-    }
-    tail_filter_free(f);
-    q = "{service=\"x\"} | json";
-    CHECK_EQ_INT(tail_filter_compile_logql(q, strlen(q), &f, &d), QR_ESYNTAX);
-    CHECK_EQ_INT(d.column, 15);
-    qr_diag_init(&d);
-    CHECK_EQ_INT(tail_filter_compile_params(NULL, "loud", NULL, &f, &d), QR_EINVAL);
-    qr_batch_fini(&b);
-}
-
 int main(void)
 {
     RUN(search_sql_is_quoted);
     RUN(search_rejects_bad_members);
     RUN(aggregate_sql);
-    RUN(tail_filters);
     QR_TEST_MAIN_END();
 }
