@@ -49,6 +49,9 @@ typedef struct exec_opts {
     const char *cursor;      /* next_cursor of a previous page of the same query, or NULL */
     const volatile sig_atomic_t *cancel; /* when it becomes non-zero (e.g. from a SIGINT
                                             handler) the query stops with QR_ECANCELED */
+    /* continuous queries of the process (NULL: not open here → CQ statements fail clearly) */
+    struct rollup_mgr *rollups;
+    struct alert_mgr *alerts;
 } exec_opts;
 
 /* Value types of result cells. */

@@ -5,6 +5,8 @@
 #include "common/qr_jsonw.h"
 #include "engine/engine.h"
 #include "repl/cli.h"
+
+#include "engine/alert.h"
 #include "server/hclient.h"
 
 #include <stdio.h>
@@ -192,6 +194,8 @@ int cli_query(int argc, char **argv)
                 d.msg[0] ? d.msg : qr_strerror(rc));
         return 1;
     }
+    struct alert_mgr *alerts = cli_alerts_open(db, "quarry query");
+    opts.alerts = alerts;
     exec_result *res = NULL;
     rc = exec_run(db, tenant, query, &opts, &res, &d);
     int status = 0;
@@ -220,6 +224,7 @@ int cli_query(int argc, char **argv)
         }
     }
     exec_result_free(res);
+    alert_mgr_close(alerts);
     db_close(db);
     return status;
 }

@@ -11,6 +11,7 @@
 #include "common/qr_jsonw.h"
 #include "common/qr_time.h"
 #include "repl/cli.h"
+#include "engine/alert.h"
 #include "server/hclient.h"
 #include "storage/evdec.h"
 
@@ -43,6 +44,7 @@ static struct {
     bool expanded;
     bool explain;
     volatile sig_atomic_t interrupted;
+    struct alert_mgr *alerts; /* open when the data directory is local */
     char **words; /* completion candidates: keywords, functions, fields, services */
     size_t word_count;
     size_t word_cap;
@@ -887,6 +889,7 @@ static int run_statement(const char *text)
     exec_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.cancel = &g_repl.interrupted;
+    opts.alerts = g_repl.alerts;
     exec_result *r = NULL;
     qr_diag d;
     qr_diag_init(&d);
@@ -1297,6 +1300,7 @@ int cli_repl(int argc, char **argv)
                     d.msg[0] ? d.msg : qr_strerror(rc));
             return 1;
         }
+        g_repl.alerts = cli_alerts_open(g_repl.db, "quarry");
     }
     g_repl.tenant = tenant;
     g_repl.format = EXEC_FORMAT_TABLE;
@@ -1366,6 +1370,8 @@ int cli_repl(int argc, char **argv)
     write_history(hist);
     qr_buf_fini(&stmt);
     words_free();
+    alert_mgr_close(g_repl.alerts);
+    g_repl.alerts = NULL;
     db_close(g_repl.db);
     g_repl.db = NULL;
     g_repl.url = NULL;
