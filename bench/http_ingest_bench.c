@@ -6,10 +6,21 @@
  * usage: http_ingest_bench --bin build/quarry [--clients 8] [--seconds 10] [--batch 1000]
  *                          [--fsync always|interval|never] [--workers 8] [--data DIR]
  * Batches come from qr_gen (8 different bodies, reused round-robin), wrapped as
- * {"source":{"service":"bench"},"logs":[...]}. */
+ * {"source":{"service":"bench"},"logs":[...]}.
+ * --probe 1 (default) also runs a probe thread during the load, a plain blocking client
+ * (server/hclient.h) doing one thing at a time, every ~100 ms:
+ *   freshness: POST one event carrying a unique token, then POST /v1/search for that token
+ *              until it is found; the figure is the time from the 202 to the first search
+ *              that returns it (goal ≤ 100 ms);
+ *   search latency under ingest: /v1/search for a common word (newest 100), and /v1/query
+ *              counting by service × level over everything, each timed end to end. */
 #include "common/qr_buf.h"
 #include "common/qr_gen.h"
 #include "common/qr_time.h"
+#include "server/hclient.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <signal.h>
 #include <spawn.h>
@@ -143,6 +154,94 @@ static void on_connect(uv_connect_t *req, int status)
     client_send(c);
 }
 
+/* ---- probe thread: freshness and search latency under load ---- */
+
+#define PROBE_MAX 4096
+
+typedef struct probe {
+    char url[128];
+    atomic_bool stop;
+    double fresh_ms[PROBE_MAX], search_ms[PROBE_MAX], agg_ms[PROBE_MAX];
+    size_t fresh_n, search_n, agg_n;
+    uint64_t failures;
+} probe;
+
+static double ms_since(int64_t t0) { return (double)(qr_monotonic_ns() - t0) / 1e6; }
+
+static int probe_post(probe *p, const char *path, const char *body, hclient_response *r)
+{
+    hclient_response_fini(r);
+    hclient_response_init(r);
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = hclient_request(p->url, "POST", path, "Content-Type: application/json\r\n", body,
+                             strlen(body), 10000, 1 << 24, r, &d);
+    if (rc) p->failures++;
+    return rc;
+}
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    hclient_response r;
+    hclient_response_init(&r);
+    char body[512];
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    for (unsigned seq = 0; !atomic_load(&p->stop) && p->fresh_n < PROBE_MAX; seq++) {
+        nanosleep(&pause, NULL);
+        /* freshness */
+        snprintf(body, sizeof body,
+                 "{\"source\":{\"service\":\"probe\"},\"logs\":[{\"level\":\"info\","
+                 "\"msg\":\"probe freshtok%ux%u\"}]}",
+                 (unsigned)getpid(), seq);
+        if (probe_post(p, "/v1/ingest", body, &r) || r.status != 202) continue;
+        int64_t acked = qr_monotonic_ns();
+        snprintf(body, sizeof body, "{\"query\":\"freshtok%ux%u\",\"limit\":1}", (unsigned)getpid(),
+                 seq);
+        bool found = false;
+        while (!found && ms_since(acked) < 5000) {
+            if (probe_post(p, "/v1/search", body, &r) || r.status != 200) break;
+            qr_buf_u8(&r.body, 0);
+            found = strstr((const char *)r.body.data, "\"hits\":1") != NULL;
+        }
+        if (found)
+            p->fresh_ms[p->fresh_n++] = ms_since(acked);
+        else
+            p->failures++;
+        /* search latency under ingest */
+        int64_t t0 = qr_monotonic_ns();
+        if (!probe_post(p, "/v1/search", "{\"query\":\"timeout\",\"limit\":100}", &r) &&
+            r.status == 200 && p->search_n < PROBE_MAX)
+            p->search_ms[p->search_n++] = ms_since(t0);
+        t0 = qr_monotonic_ns();
+        if (!probe_post(p, "/v1/query",
+                        "{\"query\":\"SELECT service, level, count(*) FROM logs GROUP BY "
+                        "service, level\"}",
+                        &r) &&
+            r.status == 200 && p->agg_n < PROBE_MAX)
+            p->agg_ms[p->agg_n++] = ms_since(t0);
+    }
+    hclient_response_fini(&r);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_pcts(const char *what, double *v, size_t n)
+{
+    if (!n) {
+        printf("  %-30s no samples\n", what);
+        return;
+    }
+    qsort(v, n, sizeof *v, cmp_double);
+    printf("  %-30s p50 %.1f ms, p99 %.1f ms, max %.1f ms (%zu samples)\n", what, v[n / 2],
+           v[(size_t)((double)n * 0.99)], v[n - 1], n);
+}
+
 static double proc_cpu_s(pid_t pid)
 {
     char path[64];
@@ -178,6 +277,7 @@ static int cmp_u64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8";
+    int probing = 1;
     int clients = 8, seconds = 10, batch = 1000;
     for (int idx = 1; idx + 1 < argc; idx += 2) {
         if (!strcmp(argv[idx], "--bin"))
@@ -194,10 +294,12 @@ int main(int argc, char **argv)
             data = argv[idx + 1];
         else if (!strcmp(argv[idx], "--workers"))
             workers = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--probe"))
+            probing = atoi(argv[idx + 1]);
     }
     if (!bin || clients < 1 || clients > 1000 || seconds < 1 || seconds > 600 || batch < 1) {
         fprintf(stderr, "usage: http_ingest_bench --bin QUARRY [--clients N] [--seconds S] "
-                        "[--batch N] [--fsync P] [--workers N] [--data DIR]\n");
+                        "[--batch N] [--fsync P] [--workers N] [--data DIR] [--probe 0|1]\n");
         return 2;
     }
     char dir[256];
@@ -278,6 +380,10 @@ int main(int argc, char **argv)
     client *cs = calloc((size_t)clients, sizeof *cs);
     struct sockaddr_in sa;
     uv_ip4_addr(host, port, &sa);
+    probe *pr = calloc(1, sizeof *pr);
+    pthread_t probe_tid;
+    snprintf(pr->url, sizeof pr->url, "http://%s", addr);
+    if (probing) pthread_create(&probe_tid, NULL, probe_main, pr);
     double srv_cpu0 = proc_cpu_s(pid), cli_cpu0 = self_cpu_s();
     int64_t t0 = qr_monotonic_ns();
     b.end_ns = t0 + (int64_t)seconds * QR_NS_PER_SEC;
@@ -296,6 +402,8 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     double elapsed = (double)(qr_monotonic_ns() - t0) / 1e9;
     double srv_cpu = proc_cpu_s(pid) - srv_cpu0, cli_cpu = self_cpu_s() - cli_cpu0;
+    atomic_store(&pr->stop, true);
+    if (probing) pthread_join(probe_tid, NULL);
 
     qsort(b.lat_ns, b.lat_count, sizeof *b.lat_ns, cmp_u64);
     double p50 = b.lat_count ? (double)b.lat_ns[b.lat_count / 2] / 1e6 : 0;
@@ -314,6 +422,14 @@ int main(int argc, char **argv)
            "server %.0f ns/event\n",
            srv_cpu, 100 * srv_cpu / elapsed, cli_cpu, 100 * cli_cpu / elapsed,
            events ? srv_cpu * 1e9 / (double)events : 0);
+    if (probing) {
+        printf("  under this load (client CPU above includes the probe):\n");
+        print_pcts("freshness 202 -> searchable", pr->fresh_ms, pr->fresh_n);
+        print_pcts("/v1/search 'timeout' newest 100", pr->search_ms, pr->search_n);
+        print_pcts("/v1/query service x level", pr->agg_ms, pr->agg_n);
+        if (pr->failures) printf("  probe failures: %llu\n", (unsigned long long)pr->failures);
+    }
+    free(pr);
     kill(pid, SIGTERM);
     int wstatus = 0;
     waitpid(pid, &wstatus, 0);

@@ -40,6 +40,9 @@
 #define EXEC_DEFAULT_MEM_BUDGET (512u * 1024 * 1024)
 #define EXEC_DEFAULT_LOGQL_LIMIT 100 /* LogQL log queries without a limit, as Loki */
 
+struct rollup_mgr; /* engine/rollup.h */
+struct alert_mgr;  /* engine/alert.h */
+
 typedef struct exec_opts {
     size_t mem_budget_bytes; /* 0 = EXEC_DEFAULT_MEM_BUDGET */
     uint32_t timeout_ms;     /* 0 = no deadline */
@@ -49,7 +52,8 @@ typedef struct exec_opts {
     const char *cursor;      /* next_cursor of a previous page of the same query, or NULL */
     const volatile sig_atomic_t *cancel; /* when it becomes non-zero (e.g. from a SIGINT
                                             handler) the query stops with QR_ECANCELED */
-    /* continuous queries of the process (NULL: not open here → CQ statements fail clearly) */
+    /* the continuous queries this process runs over db (opened after db_open); NULL: the
+     * statements that define or show rollups / alerts fail with a clear error */
     struct rollup_mgr *rollups;
     struct alert_mgr *alerts;
 } exec_opts;

@@ -327,6 +327,9 @@ exec_value ev_eval(const bx *e, blk_ctx *bc, uint32_t row);
 exec_value ev_col(blk_ctx *bc, int col, uint32_t row);
 /* Total order for sorting and grouping: NULL first, then by type family, then value. */
 int ev_cmp(const exec_value *a, const exec_value *b);
+/* Appends the value's grouping/distinct key (type byte + bytes); equal values, equal keys
+ * (-0 and 0 alike). Non-string keys take at most 9 bytes. */
+void exec_value_key(qr_buf *b, const exec_value *v);
 /* SQL comparison: -2 when incomparable (NULL or mismatched types), else -1/0/1. */
 int ev_compare(const exec_value *a, const exec_value *b);
 bool ev_truthy(const exec_value *v);

@@ -71,7 +71,7 @@ typedef struct agg_op {
 
 /* ---- keys ---------------------------------------------------------------------------------- */
 
-static void key_add(qr_buf *b, const exec_value *v)
+void exec_value_key(qr_buf *b, const exec_value *v)
 {
     qr_buf_u8(b, v->type);
     switch (v->type) {
@@ -94,6 +94,8 @@ static void key_add(qr_buf *b, const exec_value *v)
         break;
     }
 }
+
+static inline void key_add(qr_buf *b, const exec_value *v) { exec_value_key(b, v); }
 
 static int table_grow(agg_op *a)
 {

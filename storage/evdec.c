@@ -35,6 +35,7 @@ typedef struct dec {
     qr_batch *b;
     const char *line; /* the input line and its copy in the batch's arena */
     const char *line_copy;
+    bool foreign; /* the tape's decoded strings live outside the batch: copy them in */
     qr_event *e;
     qr_diag *d;
     bool has_ts, has_level, has_msg, has_service, has_host, ts_invalid;
@@ -44,10 +45,7 @@ typedef struct dec {
 
 enum alias { AL_NONE, AL_TS, AL_LEVEL, AL_MSG, AL_SERVICE, AL_HOST, AL_META };
 
-static inline char lower_ascii(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
-}
+static inline char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c; }
 
 /* Compares s[0..n) case-insensitively with the lower-case word w of the same length. */
 static inline bool eq_lower(const char *s, const char *w, size_t n)
@@ -218,7 +216,12 @@ static int dec_nomem(dec *x)
 static inline int dec_str(dec *x, const qr_json_val *v, qr_str *out)
 {
     const char *p = v->u.str;
-    if (!(v->flags & QR_JSON_F_COPIED) && v->len) p = x->line_copy + (p - x->line);
+    if (!(v->flags & QR_JSON_F_COPIED) && v->len) {
+        p = x->line_copy + (p - x->line);
+    } else if (x->foreign && v->len) {
+        *out = qr_batch_str(x->b, p, v->len); /* counts the bytes */
+        return out->len ? 0 : dec_nomem(x);
+    }
     *out = qr_str_make(p, v->len);
     x->b->bytes += v->len;
     return 0;
@@ -440,6 +443,40 @@ static int dec_defaults(dec *x, const evdec_opts *opts)
     return 0;
 }
 
+/* Decodes one parsed object whose source text is line[0..len) into an event. */
+static int dec_event(const qr_json_val *root, const char *line, size_t len, bool foreign,
+                     const evdec_opts *opts, qr_batch *b, qr_diag *d)
+{
+    size_t bytes_before = b->bytes;
+    dec x;
+    memset(&x, 0, offsetof(dec, key));
+    x.b = b;
+    x.d = d;
+    x.line = line;
+    x.foreign = foreign;
+    char *copy = qr_arena_alloc(&b->arena, len ? len : 1);
+    if (copy) memcpy(copy, line, len);
+    x.line_copy = copy;
+    x.e = copy ? qr_batch_push(b) : NULL;
+    if (!x.e) return qr_diag_set(d, QR_ENOMEM, "out of memory decoding event");
+    x.e->ingest_ts_ns = opts->now_ns;
+    x.e->level = QR_LEVEL_UNKNOWN;
+    qr_buf_init(&x.arr);
+    int rc = 0;
+    const qr_json_val *k = qr_json_first(root);
+    for (uint32_t member_idx = 0; member_idx < root->len && rc == 0; member_idx++) {
+        rc = dec_member(&x, k, k + 1);
+        k = qr_json_next(k + 1);
+    }
+    if (rc == 0) rc = dec_defaults(&x, opts);
+    qr_buf_fini(&x.arr);
+    if (rc) {
+        qr_batch_pop(b);
+        b->bytes = bytes_before;
+    }
+    return rc;
+}
+
 int evdec_ndjson_line(const char *line, size_t len, const evdec_opts *opts, qr_batch *b, qr_diag *d)
 {
     if (is_blank(line, len)) return 0;
@@ -461,48 +498,25 @@ int evdec_ndjson_line(const char *line, size_t len, const evdec_opts *opts, qr_b
         if (d && d->code == rc) d->offset = (int64_t)lead;
         return rc;
     }
-    size_t bytes_before = b->bytes;
-    dec x;
-    memset(&x, 0, offsetof(dec, key));
-    x.b = b;
-    x.d = d;
-    x.line = line;
-    char *copy = qr_arena_alloc(&b->arena, len);
-    if (copy) memcpy(copy, line, len);
-    x.line_copy = copy;
-    x.e = copy ? qr_batch_push(b) : NULL;
-    if (!x.e) {
-        qr_json_doc_fini(&doc);
-        return qr_diag_set(d, QR_ENOMEM, "out of memory decoding event");
-    }
-    x.e->ingest_ts_ns = opts->now_ns;
-    x.e->level = QR_LEVEL_UNKNOWN;
-    qr_buf_init(&x.arr);
-    const qr_json_val *k = qr_json_first(root);
-    for (uint32_t member_idx = 0; member_idx < root->len && rc == 0; member_idx++) {
-        rc = dec_member(&x, k, k + 1);
-        k = qr_json_next(k + 1);
-    }
-    if (rc == 0) rc = dec_defaults(&x, opts);
-    qr_buf_fini(&x.arr);
+    rc = dec_event(root, line, len, false, opts, b, d);
     qr_json_doc_fini(&doc);
-    if (rc) {
-        qr_batch_pop(b);
-        b->bytes = bytes_before;
-    }
     return rc;
+}
+
+int evdec_json_object(const qr_json_val *obj, const evdec_opts *opts, qr_batch *b, qr_diag *d)
+{
+    if (obj->type != QR_JSON_OBJECT)
+        return qr_diag_set(d, QR_ESYNTAX, "an event must be a JSON object");
+    if (obj->src_len > EVDEC_LINE_MAX_BYTES)
+        return qr_diag_set(d, QR_ELIMIT, "event of %zu bytes is over the %d-byte limit",
+                           (size_t)obj->src_len, EVDEC_LINE_MAX_BYTES);
+    return dec_event(obj, obj->u.str, obj->src_len, true, opts, b, d);
 }
 
 /* ---- plain text ---- */
 
-static inline bool is_dig(char c)
-{
-    return c >= '0' && c <= '9';
-}
-static inline bool is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+static inline bool is_dig(char c) { return c >= '0' && c <= '9'; }
+static inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 static int civil_year_of(int64_t ts_ns)
 {

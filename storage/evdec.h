@@ -41,6 +41,7 @@
 #define QR_EVDEC_H
 
 #include "common/qr_err.h"
+#include "common/qr_json.h"
 #include "storage/event.h"
 
 #include <stddef.h>
@@ -54,6 +55,10 @@ typedef struct evdec_opts {
 
 int evdec_ndjson_line(const char *line, size_t len, const evdec_opts *opts, qr_batch *b,
                       qr_diag *d);
+/* The same decoding for an object already parsed by qr_json (a member of a larger document,
+ * e.g. an element of /v1/ingest's "logs"): its source text (obj->u.str, obj->src_len) and
+ * decoded strings are copied into the batch, so the document may be freed afterwards. */
+int evdec_json_object(const qr_json_val *obj, const evdec_opts *opts, qr_batch *b, qr_diag *d);
 int evdec_text_line(const char *line, size_t len, const evdec_opts *opts, qr_batch *b, qr_diag *d);
 
 #endif

@@ -25,10 +25,7 @@ static int tx(const char *line)
     return evdec_text_line(line, strlen(line), &OPTS, &B, &D);
 }
 
-static const qr_event *ev(void)
-{
-    return B.count ? &B.events[B.count - 1] : NULL;
-}
+static const qr_event *ev(void) { return B.count ? &B.events[B.count - 1] : NULL; }
 
 static const qr_field *field(const char *key)
 {
@@ -470,6 +467,65 @@ TEST(text_line_fields)
     CHECK_EQ_INT(e->field_count, 0);
 }
 
+/* An object parsed as part of a larger document (/v1/ingest's "logs") decodes to exactly what
+ * the same text decodes to as an NDJSON line — and owes nothing to the document afterwards. */
+TEST(parsed_object_equals_line)
+{
+    static const char *events[] = {
+        "{\"ts\":\"2025-06-15T14:23:01.123Z\",\"service\":\"payment\",\"level\":\"E\","
+        "\"msg\":\"card \\\"declined\\\"\\n\\u00e9t\\u00e9\",\"meta\":{\"trace_id\":"
+        "\"0af7651916cd43dd8448eb211c80319c\",\"latency_ms\":342,\"ok\":false}}",
+        "{\"message\":\"plain\",\"Severity\":\"warning\",\"http\":{\"status\":503,"
+        "\"path\":\"/a\\/b\"},\"tags\":[\"x\",1],\"n\":null,\"f\":1.5}",
+        "{\"@timestamp\":1718461381,\"log\":\"\\ud83d\\ude00 emoji\",\"host\":{\"name\":\"h\"}}",
+        "{}",
+    };
+    evdec_opts o = {"svc-default", "host-default", 1750000000000000000LL};
+    qr_batch by_line, by_object;
+    qr_batch_init(&by_line);
+    qr_batch_init(&by_object);
+    qr_buf body;
+    qr_buf_init(&body);
+    qr_buf_append(&body, "[", 1);
+    for (size_t idx = 0; idx < sizeof events / sizeof events[0]; idx++) {
+        qr_diag d;
+        qr_diag_init(&d);
+        CHECK_EQ_INT(evdec_ndjson_line(events[idx], strlen(events[idx]), &o, &by_line, &d), 0);
+        if (idx) qr_buf_append(&body, ",", 1);
+        qr_buf_append(&body, events[idx], strlen(events[idx]));
+    }
+    qr_buf_append(&body, "]", 1);
+    {
+        qr_arena arena;
+        qr_arena_init(&arena, 4096, 0);
+        qr_json_doc doc;
+        qr_json_doc_init(&doc, &arena, NULL, 0);
+        qr_json_opts jo = {QR_JSON_DEPTH_DEFAULT, body.len + 1};
+        qr_diag d;
+        qr_diag_init(&d);
+        REQUIRE(qr_json_parse(&doc, (const char *)body.data, body.len, &jo, &d) == 0);
+        const qr_json_val *arr = qr_json_root(&doc), *ev = qr_json_first(arr);
+        for (uint32_t idx = 0; idx < arr->len; idx++, ev = qr_json_next(ev))
+            CHECK_EQ_INT(evdec_json_object(ev, &o, &by_object, &d), 0);
+        qr_json_doc_fini(&doc);
+        qr_arena_fini(&arena);
+    }
+    memset(body.data, 'X', body.len); /* nothing may still point into the body or its doc */
+    qr_buf a, b;
+    qr_buf_init(&a);
+    qr_buf_init(&b);
+    CHECK_EQ_INT(qr_batch_encode(&by_line, &a), 0);
+    CHECK_EQ_INT(qr_batch_encode(&by_object, &b), 0);
+    CHECK_EQ_INT(by_object.count, sizeof events / sizeof events[0]);
+    CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    CHECK_EQ_INT(by_line.bytes, by_object.bytes);
+    qr_buf_fini(&a);
+    qr_buf_fini(&b);
+    qr_buf_fini(&body);
+    qr_batch_fini(&by_line);
+    qr_batch_fini(&by_object);
+}
+
 TEST(wal_roundtrip)
 {
     /* decoded events survive the WAL encoding unchanged */
@@ -509,6 +565,7 @@ int main(void)
     RUN(text_timestamps);
     RUN(text_line_fields);
     RUN(wal_roundtrip);
+    RUN(parsed_object_equals_line);
     qr_batch_fini(&B);
     QR_TEST_MAIN_END();
 }
