@@ -1527,11 +1527,11 @@ static int alert_events(alert_mgr *m, const char *tenant, const char *text, cons
 }
 
 static int create_alert(alert_mgr *m, const char *tenant, const char *text, const sql_stmt *stmt,
-                        exec_result *r, qr_diag *d)
+                        bool replace, exec_result *r, qr_diag *d)
 {
     const sql_alert *al = stmt->u.alert;
     pthread_mutex_lock(&m->mu);
-    bool exists = rule_find(m, tenant, al->name) != NULL;
+    bool exists = !replace && rule_find(m, tenant, al->name) != NULL;
     bool full = m->rule_count >= ALERT_MAX_RULES;
     pthread_mutex_unlock(&m->mu);
     if (exists)
@@ -1550,7 +1550,21 @@ static int create_alert(alert_mgr *m, const char *tenant, const char *text, cons
         alert_rule_free(rule);
         return rc;
     }
-    /* a new rule starts with no history; rebuild its window from what is stored */
+    if (replace) { /* the new definition is on disk: the old rule goes */
+        alert_rule *old = NULL;
+        pthread_mutex_lock(&m->mu);
+        for (alert_rule **pp = &m->rules; *pp; pp = &(*pp)->next)
+            if (strcmp((*pp)->tenant, tenant) == 0 && strcmp((*pp)->name, al->name) == 0) {
+                old = *pp;
+                *pp = old->next;
+                m->rule_count--;
+                break;
+            }
+        pthread_mutex_unlock(&m->mu);
+        alert_rule_free(old);
+    }
+    /* instances keep the states of a previous rule of that name (history); the window is
+     * rebuilt from what is stored */
     char dir[4096], path[4200];
     alerts_dir(m, tenant, dir, sizeof dir);
     history_restore(m, tenant, &rule, 1); /* a re-created rule: its instances' last states */
@@ -1571,7 +1585,7 @@ static int create_alert(alert_mgr *m, const char *tenant, const char *text, cons
         return rc;
     }
     char msg[128];
-    snprintf(msg, sizeof msg, "created alert %s", al->name);
+    snprintf(msg, sizeof msg, "%s alert %s", replace ? "replaced" : "created", al->name);
     pthread_mutex_lock(&m->mu);
     m->wake = true;
     pthread_cond_signal(&m->cv);
@@ -1653,7 +1667,7 @@ int alert_mgr_exec(alert_mgr *m, const char *tenant, const char *text, const sql
     switch (stmt->kind) {
     case SQL_STMT_CREATE_ALERT:
         pthread_mutex_lock(&m->ddl_mu);
-        rc = create_alert(m, tenant, text, stmt, r, d);
+        rc = create_alert(m, tenant, text, stmt, false, r, d);
         pthread_mutex_unlock(&m->ddl_mu);
         return rc;
     case SQL_STMT_DROP:
@@ -1745,4 +1759,26 @@ void alert_mgr_stats_get(alert_mgr *m, alert_mgr_stats *out)
 bool alert_mgr_wait_idle(alert_mgr *m, uint32_t timeout_ms)
 {
     return notify_wait_idle(m->notifier, timeout_ms);
+}
+
+int alert_mgr_replace(alert_mgr *m, const char *tenant, const char *name, const char *text,
+                      exec_result *r, qr_diag *d)
+{
+    if (!tenant) tenant = DB_DEFAULT_TENANT;
+    qr_arena arena;
+    qr_arena_init(&arena, 16 * 1024, 16u << 20);
+    sql_stmt *stmt = NULL;
+    int rc = sql_parse(text, strlen(text), &arena, &stmt, d);
+    if (!rc && stmt->kind != SQL_STMT_CREATE_ALERT)
+        rc = alert_error_at(d, stmt->pos, QR_ESYNTAX, "expected CREATE ALERT");
+    if (!rc && strcmp(stmt->u.alert->name, name) != 0)
+        rc = alert_error_at(d, stmt->u.alert->name_pos, QR_EINVAL,
+                            "the statement defines \"%s\", not \"%s\"", stmt->u.alert->name, name);
+    if (!rc) {
+        pthread_mutex_lock(&m->ddl_mu);
+        rc = create_alert(m, tenant, text, stmt, true, r, d);
+        pthread_mutex_unlock(&m->ddl_mu);
+    }
+    qr_arena_fini(&arena);
+    return rc;
 }

@@ -78,6 +78,11 @@ bool alert_stmt_is_ours(alert_mgr *m, const char *tenant, const sql_stmt *stmt);
 int alert_mgr_exec(alert_mgr *m, const char *tenant, const char *text, const sql_stmt *stmt,
                    exec_result *r, qr_diag *d);
 
+/* CREATE ALERT text that replaces the alert name (or creates it): the new definition is
+ * checked first, and the old one stays when it is rejected. Instances keep their states. */
+int alert_mgr_replace(alert_mgr *m, const char *tenant, const char *name, const char *text,
+                      exec_result *r, qr_diag *d);
+
 /* Evaluates every rule due at now_ns (or every rule with force) in the calling thread and
  * performs the resulting history appends and notifications. The evaluator thread calls it;
  * tests with no_thread call it with an injected clock. */
