@@ -502,7 +502,7 @@ TEST(observer_and_synchronized_snapshot)
     for (int t = 0; t < 3; t++) {
         pthread_join(tid[t], NULL);
         CHECK_EQ_INT(th[t].failures, 0);
-        free(th[t].rows.rows);
+        rowset_free(&th[t].rows);
     }
     CHECK_EQ_INT(obs.batches, 60);
     CHECK_EQ_INT(obs.rows, 60 * 200);

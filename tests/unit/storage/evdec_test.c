@@ -472,11 +472,11 @@ TEST(text_line_fields)
 TEST(parsed_object_equals_line)
 {
     static const char *events[] = {
-        "{\"ts\":\"2025-06-15T14:23:01.123Z\",\"service\":\"payment\",\"level\":\"E\","
-        "\"msg\":\"card \\\"declined\\\"\\n\\u00e9t\\u00e9\",\"meta\":{\"trace_id\":"
-        "\"0af7651916cd43dd8448eb211c80319c\",\"latency_ms\":342,\"ok\":false}}",
-        "{\"message\":\"plain\",\"Severity\":\"warning\",\"http\":{\"status\":503,"
-        "\"path\":\"/a\\/b\"},\"tags\":[\"x\",1],\"n\":null,\"f\":1.5}",
+        ("{\"ts\":\"2025-06-15T14:23:01.123Z\",\"service\":\"payment\",\"level\":\"E\","
+         "\"msg\":\"card \\\"declined\\\"\\n\\u00e9t\\u00e9\",\"meta\":{\"trace_id\":"
+         "\"0af7651916cd43dd8448eb211c80319c\",\"latency_ms\":342,\"ok\":false}}"),
+        ("{\"message\":\"plain\",\"Severity\":\"warning\",\"http\":{\"status\":503,"
+         "\"path\":\"/a\\/b\"},\"tags\":[\"x\",1],\"n\":null,\"f\":1.5}"),
         "{\"@timestamp\":1718461381,\"log\":\"\\ud83d\\ude00 emoji\",\"host\":{\"name\":\"h\"}}",
         "{}",
     };
