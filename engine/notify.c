@@ -494,7 +494,6 @@ static void msg_finish(notify *n, nmsg *m, CURLcode cc)
         m->due_mono_ns = qr_monotonic_ns() + backoff_ns(n, m->attempts);
         return;
     }
-    msg_unlink_locked(n, m);
     if (ok)
         n->st.sent++;
     else
@@ -509,11 +508,14 @@ static void msg_finish(notify *n, nmsg *m, CURLcode cc)
             rename(m->outbox_path, failed);
         }
     }
+    /* the callback runs before the message leaves the list, so notify_wait_idle returning
+     * true means every result was reported */
     notify_result res = {m->ref, ok, status, m->attempts, ok ? NULL : m->error};
     pthread_mutex_unlock(&n->mu);
     if (n->on_result) n->on_result(n->ctx, &res);
-    nmsg_free(m);
     pthread_mutex_lock(&n->mu);
+    msg_unlink_locked(n, m);
+    nmsg_free(m);
     if (n->count == 0) pthread_cond_broadcast(&n->idle_cv);
 }
 

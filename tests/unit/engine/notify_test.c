@@ -279,6 +279,7 @@ TEST(outbox_survives_restart)
     CHECK_EQ_INT(notify_outbox_load(n, outbox, &loaded, NULL), 0);
     CHECK_EQ_INT(loaded, 1);
     CHECK(notify_wait_idle(n, 10000));
+    CHECK_EQ_INT(res.failed, 0);
     CHECK_EQ_INT(res.delivered, 1);
     CHECK_EQ_STR(res.last_ref, "kept");
     CHECK_EQ_STR(rcv.last_body, "{\"k\":2}");
