@@ -34,8 +34,35 @@
 #define KEY_SEP '\x1f'
 #define KEY_NULL '\x1e'
 
+typedef struct filter_memo_entry {
+    uint64_t key;
+    qr_buf rows; /* uint32 indexes of the current batch's events the filter matches */
+    size_t count;
+} filter_memo_entry;
+
+/* The current batch's events by level and by service, built on first use (rules whose WHERE
+ * requires a service or levels look only at those events). */
+typedef struct svc_bucket {
+    uint64_t hash;
+    qr_str service;
+    uint32_t stamp; /* == batch_index.stamp: in use for this batch */
+    qr_buf rows;    /* uint32 event indexes */
+} svc_bucket;
+
+typedef struct batch_index {
+    uint32_t stamp; /* bumped per batch */
+    bool levels_built, services_built;
+    qr_buf level_rows[QR_LEVEL_COUNT];
+    svc_bucket *buckets;
+    uint32_t bucket_cap, bucket_n;
+    qr_buf scratch; /* candidate rows of one rule */
+} batch_index;
+
 struct alert_mgr {
     db_t *db;
+    filter_memo_entry *memo; /* per batch, under mu */
+    uint32_t memo_n, memo_cap;
+    batch_index bix;
     alert_mgr_opts opts;
     char base_url[256];
     char source[256];
@@ -190,12 +217,9 @@ static void group_key(alert_rule *r, const qr_batch *b, const qr_event *e)
 
 static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, const qr_event *e)
 {
-    if (g->sample_batch != r->batch_seq) {
-        g->sample_batch = r->batch_seq;
-        g->batch_samples = 0;
-    }
-    if (g->batch_samples >= ALERT_MAX_SAMPLES) return;
-    g->batch_samples++;
+    /* at most ALERT_MAX_SAMPLES per evaluation period: the cost stays off the busy path */
+    if (g->fresh_samples >= ALERT_MAX_SAMPLES) return;
+    g->fresh_samples++;
     qr_buf *s = &g->samples[g->sample_next];
     g->sample_next = (g->sample_next + 1) % ALERT_MAX_SAMPLES;
     if (g->sample_count < ALERT_MAX_SAMPLES) g->sample_count++;
@@ -238,23 +262,45 @@ static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, con
 }
 
 /* One event through one rule (caller holds mu). */
+/* One matching event through one rule (caller holds mu). */
 static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, const qr_event *e,
                             int64_t now_slot)
 {
-    if (!evf_match(r->filter, b, e)) return;
-    int64_t slot_id = floor_div(e->ts_ns, r->slot_ns);
-    if (slot_id > now_slot + 1) slot_id = now_slot + 1;
+    /* consecutive events mostly share a slot: divide only when the slot changes */
+    int64_t slot_id;
+    uint32_t ring;
+    if (e->ts_ns >= r->last_slot_start_ns && e->ts_ns - r->last_slot_start_ns < r->slot_ns) {
+        slot_id = r->last_slot_id;
+        ring = r->last_ring;
+    } else {
+        slot_id = floor_div(e->ts_ns, r->slot_ns);
+        ring = (uint32_t)(((slot_id % r->nslots) + r->nslots) % r->nslots);
+        r->last_slot_id = slot_id;
+        r->last_slot_start_ns = slot_id * r->slot_ns;
+        r->last_ring = ring;
+    }
+    if (slot_id > now_slot + 1) {
+        slot_id = now_slot + 1;
+        ring = (uint32_t)(((slot_id % r->nslots) + r->nslots) % r->nslots);
+    }
     if (slot_id < now_slot + 2 - (int64_t)r->nslots) return; /* older than any window */
-    group_key(r, b, e);
-    alert_group *g =
-        qr_buf_ok(&r->keybuf)
-            ? group_get(r, r->keybuf.data ? (const char *)r->keybuf.data : "", r->keybuf.len)
-            : NULL;
+    alert_group *g;
+    if (r->group_count == 0) {
+        g = r->last_group ? r->last_group : group_get(r, "", 0);
+        r->last_group = g;
+    } else {
+        group_key(r, b, e);
+        const char *key = r->keybuf.data ? (const char *)r->keybuf.data : "";
+        /* runs of one group (a batch of one service) skip the hash and the probe */
+        g = r->last_group;
+        if (!g || g->key_len != r->keybuf.len || memcmp(g->key, key, g->key_len) != 0)
+            g = qr_buf_ok(&r->keybuf) ? group_get(r, key, r->keybuf.len) : NULL;
+        r->last_group = g;
+    }
     if (!g) {
         m->events_dropped++;
         return;
     }
-    uint32_t ring = (uint32_t)(((slot_id % r->nslots) + r->nslots) % r->nslots);
     cq_agg_state **st = &g->states[(size_t)ring * r->agg_count];
     if (g->slot_ids[ring] != slot_id) {
         if (g->slot_ids[ring] > slot_id) {
@@ -280,11 +326,166 @@ static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, cons
     m->events_matched++;
 }
 
-static void rule_feed_batch(alert_mgr *m, alert_rule *r, const qr_batch *b, int64_t now_ns)
+/* memo: the indexes of the events the rule's filter matches when already known (a rule with
+ * the same WHERE computed them for this batch), else NULL. */
+static void rule_feed_batch(alert_mgr *m, alert_rule *r, const qr_batch *b,
+                            const filter_memo_entry *memo, int64_t now_ns)
 {
-    r->batch_seq++;
     int64_t now_slot = floor_div(now_ns, r->slot_ns);
-    for (size_t idx = 0; idx < b->count; idx++) rule_feed_event(m, r, b, &b->events[idx], now_slot);
+    if (memo) {
+        const uint32_t *rows = (const uint32_t *)memo->rows.data;
+        for (size_t idx = 0; idx < memo->count; idx++)
+            rule_feed_event(m, r, b, &b->events[rows[idx]], now_slot);
+        return;
+    }
+    for (size_t idx = 0; idx < b->count; idx++)
+        if (evf_match(r->filter, b, &b->events[idx]) == 1)
+            rule_feed_event(m, r, b, &b->events[idx], now_slot);
+}
+
+static void rows_add(qr_buf *rows, uint32_t idx) { qr_buf_append(rows, &idx, sizeof idx); }
+
+static bool bix_levels(batch_index *x, const qr_batch *b)
+{
+    if (x->levels_built) return true;
+    for (int l = 0; l < QR_LEVEL_COUNT; l++) qr_buf_clear(&x->level_rows[l]);
+    for (size_t idx = 0; idx < b->count; idx++) {
+        uint8_t l = b->events[idx].level < QR_LEVEL_COUNT ? b->events[idx].level : 0;
+        rows_add(&x->level_rows[l], (uint32_t)idx);
+    }
+    for (int l = 0; l < QR_LEVEL_COUNT; l++)
+        if (!qr_buf_ok(&x->level_rows[l])) return false;
+    return x->levels_built = true;
+}
+
+static svc_bucket *bix_find(batch_index *x, const char *s, size_t len, uint64_t hash, bool add)
+{
+    uint32_t mask = x->bucket_cap - 1;
+    for (uint32_t pos = (uint32_t)hash & mask;; pos = (pos + 1) & mask) {
+        svc_bucket *sb = &x->buckets[pos];
+        if (sb->stamp != x->stamp) {
+            if (!add) return NULL;
+            sb->stamp = x->stamp;
+            sb->hash = hash;
+            sb->service = qr_str_make(s, len);
+            qr_buf_clear(&sb->rows);
+            x->bucket_n++;
+            return sb;
+        }
+        if (sb->hash == hash && sb->service.len == len && memcmp(sb->service.ptr, s, len) == 0)
+            return sb;
+    }
+}
+
+static bool bix_services(batch_index *x, const qr_batch *b)
+{
+    if (x->services_built) return true;
+    /* at most one bucket per event: a table of twice the batch size never fills */
+    uint32_t need = 16;
+    while (need < 2 * b->count) need *= 2;
+    if (need > x->bucket_cap) {
+        svc_bucket *grown = realloc(x->buckets, need * sizeof *grown);
+        if (!grown) return false;
+        for (uint32_t idx = x->bucket_cap; idx < need; idx++) {
+            memset(&grown[idx], 0, sizeof grown[idx]);
+            qr_buf_init(&grown[idx].rows);
+        }
+        /* a bigger table rehashes: start this batch over with fresh stamps */
+        x->buckets = grown;
+        x->bucket_cap = need;
+        for (uint32_t idx = 0; idx < need; idx++) x->buckets[idx].stamp = 0;
+        if (++x->stamp == 0) x->stamp = 1;
+    }
+    x->bucket_n = 0;
+    uint64_t last_hash = 0;
+    qr_str last = {NULL, UINT32_MAX};
+    svc_bucket *sb = NULL;
+    for (size_t idx = 0; idx < b->count; idx++) {
+        qr_str s = b->events[idx].service;
+        /* batches are mostly runs of one service: skip the hash when it repeats */
+        if (!sb || s.len != last.len || (s.len && memcmp(s.ptr, last.ptr, s.len) != 0)) {
+            last_hash = qr_hash64(s.ptr ? s.ptr : "", s.len);
+            sb = bix_find(x, s.ptr ? s.ptr : "", s.len, last_hash, true);
+            last = s;
+        }
+        rows_add(&sb->rows, (uint32_t)idx);
+        if (!qr_buf_ok(&sb->rows)) return false;
+    }
+    return x->services_built = true;
+}
+
+/* The events the rule's prefilter lets through, as indexes (*all when every event may
+ * match: rows is then NULL). */
+static const uint32_t *rule_candidates(alert_mgr *m, const alert_rule *r, const qr_batch *b,
+                                       size_t *n, bool *all)
+{
+    batch_index *x = &m->bix;
+    *all = false;
+    bool any_level = r->level_mask == 0xff ||
+                     (r->level_mask & ((1u << QR_LEVEL_COUNT) - 1)) == ((1u << QR_LEVEL_COUNT) - 1);
+    if (r->service_eq && bix_services(x, b)) {
+        svc_bucket *sb = bix_find(x, r->service_eq, r->service_eq_len,
+                                  qr_hash64(r->service_eq, r->service_eq_len), false);
+        *n = 0;
+        if (!sb) return NULL;
+        if (any_level) {
+            *n = sb->rows.len / sizeof(uint32_t);
+            return (const uint32_t *)sb->rows.data;
+        }
+        qr_buf_clear(&x->scratch);
+        const uint32_t *rows = (const uint32_t *)sb->rows.data;
+        for (size_t idx = 0; idx < sb->rows.len / sizeof(uint32_t); idx++) {
+            uint8_t l = b->events[rows[idx]].level;
+            if (l < QR_LEVEL_COUNT && (r->level_mask >> l & 1)) rows_add(&x->scratch, rows[idx]);
+        }
+        *n = x->scratch.len / sizeof(uint32_t);
+        return qr_buf_ok(&x->scratch) ? (const uint32_t *)x->scratch.data : NULL;
+    }
+    if (!any_level && bix_levels(x, b)) {
+        qr_buf_clear(&x->scratch);
+        for (int l = 0; l < QR_LEVEL_COUNT; l++)
+            if (r->level_mask >> l & 1)
+                qr_buf_append(&x->scratch, x->level_rows[l].data, x->level_rows[l].len);
+        if (qr_buf_ok(&x->scratch)) {
+            *n = x->scratch.len / sizeof(uint32_t);
+            return (const uint32_t *)x->scratch.data;
+        }
+    }
+    *all = true;
+    *n = b->count;
+    return NULL;
+}
+
+/* The per-batch match results of the rule's filter, shared by every rule of the batch with the
+ * same WHERE (many rules differ only in grouping, aggregate or threshold). NULL when the memo
+ * cannot grow (the caller evaluates the filter itself). Caller holds mu. */
+static const filter_memo_entry *filter_memo(alert_mgr *m, alert_rule *r, const qr_batch *b)
+{
+    for (uint32_t idx = 0; idx < m->memo_n; idx++)
+        if (m->memo[idx].key == r->filter_key) return &m->memo[idx];
+    if (m->memo_n == m->memo_cap) {
+        uint32_t cap = m->memo_cap ? m->memo_cap * 2 : 16;
+        filter_memo_entry *grown = realloc(m->memo, cap * sizeof *grown);
+        if (!grown) return NULL;
+        for (uint32_t idx = m->memo_cap; idx < cap; idx++) qr_buf_init(&grown[idx].rows);
+        m->memo = grown;
+        m->memo_cap = cap;
+    }
+    filter_memo_entry *me = &m->memo[m->memo_n];
+    qr_buf_clear(&me->rows);
+    if (!qr_buf_reserve(&me->rows, (b->count + 1) * sizeof(uint32_t))) return NULL;
+    uint32_t *rows = (uint32_t *)me->rows.data; /* malloc'd: aligned for uint32_t */
+    size_t n = 0, cand_n = 0;
+    bool all = false;
+    const uint32_t *cand = rule_candidates(m, r, b, &cand_n, &all);
+    for (size_t ci = 0; ci < cand_n; ci++) {
+        uint32_t idx = all ? (uint32_t)ci : cand[ci];
+        if (evf_match(r->filter, b, &b->events[idx]) == 1) rows[n++] = idx;
+    }
+    me->count = n;
+    me->key = r->filter_key;
+    m->memo_n++;
+    return me;
 }
 
 static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn)
@@ -295,9 +496,12 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
     if (m->rules) {
         int64_t now = mgr_now(m);
         bool dirty = false;
+        m->memo_n = 0;
+        m->bix.levels_built = m->bix.services_built = false;
+        if (++m->bix.stamp == 0) m->bix.stamp = 1;
         for (alert_rule *r = m->rules; r; r = r->next) {
             if (strcmp(r->tenant, tenant) != 0) continue;
-            rule_feed_batch(m, r, batch, now);
+            rule_feed_batch(m, r, batch, filter_memo(m, r, batch), now);
             dirty |= r->dirty;
         }
         if (dirty) {
@@ -599,34 +803,32 @@ static void group_free(alert_rule *r, alert_group *g)
 static void rule_gc(alert_rule *r, int64_t lo, int64_t hi)
 {
     if (r->group_count == 0 || r->group_n < 64) return;
-    uint32_t removed = 0;
+    uint32_t idle = 0;
     for (uint32_t idx = 0; idx < r->group_cap; idx++) {
         alert_group *g = r->groups[idx];
-        if (g && g->state == ALERT_OK && !g->last_error[0] && group_window_empty(r, g, lo, hi)) {
-            group_free(r, g);
-            r->groups[idx] = NULL;
-            removed++;
-        }
+        if (g && g->state == ALERT_OK && !g->last_error[0] && group_window_empty(r, g, lo, hi))
+            idle++;
     }
-    if (!removed) return;
-    /* re-insert the survivors: linear probing has no tombstones */
-    alert_group **old = r->groups;
+    if (idle < r->group_n / 4) return; /* not worth a rebuild yet */
+    /* survivors go into a new table: linear probing has no tombstones */
     uint32_t cap = r->group_cap;
     alert_group **t = calloc(cap, sizeof *t);
-    if (!t) {
-        /* cannot rebuild: put the table back as it is (holes make lookups miss at worst) */
-        return;
-    }
+    if (!t) return; /* try again at the next evaluation */
+    r->last_group = NULL;
     for (uint32_t idx = 0; idx < cap; idx++) {
-        alert_group *g = old[idx];
+        alert_group *g = r->groups[idx];
         if (!g) continue;
+        if (g->state == ALERT_OK && !g->last_error[0] && group_window_empty(r, g, lo, hi)) {
+            group_free(r, g);
+            r->group_n--;
+            continue;
+        }
         uint32_t pos = (uint32_t)g->hash & (cap - 1);
         while (t[pos]) pos = (pos + 1) & (cap - 1);
         t[pos] = g;
     }
-    free(old);
+    free(r->groups);
     r->groups = t;
-    r->group_n -= removed;
 }
 
 /* Evaluates one rule at now (caller holds mu). */
@@ -662,6 +864,7 @@ static void rule_eval(alert_mgr *m, alert_rule *r, int64_t now, action_list *out
         g->value = vals[r->value_agg];
         g->last_eval_ns = now;
         g->dirty = false;
+        g->fresh_samples = 0;
         bool cond = alert_when_eval(r, vals, has) == 1;
         size_t before = out->count;
         instance_step(m, r, g, cond, now, out);
@@ -929,7 +1132,7 @@ static int feed_block(alert_mgr *m, rebuild_ctx *rc, qr_part *p, uint32_t block_
     if (b->count == 0) return 0;
     pthread_mutex_lock(&m->mu);
     int64_t now = mgr_now(m);
-    for (size_t idx = 0; idx < rc->count; idx++) rule_feed_batch(m, rc->rules[idx], b, now);
+    for (size_t idx = 0; idx < rc->count; idx++) rule_feed_batch(m, rc->rules[idx], b, NULL, now);
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
@@ -1208,6 +1411,12 @@ void alert_mgr_close(alert_mgr *m)
         alert_rule_free(r);
         r = next;
     }
+    for (uint32_t idx = 0; idx < m->memo_cap; idx++) qr_buf_fini(&m->memo[idx].rows);
+    for (int l = 0; l < QR_LEVEL_COUNT; l++) qr_buf_fini(&m->bix.level_rows[l]);
+    for (uint32_t idx = 0; idx < m->bix.bucket_cap; idx++) qr_buf_fini(&m->bix.buckets[idx].rows);
+    free(m->bix.buckets);
+    qr_buf_fini(&m->bix.scratch);
+    free(m->memo);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->ddl_mu);
     pthread_mutex_destroy(&m->mu);
@@ -1609,6 +1818,18 @@ static int drop_alert(alert_mgr *m, const char *tenant, const sql_stmt *stmt, ex
     pthread_mutex_unlock(&m->mu);
     if (!found)
         return alert_error_at(d, stmt->name_pos, QR_ENOTFOUND, "no alert named \"%s\"", name);
+    /* close the history of instances that were not ok, so a rule created later under the same
+     * name does not inherit their states */
+    action_list closing = {0};
+    int64_t now = mgr_now(m);
+    for (uint32_t gi = 0; gi < found->group_cap; gi++) {
+        alert_group *g = found->groups[gi];
+        if (!g || g->state == ALERT_OK) continue;
+        action *a = action_add(&closing, found, g, g->state, ALERT_OK, now);
+        if (a) snprintf(a->error, sizeof a->error, "alert dropped");
+    }
+    for (size_t idx = 0; idx < closing.count; idx++) history_append(m, &closing.items[idx]);
+    action_list_free(&closing);
     char dir[4096], path[4200];
     alerts_dir(m, tenant, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/%s.def", dir, name);

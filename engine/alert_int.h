@@ -32,8 +32,7 @@ typedef struct alert_group {
     qr_buf samples[ALERT_MAX_SAMPLES];
     uint32_t sample_next;
     uint32_t sample_count;
-    uint64_t sample_batch; /* batch sequence number of the samples' count below */
-    uint32_t batch_samples;
+    uint32_t fresh_samples; /* captured since the last evaluation: at most ALERT_MAX_SAMPLES */
     /* state machine */
     uint8_t state;
     int64_t since_ns;    /* pending: since when WHEN holds; firing: when it started firing */
@@ -58,6 +57,11 @@ struct alert_rule {
     const char *cond_text;
     const sql_alert *al;
     evf *filter;
+    uint64_t filter_key; /* xxh3 of the WHERE text: rules with equal keys share match results */
+    /* prefilter from top-level AND conjuncts of WHERE (a superset: evf_match decides) */
+    const char *service_eq; /* service = '...', or NULL */
+    uint32_t service_eq_len;
+    uint8_t level_mask; /* bit per qr_level that can match; 0xff = any */
     uint32_t agg_count;
     cq_agg_spec *aggs;
     const sql_expr **agg_calls; /* the call each spec came from (to match in WHEN) */
@@ -74,10 +78,13 @@ struct alert_rule {
     uint32_t group_cap;
     uint32_t group_n;
     qr_buf keybuf;
+    /* observer caches (under mu): the last event's slot and group */
+    int64_t last_slot_start_ns, last_slot_id;
+    uint32_t last_ring;
+    alert_group *last_group; /* cleared whenever groups are freed */
     int64_t next_eval_ns;
     int64_t last_eval_ns;
     bool dirty;
-    uint64_t batch_seq;
 };
 
 /* ---- alert_sql.c --------------------------------------------------------------------------- */
