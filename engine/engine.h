@@ -50,6 +50,11 @@ typedef struct exec_opts {
     int64_t now_ns;          /* what now() means; 0 = the real clock */
     uint32_t logql_limit;    /* rows of a LogQL log query; 0 = EXEC_DEFAULT_LOGQL_LIMIT */
     const char *cursor;      /* next_cursor of a previous page of the same query, or NULL */
+    /* paging a row query for a stream (0 = off): at most page_rows rows per call, with a
+     * next_cursor while more remain; rows_done = rows the earlier pages returned, so that
+     * the query's own LIMIT counts across pages (no next_cursor once it is reached) */
+    uint64_t page_rows;
+    uint64_t rows_done;
     const volatile sig_atomic_t *cancel; /* when it becomes non-zero (e.g. from a SIGINT
                                             handler) the query stops with QR_ECANCELED */
     /* the continuous queries this process runs over db (opened after db_open); NULL: the

@@ -286,7 +286,19 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
     if (q->has_cursor && q->pl->kind != PLAN_ROWS)
         return qr_diag_set(q->d, QR_EINVAL,
                            "invalid cursor: only row queries are paged with cursors");
+    bool last_page = false;
+    if (q->pl->kind == PLAN_ROWS && q->opts.page_rows && !explain) {
+        /* a page of a stream: the query's LIMIT is what remains after the earlier pages */
+        plan *pl = q->pl;
+        uint64_t page = q->opts.page_rows, left = UINT64_MAX;
+        if (pl->limit >= 0)
+            left = (uint64_t)pl->limit > q->opts.rows_done ? (uint64_t)pl->limit - q->opts.rows_done
+                                                           : 0;
+        last_page = left <= page;
+        pl->limit = (int64_t)(last_page ? left : page);
+    }
     rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
+    if (!rc && last_page) r->next_cursor = NULL;
     if (!rc && q->pl->lq_post) rc = lq_post_run(q, r);
     if (rc == QR_ELIMIT && q->opts.allow_partial && !q->stopped) {
         /* over budget while producing the output: nothing sensible to return */

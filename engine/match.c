@@ -4,7 +4,8 @@
  *
  * Candidates (match_part_candidates) are a superset of the matching rows of a part, with a flag
  * saying whether they are exact:
- *   term     postings(term)                                    exact
+ *   term     postings(term)                                    exact (memtables: by token
+ *                                                               hash, a superset: verified)
  *   prefix*  OR of postings(t) for t in terms_with_prefix       exact
  *   "phrase" AND of its tokens' postings                        exact only for one token
  *   /regex/, field:value   every row                            not exact
@@ -134,6 +135,7 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
     switch (m->kind) {
     case SQL_SEARCH_TERM:
         rc = postings(q, p, m->text, m->len, &acc);
+        *exact = p->postings_exact;
         break;
     case SQL_SEARCH_PREFIX: {
         prefix_acc pa = {q, p, roaring_bitmap_create(), 0};
@@ -144,7 +146,7 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
         break;
     }
     case SQL_SEARCH_PHRASE:
-        *exact = m->token_count == 1;
+        *exact = m->token_count == 1 && p->postings_exact;
         for (uint32_t idx = 0; idx < m->token_count && !rc; idx++) {
             roaring_bitmap_t *b;
             rc = postings(q, p, m->tokens[idx], m->token_lens[idx], &b);

@@ -279,6 +279,7 @@ static int tenant_freeze_locked(db_t *db, tenant *t)
         if (!fresh) rc = QR_ENOMEM;
     }
     if (!rc) {
+        memtab_seal(t->active); /* its last chunk gets a token index too */
         t->frozen[t->frozen_count++] = t->active;
         t->active = fresh;
     }

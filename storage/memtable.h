@@ -3,7 +3,10 @@
  * Rows arrive in acknowledged batches (db_ingest, after the WAL) and are appended into chunks
  * of up to MEMTAB_CHUNK_ROWS rows. A chunk keeps the rows (a qr_batch whose arrays are sized
  * once and never move), hot columns side by side (ts, ingest ts, level, service id, host id),
- * a token bloom over msg, and block metadata (min/max ts, per service×level counts). Service
+ * a token bloom over msg, block metadata (min/max ts, per service×level counts) and, once the
+ * chunk is complete, a token index (token hash → rows) that answers qr_part_postings with
+ * candidates the engine verifies (postings_exact is false; the open chunk answers from its
+ * bloom). Service
  * and host names map to ids in memtable-wide dictionaries.
  *
  * One writer (the caller holds the tenant's lock) appends; readers take a memtab snapshot
@@ -41,10 +44,14 @@ int memtab_append(memtab *m, const qr_batch *b, uint64_t lsn);
  * batches are copied and b is left as it was. */
 int memtab_append_take(memtab *m, qr_batch *b, uint64_t lsn);
 
+/* No more appends: the open chunk is sealed and gets its token index (call when freezing,
+ * with the writer's lock held; parts taken before keep answering from its bloom). */
+void memtab_seal(memtab *m);
+
 uint64_t memtab_rows(const memtab *m);
 uint64_t memtab_bytes(const memtab *m);
-uint64_t memtab_min_lsn(const memtab *m); /* UINT64_MAX when empty */
-uint64_t memtab_max_lsn(const memtab *m); /* 0 when empty */
+uint64_t memtab_min_lsn(const memtab *m);   /* UINT64_MAX when empty */
+uint64_t memtab_max_lsn(const memtab *m);   /* 0 when empty */
 int64_t memtab_created_ns(const memtab *m); /* monotonic clock at creation */
 uint64_t memtab_id(const memtab *m);
 

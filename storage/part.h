@@ -121,6 +121,8 @@ struct qr_part {
     uint32_t row_count;
     uint32_t block_count;
     bool has_postings;
+    bool postings_exact; /* postings hold exactly the rows with the term (segments); false:
+                            candidates, a superset the reader verifies (memtables) */
     /* dictionaries: service and host ids → names */
     const qr_str *services;
     uint32_t service_count;

@@ -894,6 +894,7 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
         s->has_ix = true;
     }
     p->has_postings = s->has_ix;
+    p->postings_exact = s->has_ix;
     s->slots = SEG_SLOT_FIELD0 + (uint32_t)field_count;
     s->blocks = calloc(blocks, sizeof *s->blocks);
     s->refs = calloc(blocks * s->slots, sizeof *s->refs);

@@ -661,6 +661,15 @@ static void wal_fail_locked(wal_t *w, const char *msg)
     }
 }
 
+/* Accounts one fdatasync that started at start_ns: returns its duration and tells the
+ * on_fsync callback. */
+static uint64_t wal_fsync_done(const wal_t *w, int64_t start_ns)
+{
+    uint64_t ns = (uint64_t)(qr_monotonic_ns() - start_ns);
+    if (w->opts.on_fsync) w->opts.on_fsync(w->opts.on_fsync_ctx, ns);
+    return ns;
+}
+
 static void *wal_syncer_main(void *arg)
 {
     wal_t *w = arg;
@@ -684,9 +693,10 @@ static void *wal_syncer_main(void *arg)
         char msg[200];
         if (!ok) snprintf(msg, sizeof msg, "wal: background fdatasync failed: %s", strerror(errno));
         if (fd >= 0) close(fd);
+        uint64_t took_ns = wal_fsync_done(w, start_ns);
         pthread_mutex_lock(&w->mu);
         w->stats.fsyncs++;
-        w->stats.fsync_ns_total += (uint64_t)(qr_monotonic_ns() - start_ns);
+        w->stats.fsync_ns_total += took_ns;
         if (!ok) wal_fail_locked(w, msg);
         pthread_mutex_unlock(&w->mu);
         pthread_mutex_lock(&w->file_mu);
@@ -1013,7 +1023,7 @@ static int wal_group_write(wal_t *w, wal_waiter *first, wal_waiter *last, uint64
             int rc = wal_file_rotate(w, r->lsn, err, err_cap);
             if (had_file && w->opts.fsync_policy != WAL_FSYNC_NEVER) {
                 (*syncs)++;
-                *sync_ns += (uint64_t)(qr_monotonic_ns() - start_ns);
+                *sync_ns += wal_fsync_done(w, start_ns);
             }
             if (rc) return rc;
         }
@@ -1035,7 +1045,7 @@ static int wal_group_write(wal_t *w, wal_waiter *first, wal_waiter *last, uint64
             return QR_EIO;
         }
         (*syncs)++;
-        *sync_ns += (uint64_t)(qr_monotonic_ns() - start_ns);
+        *sync_ns += wal_fsync_done(w, start_ns);
     } else if (w->opts.fsync_policy == WAL_FSYNC_INTERVAL) {
         pthread_mutex_lock(&w->file_mu);
         w->unsynced = true;

@@ -44,6 +44,11 @@ typedef struct wal_opts {
     uint32_t fsync_interval_ms; /* for WAL_FSYNC_INTERVAL; 0 = 200 */
     uint64_t file_bytes;        /* rotate to a new file past this; 0 = 64 MiB */
     int zstd_level;             /* 0 = 1; negative levels (-1..-7) trade ratio for speed */
+    /* optional: called with the duration of every fdatasync of the log (group commits,
+     * rotations, the interval syncer), from whichever thread ran it; must be thread-safe and
+     * quick (e.g. a histogram of atomics) */
+    void (*on_fsync)(void *ctx, uint64_t ns);
+    void *on_fsync_ctx;
 } wal_opts;
 
 typedef struct wal wal_t;

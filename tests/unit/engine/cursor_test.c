@@ -275,6 +275,87 @@ TEST(now_is_pinned_by_the_cursor)
     exec_result_free(r2);
 }
 
+/* Streams (exec_opts.page_rows, as the server's NDJSON /v1/query pages a big result): the
+ * pages concatenated equal the one big result; the query's own LIMIT and OFFSET hold across
+ * pages; the last page has no cursor. */
+static char *run_stream(const char *query, uint64_t page_rows, int *pages_out, uint64_t *rows)
+{
+    qr_buf all;
+    qr_buf_init(&all);
+    char *cursor = NULL;
+    exec_opts o = {.page_rows = page_rows};
+    *rows = 0;
+    int pages = 0;
+    for (; pages < 10000; pages++) {
+        o.cursor = cursor;
+        o.rows_done = *rows;
+        exec_result *r = NULL;
+        qr_diag d;
+        qr_diag_init(&d);
+        int rc = exec_run(g_ed.db, NULL, query, &o, &r, &d);
+        free(cursor);
+        cursor = NULL;
+        if (rc) {
+            fprintf(stderr, "page %d of %s: %s\n", pages, query, d.msg);
+            break;
+        }
+        CHECK(r->row_count <= page_rows);
+        if (r->next_cursor) CHECK_EQ_INT(r->row_count, page_rows);
+        *rows += r->row_count;
+        char *text = csv_rows(r);
+        qr_buf_append(&all, text, strlen(text));
+        free(text);
+        if (r->next_cursor) cursor = strdup(r->next_cursor);
+        exec_result_free(r);
+        if (!cursor) {
+            pages++;
+            break;
+        }
+    }
+    qr_buf_u8(&all, 0);
+    *pages_out = pages;
+    char *s = strdup((const char *)all.data);
+    qr_buf_fini(&all);
+    return s;
+}
+
+TEST(stream_pages_equal_one_result)
+{
+    static const struct {
+        const char *query;
+        uint64_t page_rows;
+        uint64_t want_rows; /* 0: all rows of the data set */
+        int want_pages;     /* 0: ceil(rows / page_rows) */
+    } cases[] = {
+        {"SELECT ts, service, level, msg FROM logs", 97, 0, 0},
+        {"SELECT ts, service FROM logs ORDER BY service, ts LIMIT 500 OFFSET 3", 64, 500, 8},
+        {"SELECT ts, msg FROM logs WHERE msg MATCH 'timeout' ORDER BY ts ASC LIMIT 10", 64, 0, 1},
+        {"SELECT ts FROM logs LIMIT 128", 64, 128, 2},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        exec_result *one = NULL;
+        qr_diag d;
+        qr_diag_init(&d);
+        REQUIRE(exec_run(g_ed.db, NULL, cases[ci].query, NULL, &one, &d) == 0);
+        char *big = csv_rows(one);
+        uint64_t all = one->row_count;
+        exec_result_free(one);
+        int pages = 0;
+        uint64_t rows = 0;
+        char *streamed = run_stream(cases[ci].query, cases[ci].page_rows, &pages, &rows);
+        check_same(big, streamed);
+        CHECK_EQ_INT(rows, all);
+        if (cases[ci].want_rows) CHECK_EQ_INT(rows, cases[ci].want_rows);
+        int want_pages = cases[ci].want_pages
+                             ? cases[ci].want_pages
+                             : (int)((rows + cases[ci].page_rows - 1) / cases[ci].page_rows);
+        if (rows % cases[ci].page_rows == 0 && !cases[ci].want_pages) want_pages++;
+        CHECK_EQ_INT(pages, want_pages);
+        free(big);
+        free(streamed);
+    }
+}
+
 int main(void)
 {
     int rc = engine_data_open(&g_ed, "engine_cursor");
@@ -286,6 +367,7 @@ int main(void)
     RUN(now_is_pinned_by_the_cursor);
     RUN(pages_equal_one_query_under_ingest);
     RUN(ties_split_across_pages);
+    RUN(stream_pages_equal_one_result);
     engine_data_close(&g_ed);
     QR_TEST_MAIN_END();
 }

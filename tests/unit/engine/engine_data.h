@@ -4,8 +4,8 @@
  * a data directory with 512-row segment blocks: the first third flushed into one segment, the
  * second third into another, the last third left in the memtable (batches of 600 rows, each
  * its own memtable block: db_ingest_take), so every query runs over both paths: posting lists on
- * segments, blooms + verification on the memtable. `all` keeps every event for reference
- * evaluators. */
+ * segments, token-hash candidates + verification on the memtable. `all` keeps every event for
+ * reference evaluators. */
 #ifndef QR_ENGINE_DATA_H
 #define QR_ENGINE_DATA_H
 

@@ -1,7 +1,7 @@
 /* Model test: random filter and aggregate queries run through the engine and through a naive
  * reference evaluator written directly over the events (engine_data.h keeps them all), and the
  * two results must be identical. The data set puts rows in two segments (posting lists, 512-row
- * blocks) and the memtable (blooms), so a pruning or index bug anywhere shows up as a
+ * blocks) and the memtable (token-hash postings, verified), so a pruning or index bug anywhere shows up as a
  * difference. Predicates: service/level/host equalities and ranges, IN, NOT, OR, time ranges,
  * typed field comparisons, IS NULL, MATCH terms/prefixes/phrases/OR, CONTAINS; shapes: count,
  * count by service × level, count per minute, newest rows, min/max/sum. */

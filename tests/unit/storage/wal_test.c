@@ -5,6 +5,8 @@
  * DIR/wal_batch_fuzz/ and DIR/wal_file_fuzz/ (how the committed corpora were made). */
 #include "batch_gen.h"
 #include "qr_test.h"
+
+#include <stdatomic.h>
 #include "storage/wal.h"
 
 #include <dirent.h>
@@ -42,10 +44,7 @@ static void checker_init(checker *c, const expect *exp, size_t exp_count)
     qr_batch_init(&c->want);
 }
 
-static void checker_fini(checker *c)
-{
-    qr_batch_fini(&c->want);
-}
+static void checker_fini(checker *c) { qr_batch_fini(&c->want); }
 
 static int checker_cb(void *ctx, uint64_t lsn, const char *tenant, qr_batch *batch)
 {
@@ -983,11 +982,58 @@ static int write_corpus(const char *base)
     return 0;
 }
 
+/* The fsync observer sees every fdatasync the stats count, with its duration — under
+ * fsync=always (group commits and rotations) and fsync=interval (the syncer thread). */
+typedef struct fsync_seen {
+    atomic_uint_fast64_t calls, ns;
+} fsync_seen;
+
+static void note_fsync(void *ctx, uint64_t ns)
+{
+    fsync_seen *f = ctx;
+    atomic_fetch_add(&f->calls, 1);
+    atomic_fetch_add(&f->ns, ns);
+}
+
+TEST(fsync_observer_sees_every_fsync)
+{
+    wal_fsync_policy policies[] = {WAL_FSYNC_ALWAYS, WAL_FSYNC_INTERVAL};
+    for (int pi = 0; pi < 2; pi++) {
+        char dir[512];
+        REQUIRE(qr_test_tmpdir("wal_fsync_obs", dir, sizeof dir));
+        fsync_seen seen;
+        atomic_init(&seen.calls, 0);
+        atomic_init(&seen.ns, 0);
+        wal_opts o;
+        memset(&o, 0, sizeof o);
+        o.fsync_policy = policies[pi];
+        o.file_bytes = 4096; /* rotations too */
+        o.fsync_interval_ms = 2;
+        o.on_fsync = note_fsync;
+        o.on_fsync_ctx = &seen;
+        wal_t *w = NULL;
+        qr_diag d;
+        qr_diag_init(&d);
+        REQUIRE(wal_open(dir, &o, &w, &d) == 0);
+        for (int n = 0; n < 40; n++) CHECK_EQ_INT(append_gen(w, "t", (uint64_t)n, 20, NULL), 0);
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL); /* let the interval syncer run */
+        wal_stats st;
+        wal_get_stats(w, &st);
+        CHECK(st.fsyncs > 0);
+        CHECK_EQ_INT(atomic_load(&seen.calls), st.fsyncs);
+        CHECK_EQ_INT(atomic_load(&seen.ns), st.fsync_ns_total);
+        wal_close(w);
+        qr_test_rmdir(dir);
+    }
+}
+
 int main(void)
 {
     const char *corpus = getenv("QR_WAL_WRITE_CORPUS");
     if (corpus && *corpus) return write_corpus(corpus);
     RUN(append_replay_roundtrip);
+    RUN(fsync_observer_sees_every_fsync);
     RUN(concurrent_appends_group_commit);
     RUN(rotation_and_release);
     RUN(torn_tail_every_offset);
