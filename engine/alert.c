@@ -207,12 +207,18 @@ static void group_key(alert_rule *r, const qr_batch *b, const qr_event *e)
         } else {
             /* separators inside values would split the key: they become '?' */
             size_t start = r->keybuf.len;
-            qr_buf_append(&r->keybuf, str.ptr, str.len);
+            if (str.len) qr_buf_append(&r->keybuf, str.ptr, str.len);
             for (size_t idx = start; idx < r->keybuf.len && qr_buf_ok(&r->keybuf); idx++)
                 if (r->keybuf.data[idx] == KEY_SEP || r->keybuf.data[idx] == KEY_NULL)
                     r->keybuf.data[idx] = '?';
         }
     }
+}
+
+/* A qr_str as a JSON string (an absent value has a NULL pointer: written as ""). */
+static void json_qstr(qr_buf *b, qr_str s, size_t max_len)
+{
+    qr_jsonw_str(b, s.ptr ? s.ptr : "", s.ptr ? (s.len > max_len ? max_len : s.len) : 0);
 }
 
 static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, const qr_event *e)
@@ -229,21 +235,21 @@ static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, con
     qr_jsonw_raw(s, "{\"ts\":");
     qr_jsonw_cstr(s, t);
     qr_jsonw_raw(s, ",\"service\":");
-    qr_jsonw_str(s, e->service.ptr, e->service.len);
+    json_qstr(s, e->service, QR_LABEL_MAX_BYTES);
     qr_jsonw_raw(s, ",\"host\":");
-    qr_jsonw_str(s, e->host.ptr, e->host.len);
+    json_qstr(s, e->host, QR_LABEL_MAX_BYTES);
     qr_jsonw_raw(s, ",\"level\":");
     qr_jsonw_cstr(s, qr_level_name((qr_level)e->level));
     qr_jsonw_raw(s, ",\"msg\":");
-    qr_jsonw_str(s, e->msg.ptr, e->msg.len > 1000 ? 1000 : e->msg.len);
+    json_qstr(s, e->msg, 1000);
     const qr_field *f = qr_event_fields(b, e);
     for (uint32_t fi = 0; fi < e->field_count && fi < 32; fi++) {
         qr_buf_u8(s, ',');
-        qr_jsonw_str(s, f[fi].key.ptr, f[fi].key.len);
+        json_qstr(s, f[fi].key, QR_KEY_MAX_BYTES);
         qr_buf_u8(s, ':');
         switch (f[fi].type) {
         case QR_FT_STRING:
-            qr_jsonw_str(s, f[fi].v.s.ptr, f[fi].v.s.len > 200 ? 200 : f[fi].v.s.len);
+            json_qstr(s, f[fi].v.s, 200);
             break;
         case QR_FT_INT:
             qr_jsonw_int(s, f[fi].v.i);

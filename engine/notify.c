@@ -350,7 +350,7 @@ int notify_payload_alertmanager(const notify_alert *a, qr_buf *b)
     qr_buf link;
     qr_buf_init(&link);
     notify_query_link(a->base_url, a->query_sql ? a->query_sql : "", &link);
-    qr_jsonw_str(b, (const char *)link.data, link.len);
+    qr_jsonw_str(b, link.data ? (const char *)link.data : "", link.len);
     if (!qr_buf_ok(&link)) b->oom = true;
     qr_buf_fini(&link);
     qr_jsonw_raw(b, "}]");

@@ -133,6 +133,21 @@ TEST(alertmanager_payload)
     a.ends_at_ns = a.starts_at_ns + 60 * QR_NS_PER_SEC;
     CHECK_EQ_INT(notify_payload_alertmanager(&a, &b), 0);
     CHECK(has(&b, "\"endsAt\":\"2025-06-15T15:07:40.000Z\""));
+    /* outside the server there is no link: every payload still is valid JSON */
+    a.base_url = NULL;
+    qr_buf_clear(&b);
+    CHECK_EQ_INT(notify_payload_alertmanager(&a, &b), 0);
+    CHECK(json_valid(&b));
+    CHECK(has(&b, "\"generatorURL\":\"\""));
+    qr_buf_clear(&b);
+    CHECK_EQ_INT(notify_payload_webhook(&a, &b), 0);
+    CHECK(json_valid(&b) && has(&b, "\"query_url\":null"));
+    qr_buf_clear(&b);
+    CHECK_EQ_INT(notify_payload_slack(&a, &b), 0);
+    CHECK(json_valid(&b));
+    qr_buf_clear(&b);
+    CHECK_EQ_INT(notify_payload_pagerduty(&a, "k", &b), 0);
+    CHECK(json_valid(&b) && memmem(b.data, b.len, "links", 5) == NULL);
     qr_buf_fini(&b);
 }
 
