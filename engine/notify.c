@@ -619,7 +619,7 @@ void notify_free(notify *n)
     free(n);
 }
 
-static int outbox_encode(const char *ref, const char *url, const char *body, size_t body_len,
+int notify_outbox_encode(const char *ref, const char *url, const char *body, size_t body_len,
                          qr_buf *out)
 {
     qr_buf_append(out, "QNOB", 4);
@@ -629,6 +629,31 @@ static int outbox_encode(const char *ref, const char *url, const char *body, siz
     qr_buf_bytes(out, body, body_len);
     qr_buf_u32(out, qr_checksum32(out->data, out->len));
     return qr_buf_ok(out) ? 0 : QR_ENOMEM;
+}
+
+int notify_outbox_decode(const uint8_t *p, size_t len, const char **ref, size_t *ref_len,
+                         const char **url, size_t *url_len, const char **body, size_t *body_len,
+                         qr_diag *d)
+{
+    if (len < 9 || memcmp(p, "QNOB", 4) != 0)
+        return qr_diag_set(d, QR_ECORRUPT, "outbox message: bad magic at offset 0");
+    if (p[4] != 1)
+        return qr_diag_set(d, QR_ECORRUPT, "outbox message: version %u at offset 4", p[4]);
+    if (qr_load_u32(p + len - 4) != qr_checksum32(p, len - 4))
+        return qr_diag_set(d, QR_ECORRUPT, "outbox message: checksum mismatch at offset %zu",
+                           len - 4);
+    qr_rd r;
+    qr_rd_init(&r, p + 5, len - 9);
+    const uint8_t *a = qr_rd_bytes(&r, ref_len);
+    const uint8_t *b = qr_rd_bytes(&r, url_len);
+    const uint8_t *c = qr_rd_bytes(&r, body_len);
+    if (r.bad || qr_rd_left(&r) != 0)
+        return qr_diag_set(d, QR_ECORRUPT, "outbox message: bad framing before offset %zu",
+                           len - 4);
+    *ref = (const char *)a;
+    *url = (const char *)b;
+    *body = (const char *)c;
+    return 0;
 }
 
 static char *dup_n(const void *p, size_t len)
@@ -694,7 +719,7 @@ int notify_send(notify *n, const char *outbox_dir, const char *ref, const char *
                  (unsigned long long)(seq % 1000000));
         qr_buf enc;
         qr_buf_init(&enc);
-        rc = outbox_encode(ref, url, body, body_len, &enc);
+        rc = notify_outbox_encode(ref, url, body, body_len, &enc);
         if (!rc) rc = qr_fs_write_atomic(path, enc.data, enc.len, d);
         qr_buf_fini(&enc);
         if (rc) {
@@ -753,21 +778,14 @@ int notify_outbox_load(notify *n, const char *outbox_dir, uint32_t *loaded, qr_d
         qr_diag_init(&ld);
         int lrc = qr_fs_read_all(path, 64u << 20, &raw, &ld);
         bool good = false;
-        if (!lrc && raw.len >= 9 && memcmp(raw.data, "QNOB", 4) == 0 && raw.data[4] == 1 &&
-            qr_load_u32(raw.data + raw.len - 4) == qr_checksum32(raw.data, raw.len - 4)) {
-            qr_rd r;
-            qr_rd_init(&r, raw.data + 5, raw.len - 9);
-            size_t ref_len, url_len, body_len;
-            const uint8_t *ref = qr_rd_bytes(&r, &ref_len);
-            const uint8_t *url = qr_rd_bytes(&r, &url_len);
-            const uint8_t *body = qr_rd_bytes(&r, &body_len);
-            if (!r.bad && qr_rd_left(&r) == 0) {
-                good = true;
-                rc = enqueue(n, (const char *)ref, ref_len, (const char *)url, url_len,
-                             (const char *)body, body_len, path, d);
-                path = NULL;
-                if (!rc && loaded) (*loaded)++;
-            }
+        const char *ref, *url, *body;
+        size_t ref_len, url_len, body_len;
+        if (!lrc && notify_outbox_decode(raw.data, raw.len, &ref, &ref_len, &url, &url_len, &body,
+                                         &body_len, NULL) == 0) {
+            good = true;
+            rc = enqueue(n, ref, ref_len, url, url_len, body, body_len, path, d);
+            path = NULL;
+            if (!rc && loaded) (*loaded)++;
         }
         if (!good && path) {
             char bad[4200];

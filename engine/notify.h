@@ -133,6 +133,13 @@ int notify_send(notify *n, const char *outbox_dir, const char *ref, const char *
  * A corrupt file is renamed to .corrupt and skipped. */
 int notify_outbox_load(notify *n, const char *outbox_dir, uint32_t *loaded, qr_diag *d);
 void notify_stats_get(notify *n, notify_stats *out);
+/* The outbox file format (above): encode appends to out (0 or QR_ENOMEM); decode checks
+ * untrusted bytes (QR_ECORRUPT with diag offset) and points the parts into p. */
+int notify_outbox_encode(const char *ref, const char *url, const char *body, size_t body_len,
+                         qr_buf *out);
+int notify_outbox_decode(const uint8_t *p, size_t len, const char **ref, size_t *ref_len,
+                         const char **url, size_t *url_len, const char **body, size_t *body_len,
+                         qr_diag *d);
 /* Waits until nothing is queued, in flight or waiting to retry, or timeout_ms passed; returns
  * true when idle (tests and shutdown). */
 bool notify_wait_idle(notify *n, uint32_t timeout_ms);
