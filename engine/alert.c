@@ -507,8 +507,9 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
         if (++m->bix.stamp == 0) m->bix.stamp = 1;
         for (alert_rule *r = m->rules; r; r = r->next) {
             if (strcmp(r->tenant, tenant) != 0) continue;
+            bool was_dirty = r->dirty;
             rule_feed_batch(m, r, batch, filter_memo(m, r, batch), now);
-            dirty |= r->dirty;
+            dirty |= r->dirty && !was_dirty; /* wake the evaluator once per evaluation */
         }
         if (dirty) {
             m->wake = true;
