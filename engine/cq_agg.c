@@ -453,7 +453,7 @@ static void store_encode(const dd_store *st, qr_buf *out)
     uint32_t first = 0, end = st->cap;
     while (first < end && !st->counts[first]) first++;
     while (end > first && !st->counts[end - 1]) end--;
-    qr_buf_svarint(out, (int64_t)st->lo + first);
+    qr_buf_svarint(out, end > first ? (int64_t)st->lo + first : 0); /* empty: canonical 0 */
     qr_buf_uvarint(out, end - first);
     for (uint32_t k = first; k < end; k++) qr_buf_uvarint(out, st->counts[k]);
 }

@@ -38,6 +38,7 @@ void config_init(config *cfg)
     cfg->demo_rate = 200;
     cfg->query_timeout_ms = 30000;
     cfg->query_mem_bytes = 256ull * 1024 * 1024;
+    cfg->stream_buffer_bytes = 4ull * 1024 * 1024;
     cfg->tail_subscribers = 256;
     cfg->tail_subscriber_bytes = 1024 * 1024;
     cfg->tail_ring_bytes = 64ull * 1024 * 1024;
@@ -307,6 +308,12 @@ static int apply(parse_ctx *pc, const char *section, config_tenant *t, const cha
             return rc;
         }
         if (!strcmp(key, "queries_max")) return set_u32(pc, key, value, &c->queries_max, 0, 1024);
+        if (!strcmp(key, "stream_buffer_bytes")) {
+            size_t v = 0;
+            int rc = set_size(pc, key, value, &v, 4096, 1 * GIB);
+            if (!rc) c->stream_buffer_bytes = v;
+            return rc;
+        }
     } else if (!strcmp(section, "tail")) {
         if (!strcmp(key, "subscribers"))
             return set_u32(pc, key, value, &c->tail_subscribers, 0, 100000);

@@ -47,9 +47,11 @@ typedef struct config {
     uint64_t inflight_bytes; /* bodies held by requests being processed; default 512 MiB */
     db_opts db;              /* fsync policy, memtable flush */
     /* queries ([limits]) */
-    uint32_t query_timeout_ms; /* deadline of one query; default 30000 */
-    uint64_t query_mem_bytes;  /* memory budget of one query; default 256 MiB */
-    uint32_t queries_max;      /* queries running at once; 0 = half the workers, at least 1 */
+    uint32_t query_timeout_ms;    /* deadline of one query; default 30000 */
+    uint64_t query_mem_bytes;     /* memory budget of one query; default 256 MiB */
+    uint32_t queries_max;         /* queries running at once; 0 = half the workers, at least 1 */
+    uint64_t stream_buffer_bytes; /* a streamed result's unsent bytes before the query waits;
+                                     default 4 MiB */
     /* live tail ([tail]) */
     uint32_t tail_subscribers;      /* open /v1/tail streams; default 256 */
     uint64_t tail_subscriber_bytes; /* queued SSE bytes per subscriber; default 1 MiB */

@@ -136,6 +136,7 @@ typedef struct server {
     metrics_hist wal_fsync;
     /* queries and live tail */
     uint64_t queries_running;
+    atomic_uint_fast64_t streams_abandoned; /* streamed results whose client left */
     uint32_t queries_max;
     metrics_hist query_latency[3]; /* query, search, aggregate */
     tail_hub *tail;
@@ -171,6 +172,18 @@ typedef struct job {
     /* queries */
     bool ndjson;
     char headers[400];
+    /* a streamed /v1/query (NDJSON): the worker runs the query page by page
+     * (exec_opts.page_rows) and hands each page's text to the loop through stream_buf */
+    bool stream_handles; /* stream_async and stream_timer initialized (every R_QUERY job) */
+    bool streaming;      /* worker: the answer is a stream (set before the first page) */
+    uv_async_t stream_async;
+    uv_timer_t stream_timer;
+    pthread_mutex_t stream_mu;
+    pthread_cond_t stream_cv;
+    qr_buf stream_buf; /* produced, not yet written; bounded by STREAM_BUF_BYTES */
+    bool stream_begun; /* loop: status line and headers written */
+    bool stream_gone;  /* loop → worker: the client left, stop producing */
+    int closing_handles;
 } job;
 
 static void server_begin_shutdown(server *s);
@@ -363,11 +376,34 @@ static void work_discover(uv_work_t *w)
         j->status = 200;
 }
 
-static void job_free(job *j)
+static void job_destroy(job *j)
 {
     qr_buf_fini(&j->out);
+    if (j->stream_handles) {
+        qr_buf_fini(&j->stream_buf);
+        pthread_mutex_destroy(&j->stream_mu);
+        pthread_cond_destroy(&j->stream_cv);
+    }
     free(j->res);
     free(j);
+}
+
+static void on_stream_handle_closed(uv_handle_t *h)
+{
+    job *j = h->data;
+    if (--j->closing_handles == 0) job_destroy(j);
+}
+
+/* Frees the job, once its stream handles (if any) are closed. Loop thread. */
+static void job_free(job *j)
+{
+    if (!j->stream_handles) {
+        job_destroy(j);
+        return;
+    }
+    j->closing_handles = 2;
+    uv_close((uv_handle_t *)&j->stream_async, on_stream_handle_closed);
+    uv_close((uv_handle_t *)&j->stream_timer, on_stream_handle_closed);
 }
 
 static void after_job_common(job *j)
@@ -483,6 +519,132 @@ static void body_error(job *j, int rc, const uint8_t *data, size_t len)
     }
 }
 
+/* ---- streamed query results ---- */
+
+#define STREAM_PAGE_ROWS 10000 /* rows per page of a streamed query */
+
+/* Worker: queues text for the client, waiting while the loop has too much of it; false
+ * once the client is gone (stop producing: that cancels the query). */
+static bool stream_push(job *j, const void *data, size_t len)
+{
+    pthread_mutex_lock(&j->stream_mu);
+    size_t cap = (size_t)j->srv->cfg->stream_buffer_bytes;
+    while (!j->stream_gone && j->stream_buf.len && j->stream_buf.len + len > cap)
+        pthread_cond_wait(&j->stream_cv, &j->stream_mu);
+    bool ok = !j->stream_gone;
+    if (ok) qr_buf_append(&j->stream_buf, data, len);
+    ok = ok && qr_buf_ok(&j->stream_buf);
+    pthread_mutex_unlock(&j->stream_mu);
+    uv_async_send(&j->stream_async);
+    return ok;
+}
+
+/* Loop: moves what the worker produced to the socket while the socket keeps up; with too
+ * much unsent, retries on a short timer (the HTTP layer has no drain callback). */
+static void on_stream_timer(uv_timer_t *t);
+
+static void stream_drain(job *j, bool final)
+{
+    if (!j->stream_begun) {
+        pthread_mutex_lock(&j->stream_mu);
+        bool streaming = j->streaming;
+        pthread_mutex_unlock(&j->stream_mu);
+        if (!streaming) return;
+        http_stream_begin(j->req, 200, "application/x-ndjson", j->headers);
+        j->stream_begun = true;
+    }
+    bool ok = true;
+    if (!final && http_stream_pending_bytes(j->req) > j->srv->cfg->stream_buffer_bytes) {
+        ok = http_stream_write(j->req, "", 0); /* still connected? (a write error closes) */
+        if (ok) {
+            uv_timer_start(&j->stream_timer, on_stream_timer, 2, 0);
+            return;
+        }
+    } else {
+        pthread_mutex_lock(&j->stream_mu);
+        qr_buf out = j->stream_buf;
+        qr_buf_init(&j->stream_buf);
+        pthread_cond_broadcast(&j->stream_cv);
+        pthread_mutex_unlock(&j->stream_mu);
+        for (size_t off = 0; ok && off < out.len; off += 64 * 1024) {
+            size_t n = out.len - off < 64 * 1024 ? out.len - off : 64 * 1024;
+            ok = http_stream_write(j->req, out.data + off, n);
+        }
+        qr_buf_fini(&out);
+    }
+    if (!ok && !j->stream_gone) {
+        atomic_fetch_add_explicit(&j->srv->streams_abandoned, 1, memory_order_relaxed);
+        pthread_mutex_lock(&j->stream_mu);
+        j->stream_gone = true;
+        pthread_cond_broadcast(&j->stream_cv);
+        pthread_mutex_unlock(&j->stream_mu);
+    }
+}
+
+static void on_stream_async(uv_async_t *a) { stream_drain(a->data, false); }
+
+static void on_stream_timer(uv_timer_t *t) { stream_drain(t->data, false); }
+
+/* Worker: the rows of a row query as NDJSON, page after page (each page a fresh snapshot
+ * resuming at the cursor: no row twice, none skipped, memory bounded by one page). An error
+ * after the first page ends the stream with one {"error": {...}} line. */
+static void stream_query(job *j, const char *text, exec_opts eo, const char *cursor)
+{
+    server *s = j->srv;
+    const char *tenant = s->tenants[j->tenant_idx].name;
+    int64_t deadline =
+        eo.timeout_ms ? qr_monotonic_ns() + (int64_t)eo.timeout_ms * QR_NS_PER_MS : 0;
+    char *next = cursor ? strdup(cursor) : NULL;
+    qr_buf page;
+    qr_buf_init(&page);
+    eo.page_rows = STREAM_PAGE_ROWS;
+    uint64_t rows = 0, pages = 0;
+    for (;;) {
+        if (deadline) {
+            int64_t left_ms = (deadline - qr_monotonic_ns()) / QR_NS_PER_MS;
+            eo.timeout_ms = left_ms > 0 ? (uint32_t)left_ms : 1;
+        }
+        eo.cursor = next;
+        eo.rows_done = rows;
+        exec_result *res = NULL;
+        qr_diag d;
+        qr_diag_init(&d);
+        int rc = exec_run(s->db, tenant, text, &eo, &res, &d);
+        if (rc && pages == 0) {
+            j->diag = d;
+            query_error(j, rc, NULL);
+            break;
+        }
+        qr_buf_clear(&page);
+        if (rc) {
+            qr_jsonw_raw(&page, "{\"error\":{\"code\":");
+            qr_jsonw_cstr(&page, rc == QR_ELIMIT ? "limit_exceeded" : "internal");
+            qr_jsonw_raw(&page, ",\"message\":");
+            qr_jsonw_cstr(&page, d.msg[0] ? d.msg : qr_strerror(rc));
+            qr_jsonw_raw(&page, "}}\n");
+        } else {
+            if (pages == 0) {
+                snprintf(j->headers, sizeof j->headers, "X-Quarry-Streamed: pages of %u rows\r\n",
+                         STREAM_PAGE_ROWS);
+                j->status = 200;
+                snprintf(j->code, sizeof j->code, "application/x-ndjson");
+                pthread_mutex_lock(&j->stream_mu);
+                j->streaming = true;
+                pthread_mutex_unlock(&j->stream_mu);
+            }
+            if (exec_result_format(res, EXEC_FORMAT_NDJSON, &page)) rc = QR_ENOMEM;
+        }
+        pages++;
+        rows += res ? res->row_count : 0;
+        free(next);
+        next = res && res->next_cursor && !res->partial ? strdup(res->next_cursor) : NULL;
+        exec_result_free(res);
+        if (!stream_push(j, page.data, page.len) || rc || !next) break;
+    }
+    free(next);
+    qr_buf_fini(&page);
+}
+
 static void work_query(uv_work_t *w)
 {
     job *j = w->data;
@@ -520,8 +682,13 @@ static void work_query(uv_work_t *w)
         } else {
             eo.allow_partial = q.allow_partial;
             eo.cursor = q.cursor.len > 1 ? (const char *)q.cursor.data : NULL;
-            rc = exec_run(s->db, tenant, (const char *)q.text.data, &eo, &res, &j->diag);
-            if (rc) {
+            bool stream = j->ndjson || q.format == EXEC_FORMAT_NDJSON;
+            rc = stream ? 0
+                        : exec_run(s->db, tenant, (const char *)q.text.data, &eo, &res, &j->diag);
+            if (stream) {
+                j->ndjson = true;
+                stream_query(j, (const char *)q.text.data, eo, eo.cursor);
+            } else if (rc) {
                 query_error(j, rc, NULL);
             } else {
                 exec_format fmt = j->ndjson ? EXEC_FORMAT_NDJSON : q.format;
@@ -683,8 +850,6 @@ static void after_alerts(uv_work_t *w, int status)
     job_free(j);
 }
 
-#define STREAM_CHUNK_BYTES (64 * 1024)
-
 static void after_query(uv_work_t *w, int status)
 {
     job *j = w->data;
@@ -701,12 +866,8 @@ static void after_query(uv_work_t *w, int status)
         http_respond_error(j->req, j->status, j->code,
                            j->diag.msg[0] ? j->diag.msg : qr_strerror(j->rc), extra, NULL);
     } else if (j->ndjson) {
-        http_stream_begin(j->req, 200, j->code, j->headers);
-        for (size_t off = 0; off < j->out.len; off += STREAM_CHUNK_BYTES) {
-            size_t n =
-                j->out.len - off < STREAM_CHUNK_BYTES ? j->out.len - off : STREAM_CHUNK_BYTES;
-            if (!http_stream_write(j->req, j->out.data + off, n)) break;
-        }
+        uv_timer_stop(&j->stream_timer);
+        stream_drain(j, true); /* the worker is done: the rest goes out whatever is queued */
         http_stream_end(j->req);
     } else {
         http_respond(j->req, 200, j->code, j->headers, j->out.data, j->out.len);
@@ -1005,6 +1166,10 @@ static void render_metrics(server *s, qr_buf *o)
         metrics_hist_render(o, "quarry_query_duration_seconds", qroutes[q], &s->query_latency[q]);
     metrics_head(o, "quarry_queries_running", "gauge", "queries on the worker pool");
     metrics_sample_u64(o, "quarry_queries_running", "", s->queries_running);
+    metrics_head(o, "quarry_query_streams_abandoned_total", "counter",
+                 "streamed /v1/query results stopped because the client left");
+    metrics_sample_u64(o, "quarry_query_streams_abandoned_total", "",
+                       atomic_load_explicit(&s->streams_abandoned, memory_order_relaxed));
     if (s->tail) {
         tail_hub_stats ts;
         tail_hub_get_stats(s->tail, &ts);
@@ -1313,7 +1478,17 @@ static void on_body(void *ctx, http_req *req)
                     memmem(acc, acc_len, "application/x-ndjson", 20) != NULL;
         j->body = req->body;
         j->body_len = req->body_len;
-        rc = uv_queue_work(&s->loop, &j->work, work_query, after_query);
+        rc = 0;
+        if (r == R_QUERY) {
+            pthread_mutex_init(&j->stream_mu, NULL);
+            pthread_cond_init(&j->stream_cv, NULL);
+            qr_buf_init(&j->stream_buf);
+            uv_async_init(&s->loop, &j->stream_async, on_stream_async);
+            uv_timer_init(&s->loop, &j->stream_timer);
+            j->stream_async.data = j->stream_timer.data = j;
+            j->stream_handles = true;
+        }
+        if (!rc) rc = uv_queue_work(&s->loop, &j->work, work_query, after_query);
         if (!rc) s->queries_running++;
     } else {
         rc = -1;
