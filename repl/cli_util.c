@@ -73,7 +73,8 @@ struct alert_mgr *cli_alerts_open(struct db *db, const char *who)
     qr_diag_init(&d);
     int rc = alert_mgr_open(db, NULL, &m, &d);
     if (rc) {
-        fprintf(stderr, "%s: alerts are not running: %s\n", who, d.msg[0] ? d.msg : qr_strerror(rc));
+        fprintf(stderr, "%s: alerts are not running: %s\n", who,
+                d.msg[0] ? d.msg : qr_strerror(rc));
         return NULL;
     }
     return m;
