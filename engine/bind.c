@@ -142,6 +142,19 @@ static int bind_name(binder *b, const sql_expr *e, bx **out)
     bx *x = bx_new(q, BX_COL, e->pos);
     if (!x) return oom(q);
     x->src = e;
+    if (q->table_def) { /* FROM <rollup>: a column of its rows */
+        uint8_t type = EXEC_NULL;
+        int slot = rollup_table_col(q->table_def, name, len, &type);
+        if (slot < 0)
+            return exec_error_at(q, e->pos, QR_ESYNTAX, "unknown column \"%.*s\" of rollup %s",
+                                 (int)len, name, rollup_table_name(q->table_def));
+        x->kind = BX_GROUP;
+        x->slot = slot;
+        x->cols = CM_FIELD;
+        x->type = type;
+        *out = x;
+        return 0;
+    }
     int col = builtin_col(name, len);
     if (col >= 0) {
         x->col = col;
@@ -178,7 +191,27 @@ static const sql_select_item *alias_item(const sql_select *s, const char *name, 
     return NULL;
 }
 
-static bool is_level_col(const bx *x) { return x->kind == BX_COL && x->col == COL_LEVEL; }
+static bool is_level_col(const bx *x)
+{
+    return (x->kind == BX_COL && x->col == COL_LEVEL) ||
+           (x->kind == BX_GROUP && x->type == EXEC_LEVEL);
+}
+
+/* A string literal compared with a rollup's time column (row slot 0) becomes a time. */
+static int time_literal(exec_ctx *q, const bx *col, bx *lit)
+{
+    if (!q->table_def || col->kind != BX_GROUP || col->type != EXEC_TS || lit->kind != BX_CONST ||
+        lit->k.type != EXEC_STRING)
+        return 0;
+    int64_t ns = 0;
+    if (qr_time_parse_rfc3339(lit->k.v.s.ptr, lit->k.v.s.len, &ns))
+        return exec_error_at(q, lit->pos, QR_ESYNTAX,
+                             "invalid time '%.*s': expected RFC 3339 like 2025-06-15T14:23:01Z",
+                             (int)lit->k.v.s.len, lit->k.v.s.ptr);
+    lit->k = ev_int(EXEC_TS, ns);
+    lit->type = EXEC_TS;
+    return 0;
+}
 
 /* A string literal next to `level` becomes a level. */
 static int level_literal(exec_ctx *q, bx *lit)
@@ -414,6 +447,8 @@ static int bind_node(binder *b, const sql_expr *e, bx **out)
                 rc = level_literal(q, x->b);
             else if (is_level_col(x->b))
                 rc = level_literal(q, x->a);
+            if (!rc) rc = time_literal(q, x->a, x->b);
+            if (!rc) rc = time_literal(q, x->b, x->a);
             if (rc) return rc;
             x->type = EXEC_BOOL;
         } else if (op == SQL_OP_REGEX) {
@@ -758,13 +793,41 @@ static int expand_star(exec_ctx *q, plan *pl, sql_pos pos, uint32_t rest)
     return 0;
 }
 
+/* SELECT * over a rollup: its columns in definition order. */
+static int expand_table_star(exec_ctx *q, plan *pl, sql_pos pos, uint32_t rest)
+{
+    uint32_t width = rollup_table_width(q->table_def);
+    size_t cap = pl->out_count + width + rest + 1;
+    bx **out = qr_arena_calloc(q->qa, cap, sizeof *out);
+    const char **out_names = qr_arena_calloc(q->qa, cap, sizeof *out_names);
+    if (!out || !out_names) return oom(q);
+    if (pl->out_count) {
+        memcpy(out, pl->out, pl->out_count * sizeof *out);
+        memcpy(out_names, pl->out_names, pl->out_count * sizeof *out_names);
+    }
+    pl->out = out;
+    pl->out_names = out_names;
+    for (uint32_t slot = 0; slot < width; slot++) {
+        const char *name = rollup_table_col_name(q->table_def, (int)slot);
+        bx *x = bx_new(q, BX_GROUP, pos);
+        if (!x) return oom(q);
+        uint8_t type = EXEC_NULL;
+        x->slot = rollup_table_col(q->table_def, name, strlen(name), &type);
+        x->type = type;
+        x->cols = CM_FIELD;
+        pl->out_names[pl->out_count] = name;
+        pl->out[pl->out_count++] = x;
+    }
+    return 0;
+}
+
 int bind_select(exec_ctx *q, const sql_select *s, plan **out)
 {
     plan *pl = plan_new(q);
     if (!pl) return oom(q);
     q->pl = pl;
     pl->label = "SQL";
-    if (s->from && strcmp(s->from, "logs") != 0)
+    if (s->from && strcmp(s->from, "logs") != 0 && !q->table_def)
         return exec_error_at(q, s->from_pos, QR_ESYNTAX, "unknown table \"%s\" (tables: logs)",
                              s->from);
     bool is_agg = s->group_count > 0 || has_aggregate(s->having);
@@ -820,7 +883,8 @@ int bind_select(exec_ctx *q, const sql_select *s, plan **out)
                 return exec_error_at(q, it->expr->pos, QR_ESYNTAX,
                                      pl->kind == PLAN_CONST ? "SELECT * needs FROM logs"
                                                             : "SELECT * cannot be aggregated");
-            rc = expand_star(q, pl, it->expr->pos, s->item_count - idx);
+            rc = q->table_def ? expand_table_star(q, pl, it->expr->pos, s->item_count - idx)
+                              : expand_star(q, pl, it->expr->pos, s->item_count - idx);
             if (rc) return rc;
             continue;
         }
@@ -855,7 +919,7 @@ int bind_select(exec_ctx *q, const sql_select *s, plan **out)
         if (rc) return rc;
     }
     pl->order_count = s->order_count;
-    if (pl->kind == PLAN_ROWS && s->order_count == 0) {
+    if (pl->kind == PLAN_ROWS && s->order_count == 0 && !q->table_def) {
         /* rows come newest first unless ordered otherwise */
         bx *x = bx_new(q, BX_COL, s->pos);
         if (!x) return oom(q);
@@ -867,7 +931,7 @@ int bind_select(exec_ctx *q, const sql_select *s, plan **out)
     }
     bool has_ts = false;
     for (uint32_t k = 0; k < pl->order_count; k++) has_ts |= is_ts(pl->order[k]);
-    if (pl->kind == PLAN_ROWS && !has_ts) {
+    if (pl->kind == PLAN_ROWS && !has_ts && !q->table_def) {
         /* ties of the ORDER BY keys: newest first, then by storage location; a tie group of
          * equal ts keeps its order across memtable flushes, which cursors rely on */
         bx *x = bx_new(q, BX_COL, s->pos);

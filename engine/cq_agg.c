@@ -22,7 +22,7 @@
 #include <string.h>
 
 #define CQ_DISTINCT_EXACT_MAX 1024 /* as the engine's AGG_DISTINCT_EXACT_MAX */
-#define CQ_SKETCH_CHUNK 2048
+#define CQ_SKETCH_CHUNK 256
 #define CQ_DD_MAX_COUNTERS (1u << 20) /* a decoded store larger than this is corrupt */
 
 struct cq_agg_state {

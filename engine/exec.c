@@ -45,6 +45,10 @@ int exec_check_deadline(exec_ctx *q)
 
 bool exec_field_known(exec_ctx *q, const char *name, size_t len)
 {
+    if (q->table_def) {
+        uint8_t type;
+        return rollup_table_col(q->table_def, name, len, &type) >= 0;
+    }
     for (size_t pi = 0; pi < q->part_count; pi++) {
         const qr_part *p = q->parts[pi].p;
         for (uint32_t fi = 0; fi < p->field_count; fi++)
@@ -133,7 +137,10 @@ static int explain_rows(exec_ctx *q, exec_result *r)
              pl->kind == PLAN_ROWS  ? "rows"
              : pl->kind == PLAN_AGG ? "aggregate"
                                     : "constant");
-    if (pl->ts_lo == INT64_MIN && pl->ts_hi == INT64_MAX) {
+    if (q->table) {
+        line_add(&lines, "  scan rollup %s: closed windows (files) + open windows (memory)",
+                 rollup_table_name(q->table_def));
+    } else if (pl->ts_lo == INT64_MIN && pl->ts_hi == INT64_MAX) {
         line_add(&lines, "  scan logs: all time");
     } else {
         time_text(pl->ts_lo, t1, sizeof t1);
@@ -162,8 +169,10 @@ static int explain_rows(exec_ctx *q, exec_result *r)
                          ? bx_text(q, &(bx){.src = pl->aggs[idx].src}, buf, sizeof buf)
                          : names[pl->aggs[idx].fn]);
         }
-        if (pl->meta_ok) line_add(&lines, "  counts from block metadata where a block allows");
+        if (pl->meta_ok && !q->table)
+            line_add(&lines, "  counts from block metadata where a block allows");
     }
+    if (q->rollup_note) line_add(&lines, "%s", q->rollup_note);
     for (uint32_t idx = 0; idx + pl->order_implicit < pl->order_count; idx++)
         line_add(&lines, "  order by %s %s", bx_text(q, pl->order[idx], buf, sizeof buf),
                  pl->order_desc[idx] ? "DESC" : "ASC");
@@ -268,17 +277,41 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
     switch (stmt->kind) {
     case SQL_STMT_SHOW:
         if (explain) break;
-        return run_show(q, stmt->u.show, r);
-    case SQL_STMT_SELECT:
+        if (stmt->u.show == SQL_SHOW_ROLLUPS) return rollup_exec_stmt(q, tenant, stmt, r);
+        rc = run_show(q, stmt->u.show, r);
+        if (!rc && stmt->u.show == SQL_SHOW_TABLES) rc = rollup_show_tables(q, tenant, r);
+        return rc;
+    case SQL_STMT_CREATE_ROLLUP:
+        return rollup_exec_stmt(q, tenant, stmt, r);
+    case SQL_STMT_DROP:
+        if (stmt->u.drop.object != SQL_OBJECT_ROLLUP) goto unsupported;
+        return rollup_exec_stmt(q, tenant, stmt, r);
+    case SQL_STMT_DESCRIBE:
+        rc = rollup_exec_stmt(q, tenant, stmt, r);
+        if (rc != QR_ENOTFOUND) return rc;
+        return exec_error_at(q, stmt->pos, QR_ENOTFOUND, "no rollup named \"%s\"",
+                             stmt->u.describe);
+    case SQL_STMT_SELECT: {
+        const char *from = stmt->u.select->from;
+        if (from && strcmp(from, "logs") != 0) {
+            rc = rollup_bind_table(q, tenant, from);
+            if (rc == QR_ENOTFOUND)
+                return exec_error_at(q, stmt->u.select->from_pos, QR_ESYNTAX,
+                                     "unknown table \"%s\" (tables: %s)", from,
+                                     rollup_table_names(q, tenant));
+            if (rc) return rc;
+        }
         rc = bind_select(q, stmt->u.select, &q->pl);
         break;
+    }
     case SQL_STMT_LOGQL:
         rc = bind_logql(q, stmt->u.logql, &q->pl);
         break;
     default:
+    unsupported:
         return exec_error_at(q, stmt->pos, QR_ESYNTAX,
-                             "this statement is not supported yet (SELECT, LogQL, SHOW "
-                             "SERVICES/FIELDS/TABLES and EXPLAIN are)");
+                             "this statement is not supported yet (SELECT, LogQL, SHOW, "
+                             "EXPLAIN and rollup statements are)");
     }
     if (!q->pl && !rc)
         return exec_error_at(q, stmt->pos, QR_ESYNTAX, "EXPLAIN takes a SELECT or LogQL query");
@@ -287,7 +320,7 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
         return qr_diag_set(q->d, QR_EINVAL,
                            "invalid cursor: only row queries are paged with cursors");
     bool last_page = false;
-    if (q->pl->kind == PLAN_ROWS && q->opts.page_rows && !explain) {
+    if (q->pl->kind == PLAN_ROWS && q->opts.page_rows && !explain && !q->table) {
         /* a page of a stream: the query's LIMIT is what remains after the earlier pages */
         plan *pl = q->pl;
         uint64_t page = q->opts.page_rows, left = UINT64_MAX;
@@ -297,7 +330,14 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
         last_page = left <= page;
         pl->limit = (int64_t)(last_page ? left : page);
     }
-    rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
+    bool rewritten = false;
+    if (q->table) {
+        rc = rollup_run_select(q, r); /* one page: every row, no cursor */
+    } else {
+        if (q->pl->kind == PLAN_AGG && !q->pl->lq_post)
+            rc = rollup_try_rewrite(q, tenant, r, &rewritten);
+        if (!rc && !rewritten) rc = q->pl->kind == PLAN_ROWS ? run_rows(q, r) : run_agg(q, r);
+    }
     if (!rc && last_page) r->next_cursor = NULL;
     if (!rc && q->pl->lq_post) rc = lq_post_run(q, r);
     if (rc == QR_ELIMIT && q->opts.allow_partial && !q->stopped) {
@@ -346,6 +386,7 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
         exec_over_budget(&q);
     }
     exec_regex_fini(&q);
+    rollup_unbind_table(&q);
     for (size_t pi = 0; q.parts && pi < q.part_count; pi++) filter_part_fini(&q.parts[pi]);
     db_snapshot_free(q.snap);
     qr_arena_fini(&q.scratch);

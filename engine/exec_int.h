@@ -266,6 +266,10 @@ struct exec_ctx {
     uint64_t query_hash; /* xxh3 of the query text: binds cursors to their query */
     bool has_cursor;
     exec_cursor cursor; /* opts.cursor, decoded */
+    /* FROM <rollup> (rollup_exec.c): names bind to the rollup's row slots */
+    struct rollup *table;
+    const struct ru_def *table_def;
+    const char *rollup_note; /* EXPLAIN: "rollup: name" or "rollup: not used (...)" */
 };
 
 /* ---- exec.c ---- */
@@ -412,6 +416,24 @@ int run_rows(exec_ctx *q, exec_result *r);                     /* op_project.c: 
 int run_agg(exec_ctx *q, exec_result *r);                      /* op_agg.c */
 int lq_post_run(exec_ctx *q, exec_result *r);                  /* op_lqvec.c */
 int run_show(exec_ctx *q, sql_show_what what, exec_result *r); /* show.c */
+
+/* ---- rollup_exec.c ---- */
+/* CREATE/DROP ROLLUP, SHOW ROLLUPS, DESCRIBE (QR_ENOTFOUND: not a rollup, nothing set). */
+int rollup_exec_stmt(exec_ctx *q, const char *tenant, const sql_stmt *stmt, exec_result *r);
+/* FROM name: binds q->table to the tenant's rollup (QR_ENOTFOUND when none). */
+int rollup_bind_table(exec_ctx *q, const char *tenant, const char *name);
+void rollup_unbind_table(exec_ctx *q);
+/* Row slot of a rollup column (t 0, labels, aggregates) and its type; -1 when none. */
+int rollup_table_col(const struct ru_def *def, const char *name, size_t len, uint8_t *type);
+const char *rollup_table_col_name(const struct ru_def *def, int slot);
+uint32_t rollup_table_width(const struct ru_def *def);
+const char *rollup_table_name(const struct ru_def *def);
+/* Appends the tenant's rollups (name, rows) to SHOW TABLES' result. */
+int rollup_show_tables(exec_ctx *q, const char *tenant, exec_result *r);
+const char *rollup_table_names(exec_ctx *q, const char *tenant);
+int rollup_run_select(exec_ctx *q, exec_result *r);
+/* Answers q->pl (an aggregate over logs) from a rollup when one covers it (*used). */
+int rollup_try_rewrite(exec_ctx *q, const char *tenant, exec_result *r, bool *used);
 /* Sorts output rows (cells) by the plan's post-aggregation ORDER BY, else by group keys. */
 
 #endif

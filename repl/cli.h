@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/rollup.h"
+#include "storage/db.h"
+
 int cli_gen(int argc, char **argv);
 int cli_ingest(int argc, char **argv);
 int cli_check(int argc, char **argv);
@@ -27,6 +30,10 @@ void cli_print_caret(FILE *f, const char *text, int32_t line, int32_t column);
 struct db;
 struct alert_mgr;
 struct alert_mgr *cli_alerts_open(struct db *db, const char *who);
+/* Opens the rollups of an open data directory (right after db_open; rollup_mgr_close before
+ * db_close). On failure prints a warning and returns NULL: the process runs without them
+ * (a later open rebuilds what it missed from the stored events). */
+rollup_mgr *cli_rollups_open(db_t *db, bool no_thread);
 /* 1234567 → "1,234,567" */
 const char *cli_group_digits(uint64_t v, char *buf, size_t cap);
 

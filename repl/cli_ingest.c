@@ -342,6 +342,7 @@ int cli_ingest(int argc, char **argv)
                         "of an unacknowledged tail were dropped\n", rep.skipped_file,
                 (long long)rep.skipped_offset, rep.skipped_reason,
                 (unsigned long long)rep.skipped_bytes);
+    rollup_mgr *rollups = cli_rollups_open(st.db, false); /* rollups see what is ingested */
 
     pthread_t *threads = calloc(workers, sizeof *threads);
     for (uint64_t w = 0; w < workers; w++) pthread_create(&threads[w], NULL, worker_main, &st);
@@ -417,6 +418,7 @@ int cli_ingest(int argc, char **argv)
     }
     int64_t load_end_ns = qr_monotonic_ns();
     alert_mgr_close(alerts);
+    rollup_mgr_close(rollups);
     db_close(st.db);
     if (st.acks) fclose(st.acks);
 

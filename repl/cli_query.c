@@ -4,6 +4,7 @@
 #include "common/qr_json.h"
 #include "common/qr_jsonw.h"
 #include "engine/engine.h"
+#include "engine/rollup.h"
 #include "repl/cli.h"
 
 #include "engine/alert.h"
@@ -196,6 +197,7 @@ int cli_query(int argc, char **argv)
     }
     struct alert_mgr *alerts = cli_alerts_open(db, "quarry query");
     opts.alerts = alerts;
+    opts.rollups = cli_rollups_open(db, true);
     exec_result *res = NULL;
     rc = exec_run(db, tenant, query, &opts, &res, &d);
     int status = 0;
@@ -225,6 +227,7 @@ int cli_query(int argc, char **argv)
     }
     exec_result_free(res);
     alert_mgr_close(alerts);
+    rollup_mgr_close(opts.rollups);
     db_close(db);
     return status;
 }

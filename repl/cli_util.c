@@ -79,3 +79,22 @@ struct alert_mgr *cli_alerts_open(struct db *db, const char *who)
     }
     return m;
 }
+
+rollup_mgr *cli_rollups_open(db_t *db, bool no_thread)
+{
+    if (!db) return NULL;
+    rollup_opts ro;
+    memset(&ro, 0, sizeof ro);
+    ro.no_thread = no_thread;
+    rollup_mgr *m = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = rollup_mgr_open(db, &ro, &m, &d);
+    if (rc) {
+        fprintf(stderr, "quarry: warning: rollups not opened: %s\n",
+                d.msg[0] ? d.msg : qr_strerror(rc));
+        return NULL;
+    }
+    if (d.code) fprintf(stderr, "quarry: warning: %s\n", d.msg);
+    return m;
+}

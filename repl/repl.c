@@ -10,6 +10,7 @@
 #include "common/qr_json.h"
 #include "common/qr_jsonw.h"
 #include "common/qr_time.h"
+#include "engine/rollup.h"
 #include "repl/cli.h"
 #include "engine/alert.h"
 #include "server/hclient.h"
@@ -48,6 +49,7 @@ static struct {
     char **words; /* completion candidates: keywords, functions, fields, services */
     size_t word_count;
     size_t word_cap;
+    rollup_mgr *rollups; /* the data directory's rollups (local mode) */
 } g_repl;
 
 static const char *const repl_keywords[] = {
@@ -150,6 +152,7 @@ static void words_from_show(const char *stmt)
     exec_result *r = NULL;
     exec_opts opts;
     memset(&opts, 0, sizeof opts);
+    opts.rollups = g_repl.rollups;
     if (exec_run(g_repl.db, g_repl.tenant, stmt, &opts, &r, NULL) != 0) return;
     for (uint64_t row = 0; row < r->row_count && r->col_count; row++) {
         const exec_value *v = &r->cells[row * r->col_count];
@@ -890,6 +893,7 @@ static int run_statement(const char *text)
     memset(&opts, 0, sizeof opts);
     opts.cancel = &g_repl.interrupted;
     opts.alerts = g_repl.alerts;
+    opts.rollups = g_repl.rollups;
     exec_result *r = NULL;
     qr_diag d;
     qr_diag_init(&d);
@@ -977,6 +981,7 @@ static void cmd_tail(const char *arg)
         memset(&opts, 0, sizeof opts);
         opts.cancel = &g_repl.interrupted;
         opts.logql_limit = 1000;
+        opts.rollups = g_repl.rollups;
         exec_result *r = NULL;
         qr_diag d;
         qr_diag_init(&d);
@@ -1301,6 +1306,7 @@ int cli_repl(int argc, char **argv)
             return 1;
         }
         g_repl.alerts = cli_alerts_open(g_repl.db, "quarry");
+        g_repl.rollups = cli_rollups_open(g_repl.db, false);
     }
     g_repl.tenant = tenant;
     g_repl.format = EXEC_FORMAT_TABLE;
@@ -1372,6 +1378,8 @@ int cli_repl(int argc, char **argv)
     words_free();
     alert_mgr_close(g_repl.alerts);
     g_repl.alerts = NULL;
+    rollup_mgr_close(g_repl.rollups);
+    g_repl.rollups = NULL;
     db_close(g_repl.db);
     g_repl.db = NULL;
     g_repl.url = NULL;

@@ -96,6 +96,8 @@ const char *http_status_text(int status)
         return "Continue";
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 202:
         return "Accepted";
     case 204:
@@ -112,6 +114,8 @@ const char *http_status_text(int status)
         return "Method Not Allowed";
     case 408:
         return "Request Timeout";
+    case 409:
+        return "Conflict";
     case 411:
         return "Length Required";
     case 413:

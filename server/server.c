@@ -27,6 +27,7 @@
 #include "server/http.h"
 #include "server/ingest.h"
 #include "server/metrics.h"
+#include "server/rollup_api.h"
 #include "server/tail.h"
 #include "storage/evdec.h"
 
@@ -52,6 +53,8 @@ enum route_id {
     R_AGGREGATE,
     R_TAIL,
     R_ALERTS, /* /v1/alerts and everything under it; methods checked by alert_routes */
+    R_ROLLUPS,       /* GET /v1/rollups[/{name}] */
+    R_ROLLUPS_ADMIN, /* POST /v1/rollups, DELETE /v1/rollups/{name} */
     R_COUNT
 };
 
@@ -77,6 +80,8 @@ static const route ROUTES[R_COUNT] = {
     [R_AGGREGATE] = {"/v1/aggregate", "POST", "aggregate", CONFIG_SCOPE_QUERY, true},
     [R_TAIL] = {"/v1/tail", "GET", "tail", CONFIG_SCOPE_QUERY, true},
     [R_ALERTS] = {"/v1/alerts", "*", "alerts", CONFIG_SCOPE_QUERY, true},
+    [R_ROLLUPS] = {"/v1/rollups", "GET", "rollups", CONFIG_SCOPE_QUERY, true},
+    [R_ROLLUPS_ADMIN] = {"/v1/rollups", "POST", "rollups_admin", CONFIG_SCOPE_ADMIN, true},
 };
 
 static bool route_is_query(int r) { return r == R_QUERY || r == R_SEARCH || r == R_AGGREGATE; }
@@ -112,6 +117,8 @@ typedef struct server {
     db_t *db;
     alert_mgr *alerts; /* NULL when it could not start (logged) */
     qr_diag alerts_diag;
+    rollup_mgr *rollups; /* opened with db (NULL when that failed: logged) */
+    qr_diag rollups_diag;
     bool ready;
     bool open_done;
     int exit_code;
@@ -460,6 +467,32 @@ static void after_ingest(uv_work_t *w, int status)
     job_free(j);
 }
 
+static void work_rollups(uv_work_t *w)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    rollup_api_reply reply;
+    qr_buf_init(&reply.body);
+    rollup_api_handle(s->db, s->rollups, s->tenants[j->tenant_idx].name, j->req->method,
+                      j->req->path, j->body, j->body_len, &reply);
+    j->status = reply.status;
+    snprintf(j->extra, sizeof j->extra, "%s", reply.allow);
+    qr_buf_fini(&j->out);
+    j->out = reply.body;
+}
+
+static void after_rollups(uv_work_t *w, int status)
+{
+    (void)status;
+    job *j = w->data;
+    after_job_common(j);
+    char allow[64] = "";
+    if (j->extra[0]) snprintf(allow, sizeof allow, "Allow: %s\r\n", j->extra);
+    http_respond(j->req, j->status, "application/json", allow[0] ? allow : NULL, j->out.data,
+                 j->out.len);
+    job_free(j);
+}
+
 static void after_discover(uv_work_t *w, int status)
 {
     job *j = w->data;
@@ -672,6 +705,7 @@ static void work_query(uv_work_t *w)
     eo.mem_budget_bytes = (size_t)s->cfg->query_mem_bytes;
     eo.timeout_ms = s->cfg->query_timeout_ms;
     eo.alerts = s->alerts;
+    eo.rollups = s->rollups;
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
         api_query q;
@@ -1274,6 +1308,10 @@ static int route_find(const char *path, const char *method, bool *method_ok)
         *method_ok = true; /* alert_routes answers 405 itself */
         return R_ALERTS;
     }
+    if (rollup_api_path(path)) { /* one path with a name, several methods: rollup_api checks */
+        *method_ok = true;
+        return rollup_api_is_admin(method) ? R_ROLLUPS_ADMIN : R_ROLLUPS;
+    }
     for (int r = 1; r < R_COUNT; r++) {
         if (strcmp(ROUTES[r].path, path) == 0) {
             *method_ok = strcmp(ROUTES[r].method, method) == 0;
@@ -1467,6 +1505,10 @@ static void on_body(void *ctx, http_req *req)
         j->body = req->body;
         j->body_len = req->body_len;
         rc = uv_queue_work(&s->loop, &j->work, work_alerts, after_alerts);
+    } else if (r == R_ROLLUPS || r == R_ROLLUPS_ADMIN) {
+        j->body = req->body;
+        j->body_len = req->body_len;
+        rc = uv_queue_work(&s->loop, &j->work, work_rollups, after_rollups);
     } else if (route_is_query(r)) {
         size_t enc_len = 0, acc_len = 0;
         const char *enc = http_req_header(req, "content-encoding", &enc_len);
@@ -1629,6 +1671,15 @@ static void work_open(uv_work_t *w)
         if (!s->open_diag.msg[0])
             snprintf(s->open_diag.msg, sizeof s->open_diag.msg, "%s", qr_strerror(rc));
         s->open_diag.code = rc;
+        return;
+    }
+    /* rollups before any ingest; a failure leaves the server up without them */
+    qr_diag_init(&s->rollups_diag);
+    rc = rollup_mgr_open(s->db, NULL, &s->rollups, &s->rollups_diag);
+    if (rc) {
+        s->rollups = NULL;
+        if (!s->rollups_diag.msg[0])
+            snprintf(s->rollups_diag.msg, sizeof s->rollups_diag.msg, "%s", qr_strerror(rc));
     }
 }
 
@@ -1651,6 +1702,10 @@ static void after_open(uv_work_t *w, int status)
         logf_(s, "WAL: skipped %llu bytes from %s offset %lld (%s)",
               (unsigned long long)s->replay.skipped_bytes, s->replay.skipped_file,
               (long long)s->replay.skipped_offset, s->replay.skipped_reason);
+    if (!s->rollups)
+        logf_(s, "rollups not opened: %s", s->rollups_diag.msg);
+    else if (s->rollups_diag.code)
+        logf_(s, "%s", s->rollups_diag.msg);
     if (s->shutting_down) return;
     s->ready = true;
     write_addr_file(s);
@@ -1833,6 +1888,8 @@ int server_run(const server_opts *o, qr_diag *d)
 
     int exit_rc = s->exit_code;
     if (s->db) {
+        rollup_mgr_close(s->rollups);
+        s->rollups = NULL;
         logf_(s, "flushing memtables");
         alert_mgr_close(s->alerts); /* undelivered notifications stay in the outbox */
         s->alerts = NULL;

@@ -368,8 +368,10 @@ int check_stmt(parse_ctx *ctx, sql_stmt *stmt)
         return check_logql(ctx, stmt->u.logql);
     case SQL_STMT_EXPLAIN:
         return check_stmt(ctx, stmt->u.explain);
-    case SQL_STMT_CREATE_ROLLUP:
-        return check_select(ctx, stmt->u.rollup->select);
+    case SQL_STMT_CREATE_ROLLUP: {
+        int rc = check_select(ctx, stmt->u.rollup->select);
+        return rc ? rc : check_rollup(ctx, stmt->u.rollup);
+    }
     case SQL_STMT_CREATE_ALERT: {
         int rc = check_select(ctx, stmt->u.alert->select);
         check_scope free_scope = {NULL, NULL};

@@ -136,6 +136,8 @@ sql_search *search_parse(parse_ctx *ctx, const lex_token *tok);
 /* ---- checks (func.c) ------------------------------------------------------------------------- */
 
 int check_stmt(parse_ctx *ctx, sql_stmt *stmt);
+/* CREATE ROLLUP's shape (rollup_check.c); run after check_select on its SELECT. */
+int check_rollup(parse_ctx *ctx, const sql_rollup *r);
 
 /* ---- printing helpers (print.c) -------------------------------------------------------------- */
 

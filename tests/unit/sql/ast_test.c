@@ -298,7 +298,8 @@ TEST(alert_and_rollup_parts)
     CHECK(a->channels[1].url == NULL);
     parsed_fini(&p);
 
-    parse(&p, "CREATE ROLLUP r AS SELECT count(*) FROM logs WITH (retention = 30d, note = 'x')");
+    parse(&p, "CREATE ROLLUP r AS SELECT bucket(ts, 1m) AS t, count(*) FROM logs GROUP BY t "
+              "WITH (retention = 30d, lateness = 10s)");
     REQUIRE(p.rc == 0);
     const sql_rollup *r = p.stmt->u.rollup;
     REQUIRE(r->option_count == 2);
