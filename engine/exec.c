@@ -7,6 +7,8 @@
  * EXPLAIN runs the statement and replaces its rows by the plan and the pruning figures. */
 #include "engine/exec_int.h"
 
+#include "engine/alert.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +253,16 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
 {
     bool explain = stmt->kind == SQL_STMT_EXPLAIN;
     if (explain) stmt = stmt->u.explain;
+    if (!explain && alert_stmt_is_ours(q->opts.alerts, tenant, stmt)) {
+        if (!q->opts.alerts)
+            return exec_error_at(q, stmt->pos, QR_EINVAL,
+                                 "alerts are not open in this process (they run where the data "
+                                 "directory is open: quarry serve, the REPL, quarry query "
+                                 "--data, quarry ingest)");
+        int arc = alert_mgr_exec(q->opts.alerts, tenant, q->text, stmt, r, q->d);
+        q->hits = r->row_count;
+        return arc;
+    }
     int rc = db_snapshot_open(db, tenant, &q->snap);
     if (rc)
         return qr_diag_set(q->d, rc, "cannot open a snapshot of tenant \"%s\"",

@@ -26,6 +26,11 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 /* Prints the line `line` of text and a caret under `column` (1-based, UTF-8 characters) —
  * how every positioned query error is shown. Nothing when line or column is not positive. */
 void cli_print_caret(FILE *f, const char *text, int32_t line, int32_t column);
+/* Opens the alert manager of an open data directory (engine/alert.h); on failure prints why
+ * to stderr and returns NULL (the command goes on without alerts). */
+struct db;
+struct alert_mgr;
+struct alert_mgr *cli_alerts_open(struct db *db, const char *who);
 /* Opens the rollups of an open data directory (right after db_open; rollup_mgr_close before
  * db_close). On failure prints a warning and returns NULL: the process runs without them
  * (a later open rebuilds what it missed from the stored events). */

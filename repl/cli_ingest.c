@@ -9,6 +9,8 @@
 #include "common/qr_input.h"
 #include "common/qr_time.h"
 #include "repl/cli.h"
+
+#include "engine/alert.h"
 #include "storage/db.h"
 #include "storage/evdec.h"
 
@@ -340,6 +342,7 @@ int cli_ingest(int argc, char **argv)
         free(files);
         return 1;
     }
+    struct alert_mgr *alerts = cli_alerts_open(st.db, "quarry ingest");
     if (rep.skipped_offset >= 0 && rep.skipped_file[0])
         fprintf(stderr, "quarry ingest: recovery stopped at %s offset %lld (%s); %llu bytes "
                         "of an unacknowledged tail were dropped\n", rep.skipped_file,
@@ -420,6 +423,7 @@ int cli_ingest(int argc, char **argv)
         job_free(j);
     }
     int64_t load_end_ns = qr_monotonic_ns();
+    alert_mgr_close(alerts);
     rollup_mgr_close(rollups);
     db_close(st.db);
     if (st.acks) fclose(st.acks);

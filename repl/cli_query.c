@@ -6,6 +6,8 @@
 #include "engine/engine.h"
 #include "engine/rollup.h"
 #include "repl/cli.h"
+
+#include "engine/alert.h"
 #include "server/hclient.h"
 
 #include <stdio.h>
@@ -194,6 +196,8 @@ int cli_query(int argc, char **argv)
                 d.msg[0] ? d.msg : qr_strerror(rc));
         return 1;
     }
+    struct alert_mgr *alerts = cli_alerts_open(db, "quarry query");
+    opts.alerts = alerts;
     opts.rollups = cli_rollups_open(db, true);
     exec_result *res = NULL;
     rc = exec_run(db, tenant, query, &opts, &res, &d);
@@ -223,6 +227,7 @@ int cli_query(int argc, char **argv)
         }
     }
     exec_result_free(res);
+    alert_mgr_close(alerts);
     rollup_mgr_close(opts.rollups);
     db_close(db);
     return status;

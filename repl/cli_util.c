@@ -1,5 +1,7 @@
 #include "repl/cli.h"
 
+#include "engine/alert.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,20 @@ void cli_print_caret(FILE *f, const char *text, int32_t line_no, int32_t column)
         col++;
     }
     fputs("^\n", f);
+}
+
+struct alert_mgr *cli_alerts_open(struct db *db, const char *who)
+{
+    alert_mgr *m = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    int rc = alert_mgr_open(db, NULL, &m, &d);
+    if (rc) {
+        fprintf(stderr, "%s: alerts are not running: %s\n", who,
+                d.msg[0] ? d.msg : qr_strerror(rc));
+        return NULL;
+    }
+    return m;
 }
 
 rollup_mgr *cli_rollups_open(db_t *db, bool no_thread)

@@ -12,6 +12,7 @@
 #include "common/qr_time.h"
 #include "engine/rollup.h"
 #include "repl/cli.h"
+#include "engine/alert.h"
 #include "server/hclient.h"
 #include "storage/evdec.h"
 
@@ -44,6 +45,7 @@ static struct {
     bool expanded;
     bool explain;
     volatile sig_atomic_t interrupted;
+    struct alert_mgr *alerts; /* open when the data directory is local */
     char **words; /* completion candidates: keywords, functions, fields, services */
     size_t word_count;
     size_t word_cap;
@@ -890,6 +892,7 @@ static int run_statement(const char *text)
     exec_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.cancel = &g_repl.interrupted;
+    opts.alerts = g_repl.alerts;
     opts.rollups = g_repl.rollups;
     exec_result *r = NULL;
     qr_diag d;
@@ -1302,6 +1305,7 @@ int cli_repl(int argc, char **argv)
                     d.msg[0] ? d.msg : qr_strerror(rc));
             return 1;
         }
+        g_repl.alerts = cli_alerts_open(g_repl.db, "quarry");
         g_repl.rollups = cli_rollups_open(g_repl.db, false);
     }
     g_repl.tenant = tenant;
@@ -1372,6 +1376,8 @@ int cli_repl(int argc, char **argv)
     write_history(hist);
     qr_buf_fini(&stmt);
     words_free();
+    alert_mgr_close(g_repl.alerts);
+    g_repl.alerts = NULL;
     rollup_mgr_close(g_repl.rollups);
     g_repl.rollups = NULL;
     db_close(g_repl.db);

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libzstd-dev libxxhash-dev libroaring-dev libuv1-dev zlib1g-dev
       lemon re2c zstd gzip python3 tmux libedit-dev libpcre2-dev
-      libhttp-parser-dev nettle-dev)
+      libhttp-parser-dev nettle-dev libcurl4-openssl-dev)
 # benchmarks (peers run side by side): ripgrep, sqlite3 (FTS5), jansson (JSON parser comparison)
 pkgs+=(ripgrep sqlite3 libjansson-dev)
 

@@ -19,7 +19,9 @@
 #include "common/qr_gen.h"
 #include "common/qr_jsonw.h"
 #include "common/qr_time.h"
+#include "engine/alert.h"
 #include "engine/engine.h"
+#include "server/alert_routes.h"
 #include "server/api.h"
 #include "server/discover.h"
 #include "server/http.h"
@@ -50,6 +52,7 @@ enum route_id {
     R_SEARCH,
     R_AGGREGATE,
     R_TAIL,
+    R_ALERTS, /* /v1/alerts and everything under it; methods checked by alert_routes */
     R_ROLLUPS,       /* GET /v1/rollups[/{name}] */
     R_ROLLUPS_ADMIN, /* POST /v1/rollups, DELETE /v1/rollups/{name} */
     R_COUNT
@@ -76,6 +79,7 @@ static const route ROUTES[R_COUNT] = {
     [R_SEARCH] = {"/v1/search", "POST", "search", CONFIG_SCOPE_QUERY, true},
     [R_AGGREGATE] = {"/v1/aggregate", "POST", "aggregate", CONFIG_SCOPE_QUERY, true},
     [R_TAIL] = {"/v1/tail", "GET", "tail", CONFIG_SCOPE_QUERY, true},
+    [R_ALERTS] = {"/v1/alerts", "*", "alerts", CONFIG_SCOPE_QUERY, true},
     [R_ROLLUPS] = {"/v1/rollups", "GET", "rollups", CONFIG_SCOPE_QUERY, true},
     [R_ROLLUPS_ADMIN] = {"/v1/rollups", "POST", "rollups_admin", CONFIG_SCOPE_ADMIN, true},
 };
@@ -111,6 +115,8 @@ typedef struct server {
     FILE *log;
     http_server *http;
     db_t *db;
+    alert_mgr *alerts; /* NULL when it could not start (logged) */
+    qr_diag alerts_diag;
     rollup_mgr *rollups; /* opened with db (NULL when that failed: logged) */
     qr_diag rollups_diag;
     bool ready;
@@ -698,6 +704,7 @@ static void work_query(uv_work_t *w)
     memset(&eo, 0, sizeof eo);
     eo.mem_budget_bytes = (size_t)s->cfg->query_mem_bytes;
     eo.timeout_ms = s->cfg->query_timeout_ms;
+    eo.alerts = s->alerts;
     eo.rollups = s->rollups;
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
@@ -783,6 +790,98 @@ static void work_query(uv_work_t *w)
         snprintf(j->code, sizeof j->code, "application/json");
     exec_result_free(res);
     qr_buf_fini(&plain);
+}
+
+/* ---- /v1/alerts (worker) ---- */
+
+static void work_alerts(uv_work_t *w)
+{
+    job *j = w->data;
+    server *s = j->srv;
+    const char *tenant = s->tenants[j->tenant_idx].name;
+    if (!s->alerts) {
+        job_fail(j, 503, "alerts_unavailable");
+        snprintf(j->diag.msg, sizeof j->diag.msg, "alerts are not running: %s", s->alerts_diag.msg);
+        return;
+    }
+    alert_route ar;
+    alert_route_init(&ar);
+    int rc = alert_route_build(j->req->method, j->req->path, (const char *)j->body, j->body_len,
+                               &ar, &j->diag);
+    exec_result *res = NULL;
+    if (rc) {
+        if (rc == QR_ENOTFOUND)
+            job_fail(j, 404, "not_found");
+        else if (!ar.method_ok)
+            job_fail(j, 405, "method_not_allowed");
+        else
+            job_fail(j, rc == QR_ENOMEM ? 503 : 400,
+                     rc == QR_ENOMEM ? "out_of_memory" : "invalid_request");
+    } else if (ar.kind == ALERT_ROUTE_STATE) {
+        rc = alert_mgr_state_prometheus(s->alerts, &j->out);
+        if (rc) {
+            job_fail(j, 503, "out_of_memory");
+        } else {
+            j->status = 200;
+            snprintf(j->code, sizeof j->code, "text/plain; version=0.0.4; charset=utf-8");
+        }
+    } else if (ar.name[0] && !strncmp((const char *)ar.sql.data, "DESCRIBE", 8) &&
+               !alert_mgr_has(s->alerts, tenant, ar.name)) {
+        job_fail(j, 404, "not_found");
+        snprintf(j->diag.msg, sizeof j->diag.msg, "no alert named \"%s\"", ar.name);
+    } else {
+        if (ar.kind == ALERT_ROUTE_PUT) {
+            res = calloc(1, sizeof *res);
+            if (!res) {
+                rc = QR_ENOMEM;
+            } else {
+                qr_arena_init(&res->arena, 4096, 1u << 20);
+                rc = alert_mgr_replace(s->alerts, tenant, ar.name, (const char *)ar.sql.data, res,
+                                       &j->diag);
+            }
+        } else {
+            exec_opts eo;
+            memset(&eo, 0, sizeof eo);
+            eo.mem_budget_bytes = (size_t)s->cfg->query_mem_bytes;
+            eo.timeout_ms = s->cfg->query_timeout_ms;
+            eo.alerts = s->alerts;
+            rc = exec_run(s->db, tenant, (const char *)ar.sql.data, &eo, &res, &j->diag);
+        }
+        if (rc == QR_ENOTFOUND) {
+            job_fail(j, 404, "not_found");
+        } else if (rc == QR_EEXIST) {
+            job_fail(j, 409, "conflict");
+        } else if (rc == QR_EINVAL) {
+            job_fail(j, 400, "invalid_request");
+        } else if (rc) {
+            query_error(j, rc, NULL);
+        } else if (exec_result_format(res, EXEC_FORMAT_JSON, &j->out)) {
+            job_fail(j, 503, "out_of_memory");
+        } else {
+            j->status = ar.ok_status;
+            snprintf(j->code, sizeof j->code, "application/json");
+        }
+    }
+    exec_result_free(res);
+    alert_route_fini(&ar);
+}
+
+static void after_alerts(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    after_job_common(j);
+    if (j->status == 200 || j->status == 201) {
+        http_respond(j->req, j->status, j->code, NULL, j->out.data, j->out.len);
+    } else {
+        qr_buf_u8(&j->out, 0);
+        char extra[2048];
+        snprintf(extra, sizeof extra, "%s%s", j->extra,
+                 qr_buf_ok(&j->out) && j->out.len < 1800 ? (const char *)j->out.data : "");
+        http_respond_error(j->req, j->status, j->code,
+                           j->diag.msg[0] ? j->diag.msg : qr_strerror(j->rc), extra,
+                           j->status == 405 ? "Allow: GET, POST, PUT, DELETE\r\n" : NULL);
+    }
+    job_free(j);
 }
 
 static void after_query(uv_work_t *w, int status)
@@ -1161,6 +1260,40 @@ static void render_metrics(server *s, qr_buf *o)
     metrics_sample_u64(o, "quarry_memtables_frozen", "", st.frozen_memtables);
     metrics_head(o, "quarry_flushes_total", "counter", "memtable flushes into segments");
     metrics_sample_u64(o, "quarry_flushes_total", "", st.flushes);
+    if (s->alerts) {
+        alert_mgr_stats as;
+        alert_mgr_stats_get(s->alerts, &as);
+        static const struct {
+            const char *name, *type, *help;
+        } am[] = {
+            {"quarry_alert_rules", "gauge", "alert rules defined"},
+            {"quarry_alert_instances", "gauge", "alert instances (rule x group) tracked"},
+            {"quarry_alert_pending", "gauge", "alert instances pending (waiting FOR)"},
+            {"quarry_alert_firing", "gauge", "alert instances firing"},
+            {"quarry_alert_evaluations_total", "counter", "rule evaluations"},
+            {"quarry_alert_transitions_total", "counter", "alert state changes"},
+            {"quarry_alert_events_matched_total", "counter", "events that updated an alert"},
+            {"quarry_alert_events_dropped_total", "counter",
+             "events too late for their slot, or of groups over the limit"},
+            {"quarry_alert_notifications_sent_total", "counter", "notifications delivered"},
+            {"quarry_alert_notifications_failed_total", "counter",
+             "notifications given up after retries"},
+            {"quarry_alert_notifications_dropped_total", "counter",
+             "notifications refused: queue full"},
+            {"quarry_alert_notification_retries_total", "counter", "notification retries"},
+            {"quarry_alert_notification_queue_depth", "gauge",
+             "notifications queued, in flight or waiting to retry"},
+        };
+        const uint64_t vals[] = {as.rules,          as.instances,      as.pending,
+                                 as.firing,         as.evaluations,    as.transitions,
+                                 as.events_matched, as.events_dropped, as.notify.sent,
+                                 as.notify.failed,  as.notify.dropped, as.notify.retries,
+                                 as.notify.depth};
+        for (size_t idx = 0; idx < sizeof vals / sizeof vals[0]; idx++) {
+            metrics_head(o, am[idx].name, am[idx].type, am[idx].help);
+            metrics_sample_u64(o, am[idx].name, "", vals[idx]);
+        }
+    }
     if (s->demo) {
         metrics_head(o, "quarry_demo_events_total", "counter", "events generated by --demo");
         metrics_sample_u64(o, "quarry_demo_events_total", "", s->demo_events);
@@ -1171,6 +1304,10 @@ static void render_metrics(server *s, qr_buf *o)
 
 static int route_find(const char *path, const char *method, bool *method_ok)
 {
+    if (alert_route_match(path)) {
+        *method_ok = true; /* alert_routes answers 405 itself */
+        return R_ALERTS;
+    }
     if (rollup_api_path(path)) { /* one path with a name, several methods: rollup_api checks */
         *method_ok = true;
         return rollup_api_is_admin(method) ? R_ROLLUPS_ADMIN : R_ROLLUPS;
@@ -1228,12 +1365,14 @@ static void on_head(void *ctx, http_req *req)
                                "WWW-Authenticate: Bearer\r\n");
             return;
         }
-        if (!(scopes & ROUTES[r].scope)) {
+        uint32_t need = ROUTES[r].scope;
+        if (r == R_ALERTS && strcmp(req->method, "GET") != 0) need = CONFIG_SCOPE_ADMIN;
+        if (!(scopes & need)) {
             char msg[160];
             snprintf(msg, sizeof msg, "this API key lacks the \"%s\" scope",
-                     ROUTES[r].scope == CONFIG_SCOPE_INGEST  ? "ingest"
-                     : ROUTES[r].scope == CONFIG_SCOPE_QUERY ? "query"
-                                                             : "admin");
+                     need == CONFIG_SCOPE_INGEST  ? "ingest"
+                     : need == CONFIG_SCOPE_QUERY ? "query"
+                                                  : "admin");
             http_respond_error(req, 403, "forbidden", msg, NULL, NULL);
             return;
         }
@@ -1362,6 +1501,10 @@ static void on_body(void *ctx, http_req *req)
         rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
     } else if (r == R_SERVICES || r == R_FIELDS) {
         rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
+    } else if (r == R_ALERTS) {
+        j->body = req->body;
+        j->body_len = req->body_len;
+        rc = uv_queue_work(&s->loop, &j->work, work_alerts, after_alerts);
     } else if (r == R_ROLLUPS || r == R_ROLLUPS_ADMIN) {
         j->body = req->body;
         j->body_len = req->body_len;
@@ -1513,6 +1656,16 @@ static void work_open(uv_work_t *w)
     dbo.wal.on_fsync = on_wal_fsync;
     dbo.wal.on_fsync_ctx = s;
     int rc = db_open(s->data_dir, &dbo, &s->db, &s->replay, &s->open_diag);
+    if (!rc) {
+        /* alert rules observe every batch: open them before the first ingest */
+        char base[160];
+        snprintf(base, sizeof base, "http://%s", http_server_addr(s->http));
+        alert_mgr_opts ao;
+        memset(&ao, 0, sizeof ao);
+        ao.base_url = base;
+        qr_diag_init(&s->alerts_diag);
+        if (alert_mgr_open(s->db, &ao, &s->alerts, &s->alerts_diag) != 0) s->alerts = NULL;
+    }
     if (rc) {
         s->db = NULL;
         if (!s->open_diag.msg[0])
@@ -1541,6 +1694,7 @@ static void after_open(uv_work_t *w, int status)
         server_begin_shutdown(s);
         return;
     }
+    if (!s->alerts) logf_(s, "alerts are not running: %s", s->alerts_diag.msg);
     if (s->replay.events)
         logf_(s, "recovered %llu events from %llu WAL records",
               (unsigned long long)s->replay.events, (unsigned long long)s->replay.records);
@@ -1737,6 +1891,8 @@ int server_run(const server_opts *o, qr_diag *d)
         rollup_mgr_close(s->rollups);
         s->rollups = NULL;
         logf_(s, "flushing memtables");
+        alert_mgr_close(s->alerts); /* undelivered notifications stay in the outbox */
+        s->alerts = NULL;
         db_close(s->db);
     }
     if (s->addr_written) unlink(s->addr_path);

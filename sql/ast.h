@@ -295,9 +295,12 @@ typedef struct sql_rollup {
 
 typedef struct sql_alert {
     const char *name;
+    sql_pos name_pos;
     sql_select *select;
     int64_t window_ns;
+    sql_pos window_pos;
     int64_t every_ns;
+    sql_pos every_pos;
     sql_expr *when;
     int64_t for_ns;      /* 0 when absent */
     int64_t cooldown_ns; /* -1 when absent */
@@ -313,6 +316,7 @@ typedef struct sql_stmt sql_stmt;
 struct sql_stmt {
     sql_stmt_kind kind;
     sql_pos pos;
+    sql_pos name_pos; /* DROP, MUTE, UNMUTE, DESCRIBE: where the name is */
     union {
         sql_select *select;
         sql_logql *logql;

@@ -155,9 +155,12 @@ stmt(A) ::= CREATE(K) ALERT name(N) AS select(S) WINDOW DURATION(W) EVERY DURATI
     sql_alert *al = ctx->err ? NULL : qr_arena_calloc(ctx->arena, 1, sizeof *al);
     if (A && al) {
         al->name = N.str;
+        al->name_pos = N.pos;
         al->select = S;
         al->window_ns = W.v.i;
+        al->window_pos = W.pos;
         al->every_ns = E.v.i;
+        al->every_pos = E.pos;
         al->when = C;
         al->for_ns = F;
         al->cooldown_ns = D;
@@ -209,24 +212,24 @@ channel(A) ::= ALERTMANAGER(K) STRING(T). {
 
 stmt(A) ::= DROP(K) ALERT name(N). {
     A = ast_stmt_new(ctx, SQL_STMT_DROP, K.pos);
-    if (A) { A->u.drop.object = SQL_OBJECT_ALERT; A->u.drop.name = N.str; }
+    if (A) { A->u.drop.object = SQL_OBJECT_ALERT; A->u.drop.name = N.str; A->name_pos = N.pos; }
 }
 stmt(A) ::= DROP(K) ROLLUP name(N). {
     A = ast_stmt_new(ctx, SQL_STMT_DROP, K.pos);
-    if (A) { A->u.drop.object = SQL_OBJECT_ROLLUP; A->u.drop.name = N.str; }
+    if (A) { A->u.drop.object = SQL_OBJECT_ROLLUP; A->u.drop.name = N.str; A->name_pos = N.pos; }
 }
 stmt(A) ::= MUTE(K) ALERT name(N) FOR DURATION(D). {
     A = ast_stmt_new(ctx, SQL_STMT_MUTE, K.pos);
-    if (A) { A->u.mute.name = N.str; A->u.mute.duration_ns = D.v.i; }
+    if (A) { A->u.mute.name = N.str; A->u.mute.duration_ns = D.v.i; A->name_pos = N.pos; }
     if (D.v.i <= 0) parse_error_at(ctx, D.pos, QR_ESYNTAX, "MUTE needs a positive duration");
 }
 stmt(A) ::= UNMUTE(K) ALERT name(N). {
     A = ast_stmt_new(ctx, SQL_STMT_UNMUTE, K.pos);
-    if (A) A->u.unmute = N.str;
+    if (A) { A->u.unmute = N.str; A->name_pos = N.pos; }
 }
 stmt(A) ::= DESCRIBE(K) name(N). {
     A = ast_stmt_new(ctx, SQL_STMT_DESCRIBE, K.pos);
-    if (A) A->u.describe = N.str;
+    if (A) { A->u.describe = N.str; A->name_pos = N.pos; }
 }
 
 %type name {lex_token}

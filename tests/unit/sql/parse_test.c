@@ -225,8 +225,34 @@ TEST(golden_files)
     CHECK(golden_case_count >= 200);
 }
 
+/* Alert statements carry the positions the alert manager's errors point at. */
+TEST(alert_name_positions)
+{
+    qr_arena arena;
+    qr_arena_init(&arena, 4096, 0);
+    const char *text = "CREATE ALERT  errs AS SELECT count(*) FROM logs\n"
+                       "  WINDOW 5m EVERY 30s WHEN count(*) > 1 NOTIFY WEBHOOK 'http://h'";
+    sql_stmt *s = NULL;
+    REQUIRE(sql_parse(text, strlen(text), &arena, &s, NULL) == 0);
+    REQUIRE(s->kind == SQL_STMT_CREATE_ALERT);
+    CHECK_EQ_INT(s->u.alert->name_pos.line, 1);
+    CHECK_EQ_INT(s->u.alert->name_pos.column, 15);
+    CHECK_EQ_INT(s->u.alert->window_pos.line, 2);
+    CHECK_EQ_INT(s->u.alert->window_pos.column, 10);
+    CHECK_EQ_INT(s->u.alert->every_pos.column, 19);
+    const char *others[] = {"DROP ALERT  x", "MUTE ALERT  x FOR 1h", "UNMUTE ALERT  x",
+                            "DESCRIBE  x"};
+    const uint32_t cols[] = {13, 13, 15, 11};
+    for (int idx = 0; idx < 4; idx++) {
+        REQUIRE(sql_parse(others[idx], strlen(others[idx]), &arena, &s, NULL) == 0);
+        CHECK_EQ_INT(s->name_pos.column, cols[idx]);
+    }
+    qr_arena_fini(&arena);
+}
+
 int main(void)
 {
     RUN(golden_files);
+    RUN(alert_name_positions);
     QR_TEST_MAIN_END();
 }
