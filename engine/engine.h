@@ -18,7 +18,9 @@
  *
  * Ownership: exec_run allocates *out (one arena holds everything in it); exec_result_free
  * frees it (NULL is a no-op). Thread safety: exec_run may run in many threads at once, each
- * with its own result; it takes its own snapshot of the tenant.
+ * with its own result; it takes its own snapshot of the tenant. Within one query, the scan is
+ * split across opts->threads workers (the caller's thread and threads it starts and joins
+ * before returning) by part and block; the result is the same for any thread count.
  * Errors: 0 or a negative QR_E* code. Query errors (syntax, unknown field, bad level, bad
  * regex) are QR_ESYNTAX with a diag whose message starts "line L, column C: " and whose
  * line/column/offset point into the query text. QR_ELIMIT as above; QR_EIO/QR_ECORRUPT from
@@ -39,6 +41,7 @@
 
 #define EXEC_DEFAULT_MEM_BUDGET (512u * 1024 * 1024)
 #define EXEC_DEFAULT_LOGQL_LIMIT 100 /* LogQL log queries without a limit, as Loki */
+#define EXEC_MAX_THREADS 16
 
 typedef struct exec_opts {
     size_t mem_budget_bytes; /* 0 = EXEC_DEFAULT_MEM_BUDGET */
@@ -49,6 +52,8 @@ typedef struct exec_opts {
     const char *cursor;      /* next_cursor of a previous page of the same query, or NULL */
     const volatile sig_atomic_t *cancel; /* when it becomes non-zero (e.g. from a SIGINT
                                             handler) the query stops with QR_ECANCELED */
+    uint32_t threads; /* scan workers (the calling thread is one); 0 = one per core, at most
+                         EXEC_MAX_THREADS. Results do not depend on it. */
 } exec_opts;
 
 /* Value types of result cells. */

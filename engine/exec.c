@@ -323,6 +323,7 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
     }
     exec_regex_fini(&q);
     for (size_t pi = 0; q.parts && pi < q.part_count; pi++) filter_part_fini(&q.parts[pi]);
+    scan_workers_fini(&q);
     db_snapshot_free(q.snap);
     qr_arena_fini(&q.scratch);
     if (rc) {

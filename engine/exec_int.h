@@ -266,6 +266,10 @@ struct exec_ctx {
     uint64_t query_hash; /* xxh3 of the query text: binds cursors to their query */
     bool has_cursor;
     exec_cursor cursor; /* opts.cursor, decoded */
+    /* scan workers (scan.c): workers[0] is this context; the others are copies with their own
+     * arenas, diag, statistics and regex match data, merged back by the operators */
+    uint32_t worker_count;
+    exec_ctx **workers;
 };
 
 /* ---- exec.c ---- */
@@ -374,16 +378,25 @@ bool match_block_may(qr_part *p, uint32_t block_idx, const ms_node *m);
 bool match_row(const ms_node *m, blk_ctx *bc, uint32_t row, qr_str text);
 
 /* ---- scan.c ---- */
+/* Sets up q->workers (opts.threads of them, fewer for small snapshots); call before the sinks
+ * are made (one sink context per worker). Freed by scan_workers_fini (exec_run). */
+int scan_workers_init(exec_ctx *q);
+void scan_workers_fini(exec_ctx *q);
 typedef struct scan_sink {
     /* rows of a block that passed the filter */
     int (*rows)(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n);
     /* a block answered from metadata (NULL: never) */
     int (*meta)(void *ctx, part_ctx *pc, const qr_block_meta *m);
-    /* ts order early stop: true when no row of a block with this bound can enter */
-    bool (*done)(void *ctx, int64_t bound_ts);
-    void *ctx;
+    /* ts order early stop: true and *out = the first key (ts) of the worst row kept, when the
+     * sink is full (no row with a worse ts can enter any more) */
+    bool (*worst_ts)(void *ctx, int64_t *out);
+    void **ctxs; /* one per worker: ctxs[w] belongs to q->workers[w] */
 } scan_sink;
+/* Runs the workers over the parts and blocks; each calls the sink with its own context.
+ * Statistics, hits and scanned are summed into q; errors and partial stops reported in q. */
 int scan_run(exec_ctx *q, const scan_sink *sink);
+/* QR_ELIMIT with allow_partial: marks the query partial (stop_reason from the diag), 0. */
+int scan_partial(exec_ctx *q, int rc);
 
 /* ---- operators ---- */
 typedef struct row_ref {

@@ -45,12 +45,13 @@ static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
     return 0;
 }
 
-static bool rows_done(void *ctx, int64_t bound_ts)
+static bool rows_worst_ts(void *ctx, int64_t *out)
 {
     rows_ctx *rc = ctx;
     const exec_value *worst = op_topk_worst_key(rc->topk);
     if (!worst || worst->type != EXEC_TS) return false;
-    return rc->q->pl->ts_order < 0 ? worst->v.i > bound_ts : worst->v.i < bound_ts;
+    *out = worst->v.i;
+    return true;
 }
 
 static int by_location(const void *a, const void *b)
@@ -105,17 +106,36 @@ int run_rows(exec_ctx *q, exec_result *r)
     uint64_t before = q->has_cursor ? q->cursor.skip : (uint64_t)pl->offset;
     uint64_t cap = UINT64_MAX;
     if (pl->limit >= 0) cap = (uint64_t)pl->limit + before + 1;
-    rows_ctx rc = {q, NULL, NULL, exprs_need_msg(pl->order, pl->order_count)};
-    err = op_topk_new(q, pl->order_count, pl->order_desc, cap, &rc.topk);
-    if (err) return err;
-    rc.keys = qr_arena_calloc(q->qa, pl->order_count + 1, sizeof *rc.keys);
-    if (!rc.keys) return exec_over_budget(q);
-    scan_sink sink = {rows_sink, NULL, rows_done, &rc};
+    /* one top-k per scan worker, merged into the first: the order is total (ties broken by
+     * part, block, row), so the merged top-k is the same whichever worker saw a row */
+    if ((err = scan_workers_init(q))) return err;
+    uint32_t nw = q->worker_count;
+    rows_ctx *rcs = qr_arena_calloc(q->qa, nw, sizeof *rcs);
+    void **ctxs = qr_arena_calloc(q->qa, nw, sizeof *ctxs);
+    if (!rcs || !ctxs) return exec_over_budget(q);
+    for (uint32_t w = 0; w < nw; w++) {
+        exec_ctx *wq = q->workers[w];
+        rcs[w] = (rows_ctx){wq, NULL, NULL, exprs_need_msg(pl->order, pl->order_count)};
+        err = op_topk_new(wq, pl->order_count, pl->order_desc, cap, &rcs[w].topk);
+        if (err) return err;
+        rcs[w].keys = qr_arena_calloc(wq->qa, pl->order_count + 1, sizeof *rcs[w].keys);
+        if (!rcs[w].keys) return exec_over_budget(wq);
+        ctxs[w] = &rcs[w];
+    }
+    scan_sink sink = {rows_sink, NULL, rows_worst_ts, ctxs};
     err = scan_run(q, &sink);
     if (err) return err;
+    for (uint32_t w = 1; w < nw && !err; w++) {
+        uint64_t n;
+        const row_ref *wr = op_topk_finish(rcs[w].topk, &n);
+        for (uint64_t idx = 0; idx < n && !err; idx++)
+            err = op_topk_push(rcs[0].topk, wr[idx].keys, wr[idx].part_idx, wr[idx].block_idx,
+                               wr[idx].row);
+    }
+    if ((err = scan_partial(q, err))) return err; /* over budget while merging: partial */
 
     uint64_t total;
-    row_ref *rows = op_topk_finish(rc.topk, &total);
+    row_ref *rows = op_topk_finish(rcs[0].topk, &total);
     uint64_t first = 0;
     if (!q->has_cursor)
         first = before < total ? before : total;
