@@ -8,10 +8,7 @@
 
 #include "common/qr_err.h"
 
-unsigned codec_width_u64(uint64_t v)
-{
-    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
-}
+unsigned codec_width_u64(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
 
 void codec_bitpack(const uint64_t *v, size_t n, unsigned width, uint8_t *out)
 {
@@ -67,6 +64,35 @@ int codec_bitunpack_u64(const uint8_t *in, size_t in_len, size_t n, unsigned wid
     return 0;
 }
 
+/* Widths up to 8: eight values are `width` bytes, one word load; the width is a constant in
+ * each instance (the switch below), so the shifts are too. Returns the values unpacked. */
+static inline size_t unpack_by8(const uint8_t *restrict in, size_t in_len, size_t n, unsigned width,
+                                uint32_t add, uint32_t *restrict out)
+{
+    uint64_t mask = (1ull << width) - 1;
+    size_t groups = n / 8;
+    if (in_len < 8) return 0;
+    if (groups > (in_len - 8) / width + 1) groups = (in_len - 8) / width + 1;
+    if (width == 4 || width == 8) { /* whole bytes: loops the compiler vectorizes */
+        size_t bytes = n * width / 8;
+        if (width == 8)
+            for (size_t b = 0; b < bytes; b++) out[b] = in[b] + add;
+        else
+            for (size_t b = 0; b < bytes; b++) {
+                out[2 * b] = (uint32_t)(in[b] & 15) + add;
+                out[2 * b + 1] = (uint32_t)(in[b] >> 4) + add;
+            }
+        return bytes * 8 / width;
+    }
+    for (size_t g = 0; g < groups; g++) {
+        uint64_t word = qr_load_u64(in + g * width);
+#pragma GCC unroll 8
+        for (unsigned j = 0; j < 8; j++)
+            out[g * 8 + j] = (uint32_t)((word >> (j * width)) & mask) + add;
+    }
+    return groups * 8;
+}
+
 int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned width, uint32_t add,
                         uint32_t *out)
 {
@@ -76,8 +102,36 @@ int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned wid
         return 0;
     }
     uint64_t mask = (1ull << width) - 1;
-    uint64_t bitpos = 0;
     size_t idx = 0;
+    switch (width) { /* dictionary ids: small widths, the common case */
+    case 1:
+        idx = unpack_by8(in, in_len, n, 1, add, out);
+        break;
+    case 2:
+        idx = unpack_by8(in, in_len, n, 2, add, out);
+        break;
+    case 3:
+        idx = unpack_by8(in, in_len, n, 3, add, out);
+        break;
+    case 4:
+        idx = unpack_by8(in, in_len, n, 4, add, out);
+        break;
+    case 5:
+        idx = unpack_by8(in, in_len, n, 5, add, out);
+        break;
+    case 6:
+        idx = unpack_by8(in, in_len, n, 6, add, out);
+        break;
+    case 7:
+        idx = unpack_by8(in, in_len, n, 7, add, out);
+        break;
+    case 8:
+        idx = unpack_by8(in, in_len, n, 8, add, out);
+        break;
+    default:
+        break;
+    }
+    uint64_t bitpos = (uint64_t)idx * width;
     /* Fast path: whole 8-byte words available. */
     if (in_len >= 8) {
         uint64_t safe_bits = (uint64_t)(in_len - 8) * 8; /* word loads stay inside in_len */
@@ -209,10 +263,7 @@ int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out)
     return u64_decode_any(r, n, NULL, out, max);
 }
 
-static size_t svarint_len(int64_t v)
-{
-    return uvarint_len(qr_zigzag_enc(v));
-}
+static size_t svarint_len(int64_t v) { return uvarint_len(qr_zigzag_enc(v)); }
 
 static const uint64_t pow10_u64[CODEC_SCALE_MAX + 1] = {1ull,
                                                         10ull,
