@@ -283,13 +283,15 @@ int filter_block_select(blk_ctx *bc, uint32_t **sel_out, uint32_t *n_out)
     if (!sel) return exec_over_budget(q);
     uint32_t n = 0;
     if (pc->has_cand) {
+        /* one bulk read of exactly the block's candidates */
+        uint64_t want = roaring_bitmap_range_cardinality(pc->cand, m->first_row,
+                                                         (uint64_t)m->first_row + bc->n);
         roaring_uint32_iterator_t it;
         roaring_init_iterator(pc->cand, &it);
         roaring_move_uint32_iterator_equalorlarger(&it, m->first_row);
-        while (it.has_value && it.current_value < m->first_row + bc->n) {
-            sel[n++] = it.current_value - m->first_row;
-            roaring_advance_uint32_iterator(&it);
-        }
+        if (want > bc->n) want = bc->n;
+        n = want ? roaring_read_uint32_iterator(&it, sel, (uint32_t)want) : 0;
+        for (uint32_t idx = 0; idx < n; idx++) sel[idx] -= m->first_row;
     } else {
         for (uint32_t row = 0; row < bc->n; row++) sel[row] = row;
         n = bc->n;
