@@ -182,8 +182,9 @@ typedef struct plan {
     bx **groups; /* row context */
     uint32_t agg_count;
     agg_spec *aggs;
-    bx *having;   /* post-aggregation */
-    bool meta_ok; /* counts may come from block metadata (see op_agg.c) */
+    bx *having;      /* post-aggregation */
+    bool meta_ok;    /* counts may come from block metadata (see op_agg.c) */
+    bool count_fast; /* only counts, grouped by service / level / one bucket(ts, d) */
     /* row queries ordered by ts first: visit blocks by ts and stop early */
     int ts_order;      /* 0 no, 1 ascending, -1 descending */
     const char *label; /* "SQL" or "LogQL", for EXPLAIN */

@@ -381,10 +381,16 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
 
 /* ---- sinks ---------------------------------------------------------------------------------- */
 
+static int count_rows_fast(agg_op *a, blk_ctx *bc, const uint32_t *sel, uint32_t n);
+
 static int agg_rows(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
 {
     agg_op *a = ctx;
     plan *pl = a->q->pl;
+    if (pl->count_fast) {
+        int rc = count_rows_fast(a, bc, sel, n);
+        if (rc != QR_EAGAIN) return rc;
+    }
     for (uint32_t idx = 0; idx < n; idx++) {
         uint32_t row = sel[idx];
         qr_buf_clear(&a->key);
@@ -451,7 +457,7 @@ static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
     }
     if (!fresh) return 0;
     meta_flush(a);
-    size_t slots = (size_t)pc->p->service_count * QR_LEVEL_COUNT;
+    size_t slots = (size_t)(pc->p->service_count ? pc->p->service_count : 1) * QR_LEVEL_COUNT;
     if (slots > a->memo_cap) {
         size_t cap = slots > 2 * a->memo_cap ? slots : 2 * a->memo_cap;
         a->memo = qr_arena_alloc(q->qa, cap * sizeof *a->memo);
@@ -462,6 +468,37 @@ static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
     if (slots) memset(a->memo, 0, slots * sizeof *a->memo);
     a->memo_slots = slots;
     a->memo_pc = pc;
+    return 0;
+}
+
+/* Counts rows of (service id, level) into the memo's group (memo_pc's part, memo_bucket). */
+static int memo_add(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, uint64_t rows)
+{
+    plan *pl = a->q->pl;
+    size_t slot = (size_t)sid * QR_LEVEL_COUNT + lvl;
+    if (slot >= a->memo_slots) return QR_EINVAL;
+    group *grp = a->memo[slot];
+    if (!grp) {
+        qr_buf_clear(&a->key);
+        for (uint32_t k = 0; k < pl->group_count; k++) {
+            const bx *g = pl->groups[k];
+            exec_value v = {0};
+            if (g->kind == BX_CALL) {
+                v = ev_int(EXEC_TS, a->memo_bucket[k]);
+            } else if (g->col == COL_SERVICE) {
+                v.type = EXEC_STRING;
+                v.v.s = p->services[sid];
+            } else {
+                v = ev_int(EXEC_LEVEL, lvl);
+            }
+            a->kv[k] = v;
+            key_add(&a->key, &v);
+        }
+        int rc = group_get(a, &grp);
+        if (rc) return rc;
+        a->memo[slot] = grp;
+    }
+    a->memo_rows[slot] += rows;
     return 0;
 }
 
@@ -479,6 +516,8 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
     int rc = meta_memo(a, pc, m->min_ts_ns);
     if (rc) return rc;
     qr_part *p = pc->p;
+    bool labels = false; /* grouped by service or level: each pair to its group */
+    for (uint32_t k = 0; k < pl->group_count; k++) labels = labels || pl->groups[k]->kind == BX_COL;
     uint64_t hits = 0;
     for (uint32_t ci = 0; ci < m->count_n; ci++) {
         const qr_svc_level_count *c = &m->counts[ci];
@@ -487,31 +526,121 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
             return qr_diag_set(q->d, QR_ECORRUPT, "block counts name a service id out of range");
         size_t slot = (size_t)c->service_id * QR_LEVEL_COUNT + c->level;
         if (pc->sl_ok && !pc->sl_ok[slot]) continue;
-        group *grp = a->memo[slot];
-        if (!grp) {
-            qr_buf_clear(&a->key);
-            for (uint32_t k = 0; k < pl->group_count; k++) {
-                const bx *g = pl->groups[k];
-                exec_value v = {0};
-                if (g->kind == BX_CALL) {
-                    v = ev_int(EXEC_TS, a->memo_bucket[k]);
-                } else if (g->col == COL_SERVICE) {
-                    v.type = EXEC_STRING;
-                    v.v.s = p->services[c->service_id];
-                } else {
-                    v = ev_int(EXEC_LEVEL, c->level);
-                }
-                a->kv[k] = v;
-                key_add(&a->key, &v);
-            }
-            rc = group_get(a, &grp);
-            if (rc) return rc;
-            a->memo[slot] = grp;
-        }
-        a->memo_rows[slot] += c->row_count;
+        if (labels && (rc = memo_add(a, p, c->service_id, c->level, c->row_count))) return rc;
         hits += c->row_count;
     }
+    if (!labels && hits && (rc = memo_add(a, p, 0, 0, hits))) return rc; /* one group */
     q->hits += hits;
+    return 0;
+}
+
+/* ---- counts of selected rows without a hash lookup per row ----------------------------------
+ * For count(*) grouped by service, level and at most one bucket(ts, d) (plan count_fast):
+ * the selected rows of a block are counted per (bucket, service id, level) in a small array —
+ * the bucket is an integer division of the decoded ts — and the counts go to the groups
+ * through the same memo as the metadata answers, so a group is looked up once per part and
+ * bucket, not once per row. A block with out-of-range ids (or ts outside its metadata) takes
+ * the general path. Only the columns the keys need are read. */
+
+#define COUNT_FAST_MAX_CELLS (1u << 16)
+
+static int count_rows_fast(agg_op *a, blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    exec_ctx *q = a->q;
+    plan *pl = q->pl;
+    bool by_svc = false, by_lvl = false;
+    int64_t width = 0;
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        if (g->kind == BX_CALL)
+            width = g->width_ns;
+        else if (g->col == COL_SERVICE)
+            by_svc = true;
+        else
+            by_lvl = true;
+    }
+    qr_part *p = bc->p;
+    uint32_t svc_n = by_svc ? p->service_count : 1, lvl_n = by_lvl ? QR_LEVEL_COUNT : 1;
+    int64_t b0 = 0;
+    uint64_t nb = 1;
+    if (width > 0) {
+        b0 = bucket_of(bc->meta.min_ts_ns, width);
+        uint64_t span = (uint64_t)bucket_of(bc->meta.max_ts_ns, width) - (uint64_t)b0;
+        nb = span / (uint64_t)width + 1;
+    }
+    uint64_t cells = nb * svc_n * lvl_n;
+    if (svc_n == 0 || nb > COUNT_FAST_MAX_CELLS || cells > COUNT_FAST_MAX_CELLS) return QR_EAGAIN;
+    if ((by_svc && blk_load(bc, COL_SERVICE)) || (by_lvl && blk_load(bc, COL_LEVEL)) ||
+        (width > 0 && blk_load(bc, COL_TS)))
+        return bc->err;
+    uint32_t *counts = qr_arena_calloc(&q->scratch, cells, sizeof *counts);
+    if (!counts) return exec_over_budget(q);
+    const uint32_t *svc = bc->svc;
+    const uint8_t *lvl = bc->level;
+    const int64_t *ts = bc->ts;
+    uint32_t bad = 0;
+    if (width > 0 && !by_svc && !by_lvl && nb <= 8) {
+        /* the histogram over a block that straddles a few bucket edges: compare, not divide */
+        int64_t edge[8];
+        for (uint64_t k = 0; k < 8; k++)
+            edge[k] = k + 1 < nb ? b0 + (int64_t)(k + 1) * width : INT64_MAX;
+        int64_t lo = bc->meta.min_ts_ns, hi = bc->meta.max_ts_ns;
+        if (nb == 2) { /* the usual case: one edge */
+            int64_t e = edge[0];
+            uint32_t upper = 0;
+            for (uint32_t idx = 0; idx < n; idx++) {
+                int64_t t = ts[sel[idx]];
+                upper += t >= e;
+                bad |= t < lo || t > hi;
+            }
+            counts[0] += n - upper;
+            counts[1] += upper;
+        } else {
+            for (uint32_t idx = 0; idx < n; idx++) {
+                int64_t t = ts[sel[idx]];
+                uint32_t bi = 0;
+                for (uint64_t k = 0; k + 1 < nb; k++) bi += t >= edge[k];
+                bad |= t < lo || t > hi;
+                counts[bi]++;
+            }
+        }
+    } else if (width > 0 && !by_svc && !by_lvl) { /* buckets only */
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint64_t bi = ((uint64_t)ts[sel[idx]] - (uint64_t)b0) / (uint64_t)width;
+            bad |= bi >= nb;
+            counts[bi < nb ? bi : 0]++;
+        }
+    } else if (width == 0 && by_svc && !by_lvl) { /* by service */
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t sid = svc[sel[idx]];
+            bad |= sid >= svc_n;
+            counts[sid < svc_n ? sid : 0]++;
+        }
+    } else {
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t row = sel[idx];
+            uint64_t bi = 0;
+            uint32_t sid = by_svc ? svc[row] : 0, lv = by_lvl ? lvl[row] : 0;
+            if (width > 0) bi = ((uint64_t)ts[row] - (uint64_t)b0) / (uint64_t)width;
+            bool out = bi >= nb || sid >= svc_n || lv >= lvl_n;
+            bad |= out;
+            counts[out ? 0 : (bi * svc_n + sid) * lvl_n + lv]++;
+        }
+    }
+    if (bad) return QR_EAGAIN;
+    for (uint64_t bi = 0; bi < nb; bi++) {
+        const uint32_t *row = counts + bi * svc_n * lvl_n;
+        bool any = false;
+        for (uint32_t cell = 0; cell < svc_n * lvl_n && !any; cell++) any = row[cell] != 0;
+        if (!any) continue;
+        int rc = meta_memo(a, bc->pc, b0 + (int64_t)bi * width);
+        if (rc) return rc;
+        for (uint32_t cell = 0; cell < svc_n * lvl_n; cell++) {
+            if (!row[cell]) continue;
+            rc = memo_add(a, p, cell / lvl_n, (uint8_t)(cell % lvl_n), row[cell]);
+            if (rc) return rc;
+        }
+    }
     return 0;
 }
 
