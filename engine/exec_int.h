@@ -204,6 +204,8 @@ typedef struct part_ctx {
     roaring_bitmap_t *cand; /* candidate rows of the MATCH conjuncts (postings), or NULL */
     bool has_cand;
     bool cand_exact; /* cand is exactly the matching rows: no verification */
+    bool cand_lazy;  /* filter_part_prepare leaves cand to filter_part_match (scan.c) */
+    bool cand_ready; /* filter_part_match ran */
     int32_t **fvar;  /* per query field: indexes into p->fields (one per value type) */
     uint32_t *fvar_n;
 } part_ctx;
@@ -356,12 +358,18 @@ void blk_init(blk_ctx *bc, exec_ctx *q, part_ctx *pc, uint32_t block_idx);
 int blk_load(blk_ctx *bc, int col); /* loads a built-in column */
 int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n);
 const qr_column *blk_field(blk_ctx *bc, uint32_t qf, uint32_t *count);
-/* Per part: resolve fields, build label tables and MATCH candidates. */
+/* Per part: resolve fields, build label tables and (unless pc->cand_lazy) MATCH candidates.
+ * Until the candidates are made, block pruning uses the blocks' token blooms. */
 int filter_part_prepare(exec_ctx *q, part_ctx *pc);
+/* The MATCH candidates of the part (posting lists), once. */
+int filter_part_match(exec_ctx *q, part_ctx *pc);
 void filter_part_fini(part_ctx *pc);
 /* Block pruning: 0 keep, else which counter it counts against. */
 typedef enum prune_why { PRUNE_NONE, PRUNE_TIME, PRUNE_LABELS, PRUNE_INDEX } prune_why;
 prune_why filter_block_prune(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi);
+/* The index part of it (posting lists, else token blooms): true when no row can match. With
+ * pc->cand_lazy, filter_block_prune leaves this to the block's visit. */
+bool filter_block_prune_index(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi);
 /* True when every row of the block passes every conjunct, as far as metadata says
  * (whole block in range, all its (service, level) pairs accepted, no other conjunct). */
 bool filter_block_all_match_meta(exec_ctx *q, part_ctx *pc, const qr_block_meta *m);

@@ -194,6 +194,14 @@ int filter_part_prepare(exec_ctx *q, part_ctx *pc)
         }
     }
     if (fake.err) return fake.err;
+    return pc->cand_lazy ? 0 : filter_part_match(q, pc);
+}
+
+int filter_part_match(exec_ctx *q, part_ctx *pc)
+{
+    qr_part *p = pc->p;
+    plan *pl = q->pl;
+    pc->cand_ready = true;
     if (pl->has_match && p->has_postings) {
         pc->cand_exact = true;
         for (uint32_t idx = 0; idx < pl->conj_count; idx++) {
@@ -251,17 +259,20 @@ prune_why filter_block_prune(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, 
             any = m->counts[idx].row_count && sl_pair_ok(pc, &m->counts[idx]);
         if (!any) return PRUNE_LABELS;
     }
-    if (pc->has_cand) {
-        if (roaring_bitmap_range_cardinality(pc->cand, m->first_row,
-                                             (uint64_t)m->first_row + m->row_count) == 0)
-            return PRUNE_INDEX;
-    } else if (pl->has_match) {
-        for (uint32_t idx = 0; idx < pl->conj_count; idx++)
-            if (pl->conjs[idx].cls == CONJ_MATCH &&
-                !match_block_may(pc->p, bi, pl->conjs[idx].e->ms))
-                return PRUNE_INDEX;
-    }
-    return PRUNE_NONE;
+    if (pc->cand_lazy && !pc->cand_ready) return PRUNE_NONE; /* the index at the visit */
+    return filter_block_prune_index(q, pc, m, bi) ? PRUNE_INDEX : PRUNE_NONE;
+}
+
+bool filter_block_prune_index(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi)
+{
+    plan *pl = q->pl;
+    if (pc->has_cand)
+        return roaring_bitmap_range_cardinality(pc->cand, m->first_row,
+                                                (uint64_t)m->first_row + m->row_count) == 0;
+    for (uint32_t idx = 0; pl->has_match && idx < pl->conj_count; idx++)
+        if (pl->conjs[idx].cls == CONJ_MATCH && !match_block_may(pc->p, bi, pl->conjs[idx].e->ms))
+            return true;
+    return false;
 }
 
 bool filter_block_all_match_meta(exec_ctx *q, part_ctx *pc, const qr_block_meta *m)

@@ -30,6 +30,7 @@
 
 typedef struct scan_item {
     uint32_t part_idx, block_idx;
+    uint32_t first_row, row_count;
     int64_t min_ts_ns, max_ts_ns;
 } scan_item;
 
@@ -172,17 +173,19 @@ typedef struct scan_shared {
     exec_ctx *q;
     const scan_sink *sink;
     scan_barrier barrier;
-    atomic_bool halt;        /* stop: a worker failed, stopped (partial) or the top-k settled */
-    atomic_uint next_part;   /* phase 1: the next part to take */
-    size_t *part_off;        /* phase 1: part pi queues its blocks at items[part_off[pi]...] */
-    uint32_t *part_n;        /* ... this many of them */
-    scan_item *items;        /* phase 2: the queue */
-    size_t count;            /* phase 2: queued blocks */
-    atomic_size_t next_item; /* phase 2: the next block to take */
-    atomic_size_t visited;   /* phase 2: blocks taken and not skipped */
-    atomic_bool settled;     /* the ts bound beat the next block: the rest are skipped */
-    _Atomic int64_t bound;   /* ts order: the best worst ts of the workers' top-k */
-    int *rc;                 /* per worker */
+    atomic_bool halt;         /* stop: a worker failed, stopped (partial) or the top-k settled */
+    atomic_uint next_part;    /* phase 1: the next part to take */
+    size_t *part_off;         /* phase 1: part pi queues its blocks at items[part_off[pi]...] */
+    uint32_t *part_n;         /* ... this many of them */
+    scan_item *items;         /* phase 2: the queue */
+    size_t count;             /* phase 2: queued blocks */
+    atomic_size_t next_item;  /* phase 2: the next block to take */
+    atomic_size_t taken;      /* phase 2: blocks taken (not skipped) */
+    bool lazy;                /* ts order: MATCH candidates of a part made at its first block */
+    pthread_mutex_t *part_mu; /* lazy: per part, guards its candidates */
+    atomic_bool settled;      /* the ts bound beat the next block: the rest are skipped */
+    _Atomic int64_t bound;    /* ts order: the best worst ts of the workers' top-k */
+    int *rc;                  /* per worker */
 } scan_shared;
 
 typedef struct worker_arg {
@@ -212,6 +215,7 @@ static int part_visit(scan_shared *sh, uint32_t w, uint32_t pi)
         q->st.blocks_pruned_time += p->block_count;
         return 0;
     }
+    pc->cand_lazy = sh->lazy;
     int rc = filter_part_prepare(q, pc);
     if (rc) return rc;
     scan_item *items = sh->items + sh->part_off[pi];
@@ -241,7 +245,7 @@ static int part_visit(scan_shared *sh, uint32_t w, uint32_t pi)
             }
             if (rc != QR_EAGAIN) return rc; /* EAGAIN: the block needs its rows */
         }
-        items[n++] = (scan_item){pi, bi, m.min_ts_ns, m.max_ts_ns};
+        items[n++] = (scan_item){pi, bi, m.first_row, m.row_count, m.min_ts_ns, m.max_ts_ns};
     }
     sh->part_n[pi] = n;
     return 0;
@@ -270,6 +274,18 @@ static int block_visit(scan_shared *sh, uint32_t w, const scan_item *it)
     const scan_sink *sink = sh->sink;
     int rc = exec_check_deadline(q);
     if (rc) return rc;
+    part_ctx *pc = &q->parts[it->part_idx];
+    if (sh->lazy) { /* the part's candidates, at its first visited block; then index pruning */
+        pthread_mutex_lock(&sh->part_mu[it->part_idx]);
+        if (!pc->cand_ready) rc = filter_part_match(q, pc);
+        pthread_mutex_unlock(&sh->part_mu[it->part_idx]);
+        if (rc) return rc;
+        qr_block_meta m = {.first_row = it->first_row, .row_count = it->row_count};
+        if (filter_block_prune_index(q, pc, &m, it->block_idx)) {
+            q->st.blocks_pruned_index++;
+            return 0;
+        }
+    }
     blk_ctx bc;
     blk_init(&bc, q, &q->parts[it->part_idx], it->block_idx);
     uint32_t *sel = NULL, n = 0;
@@ -330,7 +346,7 @@ static void *worker_main(void *arg)
             atomic_store(&sh->halt, true);
             break;
         }
-        atomic_fetch_add(&sh->visited, 1);
+        atomic_fetch_add(&sh->taken, 1);
         rc = block_visit(sh, w, it);
         if (rc) worker_fail(sh, w, rc);
     }
@@ -370,6 +386,14 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
     }
     sh->q = q;
     sh->sink = sink;
+    /* a top-k in ts order visits few blocks: posting lists only for the parts it reaches */
+    sh->lazy = q->pl->ts_order && sink->worst_ts && q->pl->has_match;
+    if (sh->lazy) {
+        sh->part_mu = calloc(q->part_count + 1, sizeof *sh->part_mu);
+        if (!sh->part_mu) sh->lazy = false;
+        for (size_t pi = 0; sh->lazy && pi < q->part_count; pi++)
+            pthread_mutex_init(&sh->part_mu[pi], NULL);
+    }
     pthread_mutex_init(&sh->barrier.mu, NULL);
     pthread_cond_init(&sh->barrier.cv, NULL);
     sh->barrier.expected = nw;
@@ -400,7 +424,7 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
         q->hits += wq->hits;
         q->scanned += wq->scanned;
     }
-    if (atomic_load(&sh->settled)) q->st.blocks_skipped += sh->count - atomic_load(&sh->visited);
+    if (atomic_load(&sh->settled)) q->st.blocks_skipped += sh->count - atomic_load(&sh->taken);
     /* the first worker's hard error wins; a budget or deadline stop is partial when allowed */
     rc = 0;
     uint32_t failed = nw;
@@ -414,6 +438,9 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
         if (sh->rc[w]) failed = w;
     if (failed < nw && failed > 0 && q->d) *q->d = *q->workers[failed]->d;
     if (!rc && failed < nw) rc = scan_partial(q, sh->rc[failed]);
+    for (size_t pi = 0; sh->lazy && pi < q->part_count; pi++)
+        pthread_mutex_destroy(&sh->part_mu[pi]);
+    free(sh->part_mu);
     free(sh->part_off);
     free(sh->part_n);
     free(sh->rc);
