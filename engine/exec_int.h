@@ -404,6 +404,10 @@ typedef struct scan_sink {
 /* Runs the workers over the parts and blocks; each calls the sink with its own context.
  * Statistics, hits and scanned are summed into q; errors and partial stops reported in q. */
 int scan_run(exec_ctx *q, const scan_sink *sink);
+/* Runs fn(q->workers[w], w, arg) on every worker at once (w = 0 on the calling thread); fn
+ * shares the work out itself. The first error by worker index, its diag copied to q. */
+typedef int (*scan_task_fn)(exec_ctx *wq, uint32_t w, void *arg);
+int scan_parallel(exec_ctx *q, scan_task_fn fn, void *arg);
 /* QR_ELIMIT with allow_partial: marks the query partial (stop_reason from the diag), 0. */
 int scan_partial(exec_ctx *q, int rc);
 

@@ -7,6 +7,7 @@
  * k-th best ts is newer than every block left. */
 #include "engine/exec_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,52 @@ static int cursor_next(exec_ctx *q, const row_ref *rows, uint64_t last, exec_res
     return cursor_encode(q, &c, &r->next_cursor);
 }
 
+typedef struct mat_ctx {
+    exec_result *r;
+    row_ref **order; /* the output rows by location */
+    uint64_t count;
+    uint64_t *groups; /* order index where each block's rows start; [group_count] = count */
+    uint64_t group_count;
+    bool need_msg;
+    uint8_t *owner; /* per order index: 1 when a worker other than 0 made its cells */
+    atomic_uint_fast64_t next;
+} mat_ctx;
+
+/* Output columns of the winners, a block at a time (taken from mc->next); values copied into
+ * the worker's arena. */
+static int materialize(exec_ctx *q, uint32_t w, void *arg)
+{
+    mat_ctx *mc = arg;
+    plan *pl = q->pl;
+    for (;;) {
+        uint64_t gi = atomic_fetch_add(&mc->next, 1);
+        if (gi >= mc->group_count) return 0;
+        uint64_t start = mc->groups[gi], end = mc->groups[gi + 1];
+        row_ref **order = mc->order;
+        blk_ctx bc;
+        blk_init(&bc, q, &q->parts[order[start]->part_idx], order[start]->block_idx);
+        if (bc.err) return bc.err;
+        uint32_t n = (uint32_t)(end - start);
+        uint32_t *sel = qr_arena_alloc(&q->scratch, n * sizeof *sel);
+        if (!sel) return exec_over_budget(q);
+        for (uint32_t idx = 0; idx < n; idx++) sel[idx] = order[start + idx]->row;
+        if (mc->need_msg && blk_need_msgs(&bc, sel, n)) return bc.err;
+        for (uint64_t idx = start; idx < end; idx++) {
+            uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
+            exec_value *cells = &mc->r->cells[out_row * pl->out_count];
+            bool ok = true;
+            for (uint32_t col = 0; col < pl->out_count; col++) {
+                exec_value v = ev_eval(pl->out[col], &bc, order[idx]->row);
+                cells[col] = ev_copy(q->qa, &v, &ok);
+            }
+            if (!ok) return exec_over_budget(q);
+            if (bc.err) return bc.err;
+            mc->owner[idx] = w != 0;
+        }
+        qr_arena_reset(&q->scratch);
+    }
+}
+
 int run_rows(exec_ctx *q, exec_result *r)
 {
     plan *pl = q->pl;
@@ -158,34 +205,28 @@ int run_rows(exec_ctx *q, exec_result *r)
         order[idx]->keys = (exec_value *)(uintptr_t)idx;
     }
     qsort(order, count, sizeof *order, by_location);
-    bool need_msg = exprs_need_msg(pl->out, pl->out_count);
-    uint32_t *sel = NULL;
-    for (uint64_t start = 0; start < count;) {
-        uint64_t end = start + 1;
-        while (end < count && order[end]->part_idx == order[start]->part_idx &&
-               order[end]->block_idx == order[start]->block_idx)
-            end++;
-        blk_ctx bc;
-        blk_init(&bc, q, &q->parts[order[start]->part_idx], order[start]->block_idx);
-        if (bc.err) return bc.err;
-        uint32_t n = (uint32_t)(end - start);
-        sel = qr_arena_alloc(&q->scratch, n * sizeof *sel);
-        if (!sel) return exec_over_budget(q);
-        for (uint32_t idx = 0; idx < n; idx++) sel[idx] = order[start + idx]->row;
-        if (need_msg && blk_need_msgs(&bc, sel, n)) return bc.err;
-        for (uint64_t idx = start; idx < end; idx++) {
-            uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
-            exec_value *cells = &r->cells[out_row * pl->out_count];
-            bool ok = true;
-            for (uint32_t col = 0; col < pl->out_count; col++) {
-                exec_value v = ev_eval(pl->out[col], &bc, order[idx]->row);
-                cells[col] = ev_copy(q->qa, &v, &ok);
-            }
-            if (!ok) return exec_over_budget(q);
-            if (bc.err) return bc.err;
-        }
-        qr_arena_reset(&q->scratch);
-        start = end;
+    /* the winners' blocks, shared out among the workers (messages are most of the work) */
+    mat_ctx mc = {r, order, count, NULL, 0, exprs_need_msg(pl->out, pl->out_count), NULL, 0};
+    mc.groups = qr_arena_alloc(q->qa, (count + 1) * sizeof *mc.groups);
+    mc.owner = qr_arena_calloc(q->qa, count + 1, 1);
+    if (!mc.groups || !mc.owner) return exec_over_budget(q);
+    for (uint64_t idx = 0; idx < count; idx++)
+        if (idx == 0 || order[idx]->part_idx != order[idx - 1]->part_idx ||
+            order[idx]->block_idx != order[idx - 1]->block_idx)
+            mc.groups[mc.group_count++] = idx;
+    mc.groups[mc.group_count] = count;
+    atomic_init(&mc.next, 0);
+    err = mc.group_count > 1 ? scan_parallel(q, materialize, &mc) : materialize(q, 0, &mc);
+    if (err) return err;
+    /* cells made by the other workers live in their arenas: copy them into the result's */
+    for (uint64_t idx = 0; idx < count; idx++) {
+        if (!mc.owner[idx]) continue;
+        uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
+        exec_value *cells = &r->cells[out_row * pl->out_count];
+        bool ok = true;
+        for (uint32_t col = 0; col < pl->out_count; col++)
+            cells[col] = ev_copy(q->qa, &cells[col], &ok);
+        if (!ok) return exec_over_budget(q);
     }
     return 0;
 }

@@ -121,6 +121,49 @@ void scan_workers_fini(exec_ctx *q)
     q->worker_count = 0;
 }
 
+typedef struct task_arg {
+    exec_ctx *q;
+    uint32_t w;
+    scan_task_fn fn;
+    void *arg;
+    int rc;
+} task_arg;
+
+static void *task_main(void *arg)
+{
+    task_arg *ta = arg;
+    ta->rc = ta->fn(ta->q->workers[ta->w], ta->w, ta->arg);
+    return NULL;
+}
+
+int scan_parallel(exec_ctx *q, scan_task_fn fn, void *arg)
+{
+    int rc = scan_workers_init(q);
+    if (rc) return rc;
+    uint32_t nw = q->worker_count;
+    task_arg *tas = calloc(nw, sizeof *tas);
+    pthread_t *threads = calloc(nw, sizeof *threads);
+    if (!tas || !threads) {
+        free(tas);
+        free(threads);
+        return QR_ENOMEM;
+    }
+    for (uint32_t w = 0; w < nw; w++) tas[w] = (task_arg){q, w, fn, arg, 0};
+    uint32_t started = 1; /* the work is shared out dynamically: fewer threads still do it all */
+    while (started < nw && pthread_create(&threads[started], NULL, task_main, &tas[started]) == 0)
+        started++;
+    task_main(&tas[0]);
+    for (uint32_t w = 1; w < started; w++) pthread_join(threads[w], NULL);
+    rc = 0;
+    for (uint32_t w = 0; w < started && !rc; w++) {
+        rc = tas[w].rc;
+        if (rc && w > 0 && q->d) *q->d = *q->workers[w]->d;
+    }
+    free(tas);
+    free(threads);
+    return rc;
+}
+
 int scan_partial(exec_ctx *q, int rc)
 {
     if (rc != QR_ELIMIT || !q->opts.allow_partial) return rc;
