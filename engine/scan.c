@@ -85,7 +85,7 @@ int scan_workers_init(exec_ctx *q)
         if (!m) return QR_ENOMEM;
         m->q = *q;
         exec_ctx *wq = &m->q;
-        qr_arena_init(&m->qa, 64 * 1024, share);
+        qr_arena_init(&m->qa, 8 * 1024, share); /* small: most queries never use it */
         qr_arena_init(&wq->scratch, 256 * 1024, share);
         qr_diag_init(&m->d);
         wq->qa = &m->qa;
@@ -178,7 +178,8 @@ int scan_partial(exec_ctx *q, int rc)
 
 /* ---- the shared state of one scan ---------------------------------------------------------- */
 
-/* A barrier whose party can shrink (a thread that could not be started never arrives). */
+/* A barrier whose party is set as helpers start (a thread that could not be started never
+ * arrives). */
 typedef struct scan_barrier {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -204,7 +205,7 @@ static void barrier_wait(scan_barrier *b)
     pthread_mutex_unlock(&b->mu);
 }
 
-static void barrier_shrink(scan_barrier *b, uint32_t expected)
+static void barrier_expect(scan_barrier *b, uint32_t expected)
 {
     pthread_mutex_lock(&b->mu);
     b->expected = expected;
@@ -229,12 +230,47 @@ typedef struct scan_shared {
     atomic_bool settled;      /* the ts bound beat the next block: the rest are skipped */
     _Atomic int64_t bound;    /* ts order: the best worst ts of the workers' top-k */
     int *rc;                  /* per worker */
+    /* helper threads (worker 0 starts them) */
+    int64_t spawn_at_ns; /* monotonic time to start them; 0: at once */
+    bool spawned;
+    uint32_t started; /* workers running, 0 included */
+    pthread_t *threads;
+    struct worker_arg *args;
 } scan_shared;
 
 typedef struct worker_arg {
     scan_shared *sh;
     uint32_t w;
+    int phase; /* where the worker starts: 1 (parts) or 2 (blocks, when started late) */
 } worker_arg;
+
+/* Helper threads: with opts.threads set they start with the scan; by default only once the
+ * scan has run SCAN_SPAWN_AFTER_NS (1 ms) on the calling thread (a needle is done before a thread
+ * would be: starting one costs ~50 us, much more on a busy machine). */
+#define SCAN_SPAWN_AFTER_NS (1000 * 1000)
+
+static void *worker_main(void *arg);
+
+/* Worker 0 starts the helpers (once), in the phase it is in. */
+static void spawn(scan_shared *sh, int phase)
+{
+    uint32_t nw = sh->q->worker_count;
+    sh->spawned = true;
+    if (nw < 2) return;
+    if (phase == 1) barrier_expect(&sh->barrier, nw); /* worker 0 has not arrived yet */
+    for (uint32_t w = 1; w < nw; w++) {
+        sh->args[w] = (worker_arg){sh, w, phase};
+        if (pthread_create(&sh->threads[w], NULL, worker_main, &sh->args[w]) != 0) break;
+        sh->started++;
+    }
+    /* a helper that could not be started leaves its share to the others */
+    if (phase == 1 && sh->started < nw) barrier_expect(&sh->barrier, sh->started);
+}
+
+static void maybe_spawn(scan_shared *sh, uint32_t w, int phase)
+{
+    if (w == 0 && !sh->spawned && qr_monotonic_ns() >= sh->spawn_at_ns) spawn(sh, phase);
+}
 
 /* Fails the scan from worker w: every worker stops at its next block. */
 static int worker_fail(scan_shared *sh, uint32_t w, int rc)
@@ -354,6 +390,7 @@ static void *worker_main(void *arg)
     scan_shared *sh = wa->sh;
     uint32_t w = wa->w;
     int rc = 0;
+    if (wa->phase == 2) goto blocks;
     /* phase 1: parts */
     while (!atomic_load(&sh->halt)) {
         uint32_t pi = atomic_fetch_add(&sh->next_part, 1);
@@ -363,6 +400,7 @@ static void *worker_main(void *arg)
             worker_fail(sh, w, rc);
             break;
         }
+        maybe_spawn(sh, w, 1);
     }
     barrier_wait(&sh->barrier);
     if (w == 0 && !atomic_load(&sh->halt)) { /* the queue, in part order, then sorted */
@@ -379,7 +417,7 @@ static void *worker_main(void *arg)
         if (ts_order > 0) qsort(sh->items, count, sizeof *sh->items, by_min_asc);
     }
     barrier_wait(&sh->barrier);
-    /* phase 2: blocks */
+blocks: /* phase 2: blocks */
     while (!rc && !atomic_load(&sh->halt)) {
         size_t idx = atomic_fetch_add(&sh->next_item, 1);
         if (idx >= sh->count) break;
@@ -392,6 +430,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&sh->taken, 1);
         rc = block_visit(sh, w, it);
         if (rc) worker_fail(sh, w, rc);
+        maybe_spawn(sh, w, 2);
     }
     return NULL;
 }
@@ -430,7 +469,7 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
     sh->q = q;
     sh->sink = sink;
     /* a top-k in ts order visits few blocks: posting lists only for the parts it reaches */
-    sh->lazy = q->pl->ts_order && sink->worst_ts && q->pl->has_match;
+    sh->lazy = q->pl->ts_order && sink->worst_ts && q->pl->has_match && q->pl->limit >= 0;
     if (sh->lazy) {
         sh->part_mu = calloc(q->part_count + 1, sizeof *sh->part_mu);
         if (!sh->part_mu) sh->lazy = false;
@@ -439,16 +478,16 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
     }
     pthread_mutex_init(&sh->barrier.mu, NULL);
     pthread_cond_init(&sh->barrier.cv, NULL);
-    sh->barrier.expected = nw;
+    sh->barrier.expected = 1;
     atomic_init(&sh->bound, q->pl->ts_order < 0 ? INT64_MIN : INT64_MAX);
-    for (uint32_t w = 0; w < nw; w++) args[w] = (worker_arg){sh, w};
-    uint32_t started = 1; /* a worker that cannot be started leaves its share to the others */
-    while (started < nw &&
-           pthread_create(&threads[started], NULL, worker_main, &args[started]) == 0)
-        started++;
-    if (started < nw) barrier_shrink(&sh->barrier, started);
+    sh->threads = threads;
+    sh->args = args;
+    sh->started = 1;
+    args[0] = (worker_arg){sh, 0, 1};
+    sh->spawn_at_ns = q->opts.threads ? 0 : qr_monotonic_ns() + SCAN_SPAWN_AFTER_NS;
+    if (!sh->spawn_at_ns) spawn(sh, 1);
     worker_main(&args[0]);
-    for (uint32_t w = 1; w < started; w++) pthread_join(threads[w], NULL);
+    for (uint32_t w = 1; w < sh->started; w++) pthread_join(threads[w], NULL);
     pthread_mutex_destroy(&sh->barrier.mu);
     pthread_cond_destroy(&sh->barrier.cv);
 
