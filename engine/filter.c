@@ -81,8 +81,8 @@ int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n)
     if (missing == 0) return 0;
     /* past ~1/8 of the block, reading every frame costs no more than picking rows */
     if (missing > bc->n / 8) return blk_load(bc, COL_MSG);
-    if (!bc->msg_have) {
-        bc->msg = qr_arena_calloc(&q->scratch, bc->n, sizeof *bc->msg);
+    if (!bc->msg_have) { /* msg[row] is read only where msg_have[row] says it was loaded */
+        bc->msg = qr_arena_alloc(&q->scratch, (size_t)bc->n * sizeof *bc->msg);
         bc->msg_have = qr_arena_calloc(&q->scratch, bc->n, 1);
         if (!bc->msg || !bc->msg_have) return bc->err = exec_over_budget(q);
     }

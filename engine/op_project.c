@@ -104,7 +104,9 @@ typedef struct mat_ctx {
     uint64_t *groups; /* order index where each block's rows start; [group_count] = count */
     uint64_t group_count;
     bool need_msg;
-    uint8_t *owner; /* per order index: 1 when a worker other than 0 made its cells */
+    uint8_t *owner;           /* per order index: 1 when a worker other than 0 made its cells */
+    const row_ref *first_row; /* the first output row: order[i] - first_row is its position */
+    int *key_of_col;          /* per output column: the ORDER BY key with its value, or -1 */
     atomic_uint_fast64_t next;
 } mat_ctx;
 
@@ -128,11 +130,14 @@ static int materialize(exec_ctx *q, uint32_t w, void *arg)
         for (uint32_t idx = 0; idx < n; idx++) sel[idx] = order[start + idx]->row;
         if (mc->need_msg && blk_need_msgs(&bc, sel, n)) return bc.err;
         for (uint64_t idx = start; idx < end; idx++) {
-            uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
+            uint64_t out_row = (uint64_t)(order[idx] - mc->first_row);
             exec_value *cells = &mc->r->cells[out_row * pl->out_count];
             bool ok = true;
             for (uint32_t col = 0; col < pl->out_count; col++) {
-                exec_value v = ev_eval(pl->out[col], &bc, order[idx]->row);
+                /* a column that is also a sort key (ts): its value is in the row already */
+                int k = mc->key_of_col[col];
+                exec_value v =
+                    k >= 0 ? order[idx]->keys[k] : ev_eval(pl->out[col], &bc, order[idx]->row);
                 cells[col] = ev_copy(q->qa, &v, &ok);
             }
             if (!ok) return exec_over_budget(q);
@@ -199,17 +204,22 @@ int run_rows(exec_ctx *q, exec_result *r)
     r->cells = qr_arena_calloc(q->qa, count * pl->out_count + 1, sizeof *r->cells);
     row_ref **order = qr_arena_alloc(q->qa, (count + 1) * sizeof *order);
     if (!r->cells || !order) return exec_over_budget(q);
-    for (uint64_t idx = 0; idx < count; idx++) {
-        order[idx] = &rows[first + idx];
-        /* remember the output position: stash it in the row itself */
-        order[idx]->keys = (exec_value *)(uintptr_t)idx;
-    }
+    for (uint64_t idx = 0; idx < count; idx++) order[idx] = &rows[first + idx];
     qsort(order, count, sizeof *order, by_location);
     /* the winners' blocks, shared out among the workers (messages are most of the work) */
-    mat_ctx mc = {r, order, count, NULL, 0, exprs_need_msg(pl->out, pl->out_count), NULL, 0};
+    mat_ctx mc = {r, order, count, NULL, 0, false, NULL, &rows[first], NULL, 0};
     mc.groups = qr_arena_alloc(q->qa, (count + 1) * sizeof *mc.groups);
     mc.owner = qr_arena_calloc(q->qa, count + 1, 1);
-    if (!mc.groups || !mc.owner) return exec_over_budget(q);
+    mc.key_of_col = qr_arena_alloc(q->qa, (pl->out_count + 1) * sizeof *mc.key_of_col);
+    if (!mc.groups || !mc.owner || !mc.key_of_col) return exec_over_budget(q);
+    for (uint32_t col = 0; col < pl->out_count; col++) {
+        const bx *o = pl->out[col];
+        mc.key_of_col[col] = -1;
+        for (uint32_t k = 0; k < pl->order_count && mc.key_of_col[col] < 0; k++)
+            if (o->kind == BX_COL && pl->order[k]->kind == BX_COL && pl->order[k]->col == o->col)
+                mc.key_of_col[col] = (int)k;
+        mc.need_msg = mc.need_msg || (mc.key_of_col[col] < 0 && (o->cols & CM_BIT(COL_MSG)));
+    }
     for (uint64_t idx = 0; idx < count; idx++)
         if (idx == 0 || order[idx]->part_idx != order[idx - 1]->part_idx ||
             order[idx]->block_idx != order[idx - 1]->block_idx)
@@ -221,7 +231,7 @@ int run_rows(exec_ctx *q, exec_result *r)
     /* cells made by the other workers live in their arenas: copy them into the result's */
     for (uint64_t idx = 0; idx < count; idx++) {
         if (!mc.owner[idx]) continue;
-        uint64_t out_row = (uint64_t)(uintptr_t)order[idx]->keys;
+        uint64_t out_row = (uint64_t)(order[idx] - mc.first_row);
         exec_value *cells = &r->cells[out_row * pl->out_count];
         bool ok = true;
         for (uint32_t col = 0; col < pl->out_count; col++)
