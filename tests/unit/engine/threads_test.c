@@ -209,6 +209,31 @@ TEST(exact_float_sums)
     free(got);
 }
 
+TEST(default_threads_start_late)
+{
+    /* threads = 0: helpers start once the scan has run 1 ms (in the parts or the blocks
+     * phase, whichever it is in then); these queries run longer than that */
+    static const char *const queries[] = {
+        "SELECT msg, count(*) FROM logs GROUP BY msg ORDER BY 2 DESC, 1 LIMIT 20",
+        "SELECT host, count_distinct(msg), avg(latency_ms) FROM logs WHERE msg CONTAINS 'e' "
+        "GROUP BY host",
+        "SELECT ts, msg FROM logs WHERE msg ~ 'o.*e' ORDER BY msg DESC LIMIT 30",
+    };
+    for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi++) {
+        exec_opts one = {.threads = 1, .now_ns = ED_NOW_NS};
+        exec_opts dflt = {.threads = 0, .now_ns = ED_NOW_NS};
+        qr_diag d;
+        char *want = engine_data_csv(&g_ed, queries[qi], &one, NULL, &d);
+        for (int rep = 0; rep < 3 && want; rep++) {
+            char *got = engine_data_csv(&g_ed, queries[qi], &dflt, NULL, &d);
+            CHECK(got && strcmp(got, want) == 0);
+            free(got);
+        }
+        CHECK(want != NULL);
+        free(want);
+    }
+}
+
 /* Counts per time bucket (and per service) against a direct count over the events: blocks
  * wholly inside a bucket come from metadata, blocks straddling one edge, a few edges (7 s)
  * or many (1 s, 512-row blocks span ~25 s) are counted from their rows. */
@@ -292,6 +317,7 @@ int main(void)
     RUN(cursor_pages_same_for_any_thread_count);
     RUN(exact_float_sums);
     RUN(histogram_edge_blocks_match_reference);
+    RUN(default_threads_start_late);
     engine_data_close(&g_ed);
     QR_TEST_MAIN_END();
 }
