@@ -38,8 +38,9 @@ static const char *const shapes[] = {
     "SELECT service, level, count(*) FROM logs WHERE %s GROUP BY service, level",
     "SELECT bucket(ts, 1m) AS t, count(*) FROM logs WHERE %s GROUP BY t",
     "SELECT bucket(ts, 30s) AS t, service, count(*) FROM logs WHERE %s GROUP BY t, service",
-    "SELECT service, count(*), sum(latency_ms), avg(latency_ms), min(latency_ms), "
-    "max(latency_ms), p90(latency_ms), count_distinct(host) FROM logs WHERE %s GROUP BY service",
+    ("SELECT service, count(*), sum(latency_ms), avg(latency_ms), min(latency_ms), "
+     "max(latency_ms), p90(latency_ms), count_distinct(host) FROM logs WHERE %s GROUP BY "
+     "service"),
     "SELECT host, count(*) FROM logs WHERE %s GROUP BY host ORDER BY 2 DESC LIMIT 3",
     "SELECT msg, count(*) FROM logs WHERE %s GROUP BY msg ORDER BY 2 DESC, 1 LIMIT 5",
     "SELECT count_distinct(msg), sum(http.status), avg(http.status) FROM logs WHERE %s",
@@ -215,8 +216,8 @@ TEST(default_threads_start_late)
      * phase, whichever it is in then); these queries run longer than that */
     static const char *const queries[] = {
         "SELECT msg, count(*) FROM logs GROUP BY msg ORDER BY 2 DESC, 1 LIMIT 20",
-        "SELECT host, count_distinct(msg), avg(latency_ms) FROM logs WHERE msg CONTAINS 'e' "
-        "GROUP BY host",
+        ("SELECT host, count_distinct(msg), avg(latency_ms) FROM logs WHERE msg CONTAINS 'e' "
+         "GROUP BY host"),
         "SELECT ts, msg FROM logs WHERE msg ~ 'o.*e' ORDER BY msg DESC LIMIT 30",
     };
     for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi++) {
