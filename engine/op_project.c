@@ -207,7 +207,7 @@ int run_rows(exec_ctx *q, exec_result *r)
     for (uint64_t idx = 0; idx < count; idx++) order[idx] = &rows[first + idx];
     qsort(order, count, sizeof *order, by_location);
     /* the winners' blocks, shared out among the workers (messages are most of the work) */
-    mat_ctx mc = {r, order, count, NULL, 0, false, NULL, &rows[first], NULL, 0};
+    mat_ctx mc = {r, order, count, NULL, 0, false, NULL, rows ? &rows[first] : NULL, NULL, 0};
     mc.groups = qr_arena_alloc(q->qa, (count + 1) * sizeof *mc.groups);
     mc.owner = qr_arena_calloc(q->qa, count + 1, 1);
     mc.key_of_col = qr_arena_alloc(q->qa, (pl->out_count + 1) * sizeof *mc.key_of_col);
