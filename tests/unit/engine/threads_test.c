@@ -70,9 +70,8 @@ static void same_for_threads(const char *query, int *nonempty)
     if (!want) fprintf(stderr, "%s\n  error: %s\n", query, d.msg);
     CHECK(want != NULL);
     if (!want) return;
-    if (r1->row_count == 0) fprintf(stderr, "# no rows: %s\n", query);
     *nonempty += r1->row_count > 0 && strcmp(want, "count(*)\n0\n") != 0;
-    static const uint32_t counts[] = {2, 3, 8};
+    static const uint32_t counts[] = {2, 5};
     for (size_t ti = 0; ti < sizeof counts / sizeof *counts; ti++) {
         exec_opts o = {.threads = counts[ti], .now_ns = ED_NOW_NS};
         exec_result *r = NULL;
@@ -113,7 +112,7 @@ static void same_for_threads(const char *query, int *nonempty)
 TEST(random_queries_same_for_any_thread_count)
 {
     int nonempty = 0, runs = 0;
-    for (int iter = 0; iter < 20; iter++) {
+    for (int iter = 0; iter < 8; iter++) {
         char where[600];
         where_make(where, sizeof where);
         for (size_t shape = 0; shape < sizeof shapes / sizeof *shapes; shape++) {
@@ -225,7 +224,7 @@ TEST(default_threads_start_late)
         exec_opts dflt = {.threads = 0, .now_ns = ED_NOW_NS};
         qr_diag d;
         char *want = engine_data_csv(&g_ed, queries[qi], &one, NULL, &d);
-        for (int rep = 0; rep < 3 && want; rep++) {
+        for (int rep = 0; rep < 2 && want; rep++) {
             char *got = engine_data_csv(&g_ed, queries[qi], &dflt, NULL, &d);
             CHECK(got && strcmp(got, want) == 0);
             free(got);
