@@ -471,32 +471,36 @@ static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
     return 0;
 }
 
-/* Counts rows of (service id, level) into the memo's group (memo_pc's part, memo_bucket). */
-static int memo_add(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, uint64_t rows)
+/* The group of a memo slot not looked up yet (memo_add). */
+static int memo_group(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, size_t slot)
 {
     plan *pl = a->q->pl;
+    qr_buf_clear(&a->key);
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        exec_value v = {0};
+        if (g->kind == BX_CALL) {
+            v = ev_int(EXEC_TS, a->memo_bucket[k]);
+        } else if (g->col == COL_SERVICE) {
+            v.type = EXEC_STRING;
+            v.v.s = p->services[sid];
+        } else {
+            v = ev_int(EXEC_LEVEL, lvl);
+        }
+        a->kv[k] = v;
+        key_add(&a->key, &v);
+    }
+    return group_get(a, &a->memo[slot]);
+}
+
+/* Counts rows of (service id, level) into the memo's group (memo_pc's part, memo_bucket). */
+static inline int memo_add(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, uint64_t rows)
+{
     size_t slot = (size_t)sid * QR_LEVEL_COUNT + lvl;
     if (slot >= a->memo_slots) return QR_EINVAL;
-    group *grp = a->memo[slot];
-    if (!grp) {
-        qr_buf_clear(&a->key);
-        for (uint32_t k = 0; k < pl->group_count; k++) {
-            const bx *g = pl->groups[k];
-            exec_value v = {0};
-            if (g->kind == BX_CALL) {
-                v = ev_int(EXEC_TS, a->memo_bucket[k]);
-            } else if (g->col == COL_SERVICE) {
-                v.type = EXEC_STRING;
-                v.v.s = p->services[sid];
-            } else {
-                v = ev_int(EXEC_LEVEL, lvl);
-            }
-            a->kv[k] = v;
-            key_add(&a->key, &v);
-        }
-        int rc = group_get(a, &grp);
+    if (!a->memo[slot]) {
+        int rc = memo_group(a, p, sid, lvl, slot);
         if (rc) return rc;
-        a->memo[slot] = grp;
     }
     a->memo_rows[slot] += rows;
     return 0;
