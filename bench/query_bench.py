@@ -16,7 +16,7 @@ Usage: bench/query_bench.py BUILD_DIR [--runs R] [--out DIR] [--quarry-only] [EV
   --quarry-only   skip SQLite and ripgrep (their figures do not change with Quarry's)
 When BUILD_DIR/exec_bench exists (`cmake --build BUILD_DIR --target exec_bench`), each
 question is also timed in one process over many runs, as a server runs it (segments and their
-indexes stay open): column "q server ms" (best; the median is printed below the table).
+indexes stay open): column "q server ms" (best of 20; medians are printed below the table).
 """
 import calendar
 import collections
@@ -287,10 +287,10 @@ def best_of(fn):
 
 
 def server_ms(data, sql):
-    """exec_bench: best and median took_ms over 50 runs in one process (0, 0 without it)."""
+    """exec_bench: best and median took_ms over 20 runs in one process (0, 0 without it)."""
     if not os.path.exists(exec_bench):
         return 0.0, 0.0
-    p = subprocess.run([exec_bench, data, sql, "--runs", "50"], capture_output=True, text=True,
+    p = subprocess.run([exec_bench, data, sql, "--runs", "20"], capture_output=True, text=True,
                        check=True)
     m = re.search(r"best ([0-9.]+) ms, median ([0-9.]+) ms", p.stdout)
     return float(m.group(1)), float(m.group(2))
