@@ -234,6 +234,32 @@ TEST(default_threads_start_late)
     }
 }
 
+TEST(limits_hold_across_threads)
+{
+    const char *q = "SELECT msg, count(*) FROM logs GROUP BY msg";
+    /* cancel: every worker stops; the query fails with the cancel error */
+    volatile sig_atomic_t cancel = 1;
+    exec_opts o = {.threads = 3, .cancel = &cancel};
+    exec_result *r = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    CHECK_EQ_INT(exec_run(g_ed.db, NULL, q, &o, &r, &d), QR_ECANCELED);
+    CHECK(r == NULL && strstr(d.msg, "canceled") != NULL);
+    /* memory: the budget is shared out, not multiplied */
+    exec_opts m = {.threads = 3, .mem_budget_bytes = 1024 * 1024};
+    qr_diag_init(&d);
+    CHECK_EQ_INT(exec_run(g_ed.db, NULL, q, &m, &r, &d), QR_ELIMIT);
+    CHECK(r == NULL && strstr(d.msg, "memory budget") != NULL);
+    m.allow_partial = true;
+    qr_diag_init(&d);
+    CHECK_EQ_INT(exec_run(g_ed.db, NULL, q, &m, &r, &d), 0);
+    if (r) {
+        CHECK(r->partial && r->partial_reason && strstr(r->partial_reason, "budget"));
+        CHECK(r->row_count > 0 && r->row_count < ED_EVENTS);
+    }
+    exec_result_free(r);
+}
+
 /* Counts per time bucket (and per service) against a direct count over the events: blocks
  * wholly inside a bucket come from metadata, blocks straddling one edge, a few edges (7 s)
  * or many (1 s, 512-row blocks span ~25 s) are counted from their rows. */
@@ -318,6 +344,7 @@ int main(void)
     RUN(exact_float_sums);
     RUN(histogram_edge_blocks_match_reference);
     RUN(default_threads_start_late);
+    RUN(limits_hold_across_threads);
     engine_data_close(&g_ed);
     QR_TEST_MAIN_END();
 }
