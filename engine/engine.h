@@ -90,6 +90,7 @@ typedef struct exec_stats {
     uint64_t blocks_scanned;       /* columns read */
     uint64_t blocks_meta;          /* answered from block metadata alone */
     uint64_t rows_verified;        /* candidate rows whose text was checked */
+    uint32_t threads;              /* threads that scanned (the caller's included) */
 } exec_stats;
 
 typedef struct exec_result {

@@ -180,6 +180,7 @@ static int explain_rows(exec_ctx *q, exec_result *r)
              (unsigned long long)st->blocks_pruned_index, (unsigned long long)st->blocks_skipped,
              (unsigned long long)st->blocks_scanned, (unsigned long long)st->blocks_meta);
     line_add(&lines, "rows verified: %llu", (unsigned long long)st->rows_verified);
+    line_add(&lines, "threads: %u", st->threads ? st->threads : 1);
     line_add(&lines, "hits: %llu, scanned: %llu, took_ms: %.3f", (unsigned long long)q->hits,
              (unsigned long long)q->scanned, (double)(qr_monotonic_ns() - q->start_mono_ns) / 1e6);
     if (!qr_buf_ok(&lines)) {

@@ -488,6 +488,7 @@ int scan_run(exec_ctx *q, const scan_sink *sink)
     if (!sh->spawn_at_ns) spawn(sh, 1);
     worker_main(&args[0]);
     for (uint32_t w = 1; w < sh->started; w++) pthread_join(threads[w], NULL);
+    if (sh->started > q->st.threads) q->st.threads = sh->started;
     pthread_mutex_destroy(&sh->barrier.mu);
     pthread_cond_destroy(&sh->barrier.cv);
 
