@@ -7,6 +7,7 @@
  * k-th best ts is newer than every block left. */
 #include "engine/exec_int.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@ typedef struct rows_ctx {
     op_topk *topk;
     exec_value *keys;
     bool keys_need_msg;
+    /* a top-k shared by the workers (bounded top-k): pushes and reads under mu; its memory
+     * and diag are its own (shared_q) */
+    pthread_mutex_t *mu;
+    exec_ctx *shared_q;
 } rows_ctx;
 
 /* <0 when keys a come before keys b in the plan's order, 0 when equal. */
@@ -28,12 +33,40 @@ static int keys_order(const plan *pl, const exec_value *a, const exec_value *b)
     return 0;
 }
 
+/* Shared top-k: the block's keys first, then one lock for all its pushes. */
+static int rows_sink_shared(rows_ctx *rc, blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    exec_ctx *q = rc->q;
+    plan *pl = q->pl;
+    uint32_t kc = pl->order_count;
+    exec_value *keys = qr_arena_alloc(&q->scratch, ((size_t)n * kc + 1) * sizeof *keys);
+    uint32_t *rows = qr_arena_alloc(&q->scratch, ((size_t)n + 1) * sizeof *rows);
+    if (!keys || !rows) return exec_over_budget(q);
+    uint32_t m = 0;
+    for (uint32_t idx = 0; idx < n; idx++) {
+        exec_value *k = &keys[(size_t)m * kc];
+        for (uint32_t ki = 0; ki < kc; ki++) k[ki] = ev_eval(pl->order[ki], bc, sel[idx]);
+        if (bc->err) return bc->err;
+        if (q->has_cursor && keys_order(pl, k, q->cursor.keys) < 0) continue;
+        rows[m++] = sel[idx];
+    }
+    int err = 0;
+    pthread_mutex_lock(rc->mu);
+    for (uint32_t idx = 0; idx < m && !err; idx++)
+        err =
+            op_topk_push(rc->topk, &keys[(size_t)idx * kc], bc->pc->idx, bc->block_idx, rows[idx]);
+    if (err && q->d && rc->shared_q->d) *q->d = *rc->shared_q->d;
+    pthread_mutex_unlock(rc->mu);
+    return err;
+}
+
 static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
 {
     rows_ctx *rc = ctx;
     exec_ctx *q = rc->q;
     plan *pl = q->pl;
     if (rc->keys_need_msg && blk_need_msgs(bc, sel, n)) return bc->err;
+    if (rc->mu) return rows_sink_shared(rc, bc, sel, n);
     for (uint32_t idx = 0; idx < n; idx++) {
         for (uint32_t k = 0; k < pl->order_count; k++)
             rc->keys[k] = ev_eval(pl->order[k], bc, sel[idx]);
@@ -49,10 +82,12 @@ static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
 static bool rows_worst_ts(void *ctx, int64_t *out)
 {
     rows_ctx *rc = ctx;
+    if (rc->mu) pthread_mutex_lock(rc->mu);
     const exec_value *worst = op_topk_worst_key(rc->topk);
-    if (!worst || worst->type != EXEC_TS) return false;
-    *out = worst->v.i;
-    return true;
+    bool ok = worst && worst->type == EXEC_TS;
+    if (ok) *out = worst->v.i;
+    if (rc->mu) pthread_mutex_unlock(rc->mu);
+    return ok;
 }
 
 static int by_location(const void *a, const void *b)
@@ -148,6 +183,16 @@ static int materialize(exec_ctx *q, uint32_t w, void *arg)
     }
 }
 
+typedef struct shared_topk {
+    exec_ctx q; /* the query's context with the arena and diag below */
+    qr_arena arena;
+    qr_diag d;
+    pthread_mutex_t mu;
+} shared_topk;
+
+static int run_rows_topk(exec_ctx *q, exec_result *r, uint64_t cap, uint64_t before,
+                         shared_topk *sh);
+
 int run_rows(exec_ctx *q, exec_result *r)
 {
     plan *pl = q->pl;
@@ -158,18 +203,54 @@ int run_rows(exec_ctx *q, exec_result *r)
     uint64_t before = q->has_cursor ? q->cursor.skip : (uint64_t)pl->offset;
     uint64_t cap = UINT64_MAX;
     if (pl->limit >= 0) cap = (uint64_t)pl->limit + before + 1;
-    /* one top-k per scan worker, merged into the first: the order is total (ties broken by
-     * part, block, row), so the merged top-k is the same whichever worker saw a row */
     if ((err = scan_workers_init(q))) return err;
+    uint32_t nw = q->worker_count;
+    /* A bounded top-k is shared by the workers (a block's pushes under one lock), so the
+     * early-stop bound settles as soon as k rows are found among all of them; its memory is
+     * its own arena, freed at the end. Otherwise one top-k per worker, merged into the
+     * first. Either way the order is total (ties broken by part, block, row): the result is
+     * the same whichever worker saw a row. */
+    shared_topk sh;
+    memset(&sh, 0, sizeof sh);
+    bool shared = nw > 1 && cap != UINT64_MAX;
+    if (shared) {
+        sh.q = *q;
+        qr_arena_init(&sh.arena, 16 * 1024, q->opts.mem_budget_bytes);
+        qr_diag_init(&sh.d);
+        sh.q.qa = &sh.arena;
+        sh.q.d = &sh.d;
+        pthread_mutex_init(&sh.mu, NULL);
+    }
+    err = run_rows_topk(q, r, cap, before, shared ? &sh : NULL);
+    if (shared) {
+        pthread_mutex_destroy(&sh.mu);
+        qr_arena_fini(&sh.arena);
+    }
+    return err;
+}
+
+static int run_rows_topk(exec_ctx *q, exec_result *r, uint64_t cap, uint64_t before,
+                         shared_topk *sh)
+{
+    plan *pl = q->pl;
+    int err = 0;
     uint32_t nw = q->worker_count;
     rows_ctx *rcs = qr_arena_calloc(q->qa, nw, sizeof *rcs);
     void **ctxs = qr_arena_calloc(q->qa, nw, sizeof *ctxs);
     if (!rcs || !ctxs) return exec_over_budget(q);
+    op_topk *shared = NULL;
+    if (sh && (err = op_topk_new(&sh->q, pl->order_count, pl->order_desc, cap, &shared)))
+        return err;
     for (uint32_t w = 0; w < nw; w++) {
         exec_ctx *wq = q->workers[w];
-        rcs[w] = (rows_ctx){wq, NULL, NULL, exprs_need_msg(pl->order, pl->order_count)};
-        err = op_topk_new(wq, pl->order_count, pl->order_desc, cap, &rcs[w].topk);
-        if (err) return err;
+        rcs[w] = (rows_ctx){wq,
+                            shared,
+                            NULL,
+                            exprs_need_msg(pl->order, pl->order_count),
+                            sh ? &sh->mu : NULL,
+                            sh ? &sh->q : NULL};
+        if (!shared && (err = op_topk_new(wq, pl->order_count, pl->order_desc, cap, &rcs[w].topk)))
+            return err;
         rcs[w].keys = qr_arena_calloc(wq->qa, pl->order_count + 1, sizeof *rcs[w].keys);
         if (!rcs[w].keys) return exec_over_budget(wq);
         ctxs[w] = &rcs[w];
@@ -177,7 +258,7 @@ int run_rows(exec_ctx *q, exec_result *r)
     scan_sink sink = {rows_sink, NULL, rows_worst_ts, ctxs};
     err = scan_run(q, &sink);
     if (err) return err;
-    for (uint32_t w = 1; w < nw && !err; w++) {
+    for (uint32_t w = 1; w < nw && !err && !shared; w++) {
         uint64_t n;
         const row_ref *wr = op_topk_finish(rcs[w].topk, &n);
         for (uint64_t idx = 0; idx < n && !err; idx++)
