@@ -10,9 +10,10 @@
  *    DESC, oldest min ts first for ASC), otherwise in storage order; the workers take them one
  *    at a time. Each visited block is filtered into a selection and handed to sink->rows; the
  *    worker's scratch arena is reset after it. With ts order the workers share a bound: the
- *    best of their top-k's worst ts (each worker's k-th best is no better than the k-th best
- *    of all, so a block that cannot beat one worker's cannot enter the result); once the next
- *    block's ts cannot beat it, the scan stops.
+ *    best worst ts the sinks report (op_project shares one bounded top-k among the workers;
+ *    with one per worker, each worker's k-th best is no better than the k-th best of all, so
+ *    a block that cannot beat one cannot enter the result); once the next block's ts cannot
+ *    beat it, the scan stops.
  * Workers: q->workers[0] is the query's own context (run on the calling thread); the others
  * are copies with their own arenas (each with an equal share of the memory budget), diag,
  * statistics and regex match data, run on threads started and joined here. Every sink gets

@@ -84,7 +84,7 @@ static void same_for_threads(const char *query, int *nonempty)
         }
         if (r) {
             /* the pruning figures do not depend on the split (a top-k's early stop may visit
-             * a few more blocks with more threads: each worker fills its own top-k first) */
+             * a few more blocks with more threads: the blocks in flight when it stops) */
             CHECK_EQ_INT(r->stats.parts_total, r1->stats.parts_total);
             CHECK_EQ_INT(r->stats.blocks_total, r1->stats.blocks_total);
             CHECK_EQ_INT(r->stats.blocks_pruned_time, r1->stats.blocks_pruned_time);
