@@ -10,7 +10,13 @@ ingest_bench.py: its data-N directory is reused when it holds N events). Warm ca
 unmeasured run, then the best of --runs runs (default 5). The answers of the three systems are
 compared and a mismatch is printed loudly (exit status 1).
 
-Usage: bench/query_bench.py BUILD_DIR [--runs R] [EVENTS ...]   (default 10,000,000 events)
+Usage: bench/query_bench.py BUILD_DIR [--runs R] [--out DIR] [--quarry-only] [EVENTS ...]
+  (default 10,000,000 events)
+  --out DIR       corpora, data directories and SQLite files here (default bench/out)
+  --quarry-only   skip SQLite and ripgrep (their figures do not change with Quarry's)
+When BUILD_DIR/exec_bench exists (`cmake --build BUILD_DIR --target exec_bench`), each
+question is also timed in one process over many runs, as a server runs it (segments and their
+indexes stay open): column "q server ms" (best of 20; medians are printed below the table).
 """
 import calendar
 import collections
@@ -30,9 +36,17 @@ if "--runs" in args:
     at = args.index("--runs")
     runs = int(args[at + 1])
     del args[at:at + 2]
+quarry_only = "--quarry-only" in args
+if quarry_only:
+    args.remove("--quarry-only")
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+if "--out" in args:
+    at = args.index("--out")
+    out = os.path.abspath(args[at + 1])
+    del args[at:at + 2]
 counts = [int(x) for x in args] or [10_000_000]
 quarry = os.path.abspath(os.path.join(build, "quarry"))
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+exec_bench = os.path.abspath(os.path.join(build, "exec_bench"))
 os.makedirs(out, exist_ok=True)
 
 PHRASE = "connection refused"
@@ -272,10 +286,20 @@ def best_of(fn):
     return min(fn() for _ in range(runs))
 
 
+def server_ms(data, sql):
+    """exec_bench: best and median took_ms over 20 runs in one process (0, 0 without it)."""
+    if not os.path.exists(exec_bench):
+        return 0.0, 0.0
+    p = subprocess.run([exec_bench, data, sql, "--runs", "20"], capture_output=True, text=True,
+                       check=True)
+    m = re.search(r"best ([0-9.]+) ms, median ([0-9.]+) ms", p.stdout)
+    return float(m.group(1)), float(m.group(2))
+
+
 def bench(n):
     corpus = corpus_path(n)
     data = quarry_data(n, corpus)
-    sdb = sqlite3.connect(sqlite_db(n, corpus))
+    sdb = None if quarry_only else sqlite3.connect(sqlite_db(n, corpus))
     needle = pick_needle(corpus)
     print("== %s events: corpus %s (%.0f MB), needle %r, best of %d, load average %s"
           % (f"{n:,}", corpus, os.path.getsize(corpus) / 1e6, needle, runs, loadavg()),
@@ -296,6 +320,12 @@ def bench(n):
         if q_res["partial"]:
             print("!! quarry returned a partial result for %s" % name)
         q_ans = qnorm(q_res["rows"])
+        srv_best, srv_median = server_ms(data, qsql)
+        if quarry_only:
+            table.append((name, min(q_took), min(q_wall), srv_best, srv_median, 0, 0,
+                          GOALS[name], summary(q_ans), "-", q_res["scanned"]))
+            print("  %-17s done: %s" % (name, summary(q_ans)), flush=True)
+            continue
 
         # SQLite FTS5, in process.
         s_res = None
@@ -331,17 +361,21 @@ def bench(n):
                     a, b, c = q_ans.get(key), s_ans.get(key), r_ans.get(key)
                     if not a == b == c:
                         print("       %-30s quarry %s sqlite %s ripgrep %s" % (key, a, b, c))
-        table.append((name, min(q_took), min(q_wall), s_ms, r_ms, GOALS[name],
-                      summary(q_ans), "ok" if ok else "MISMATCH", q_res["scanned"]))
+        table.append((name, min(q_took), min(q_wall), srv_best, srv_median, s_ms, r_ms,
+                      GOALS[name], summary(q_ans), "ok" if ok else "MISMATCH",
+                      q_res["scanned"]))
         print("  %-17s done: %s" % (name, summary(q_ans)), flush=True)
-    fmt = "%-17s %10s %10s %10s %10s %8s  %-8s %10s  %s"
-    print(fmt % ("question", "quarry ms", "q wall ms", "sqlite ms", "rg ms", "goal", "same",
-                 "q scanned", "answer"))
-    for name, took, wall, s_ms, r_ms, goal, ans, ok, scanned in table:
-        print(fmt % (name, ms(took), ms(wall), ms(s_ms), ms(r_ms), "≤ %g" % goal, ok,
+    fmt = "%-17s %10s %10s %12s %10s %10s %8s  %-8s %10s  %s"
+    print(fmt % ("question", "quarry ms", "q wall ms", "q server ms", "sqlite ms", "rg ms",
+                 "goal", "same", "q scanned", "answer"))
+    for name, took, wall, srv, _, s_ms, r_ms, goal, ans, ok, scanned in table:
+        print(fmt % (name, ms(took), ms(wall), ms(srv) if srv else "-",
+                     ms(s_ms) if s_ms else "-", ms(r_ms) if r_ms else "-", "≤ %g" % goal, ok,
                      f"{scanned:,}", ans))
+    print("q server median ms: " + ", ".join("%s %s" % (row[0], ms(row[4])) for row in table))
     print("load average after: %s" % loadavg())
-    sdb.close()
+    if sdb:
+        sdb.close()
     return mismatches
 
 

@@ -673,12 +673,17 @@ void bind_meta_ok(plan *pl)
     for (uint32_t idx = 0; idx < pl->agg_count && pl->meta_ok; idx++)
         pl->meta_ok = pl->aggs[idx].fn == AGG_COUNT_STAR ||
                       (pl->aggs[idx].fn == AGG_RATE && !pl->aggs[idx].arg);
+    uint32_t buckets = 0;
     for (uint32_t idx = 0; idx < pl->group_count && pl->meta_ok; idx++) {
         const bx *g = pl->groups[idx];
         bool label = g->kind == BX_COL && (g->col == COL_SERVICE || g->col == COL_LEVEL);
         bool bucket = g->kind == BX_CALL && g->fn == FN_BUCKET && is_ts(g->items[0]);
+        buckets += bucket;
         pl->meta_ok = label || bucket;
     }
+    /* counts by labels and at most one time bucket: selected rows are counted per (bucket,
+     * service id, level) in a small array (op_agg.c), whatever the filter */
+    pl->count_fast = pl->meta_ok && buckets <= 1;
     for (uint32_t idx = 0; idx < pl->conj_count && pl->meta_ok; idx++)
         pl->meta_ok = pl->conjs[idx].cls == CONJ_TS || pl->conjs[idx].cls == CONJ_SL;
 }

@@ -18,7 +18,9 @@
  *
  * Ownership: exec_run allocates *out (one arena holds everything in it); exec_result_free
  * frees it (NULL is a no-op). Thread safety: exec_run may run in many threads at once, each
- * with its own result; it takes its own snapshot of the tenant.
+ * with its own result; it takes its own snapshot of the tenant. Within one query, the scan is
+ * split across opts->threads workers (the caller's thread and threads it starts and joins
+ * before returning) by part and block; the result is the same for any thread count.
  * Errors: 0 or a negative QR_E* code. Query errors (syntax, unknown field, bad level, bad
  * regex) are QR_ESYNTAX with a diag whose message starts "line L, column C: " and whose
  * line/column/offset point into the query text. QR_ELIMIT as above; QR_EIO/QR_ECORRUPT from
@@ -39,6 +41,7 @@
 
 #define EXEC_DEFAULT_MEM_BUDGET (512u * 1024 * 1024)
 #define EXEC_DEFAULT_LOGQL_LIMIT 100 /* LogQL log queries without a limit, as Loki */
+#define EXEC_MAX_THREADS 16
 
 struct rollup_mgr; /* engine/rollup.h */
 struct alert_mgr;  /* engine/alert.h */
@@ -61,6 +64,8 @@ typedef struct exec_opts {
      * statements that define or show rollups / alerts fail with a clear error */
     struct rollup_mgr *rollups;
     struct alert_mgr *alerts;
+    uint32_t threads; /* scan workers (the calling thread is one); 0 = one per core, at most
+                         EXEC_MAX_THREADS. Results do not depend on it. */
 } exec_opts;
 
 /* Value types of result cells. */
@@ -97,6 +102,7 @@ typedef struct exec_stats {
     uint64_t blocks_scanned;       /* columns read */
     uint64_t blocks_meta;          /* answered from block metadata alone */
     uint64_t rows_verified;        /* candidate rows whose text was checked */
+    uint32_t threads;              /* threads that scanned (the caller's included) */
 } exec_stats;
 
 typedef struct exec_result {

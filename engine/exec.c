@@ -191,6 +191,7 @@ static int explain_rows(exec_ctx *q, exec_result *r)
              (unsigned long long)st->blocks_pruned_index, (unsigned long long)st->blocks_skipped,
              (unsigned long long)st->blocks_scanned, (unsigned long long)st->blocks_meta);
     line_add(&lines, "rows verified: %llu", (unsigned long long)st->rows_verified);
+    line_add(&lines, "threads: %u", st->threads ? st->threads : 1);
     line_add(&lines, "hits: %llu, scanned: %llu, took_ms: %.3f", (unsigned long long)q->hits,
              (unsigned long long)q->scanned, (double)(qr_monotonic_ns() - q->start_mono_ns) / 1e6);
     if (!qr_buf_ok(&lines)) {
@@ -388,6 +389,7 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
     exec_regex_fini(&q);
     rollup_unbind_table(&q);
     for (size_t pi = 0; q.parts && pi < q.part_count; pi++) filter_part_fini(&q.parts[pi]);
+    scan_workers_fini(&q);
     db_snapshot_free(q.snap);
     qr_arena_fini(&q.scratch);
     if (rc) {

@@ -182,8 +182,9 @@ typedef struct plan {
     bx **groups; /* row context */
     uint32_t agg_count;
     agg_spec *aggs;
-    bx *having;   /* post-aggregation */
-    bool meta_ok; /* counts may come from block metadata (see op_agg.c) */
+    bx *having;      /* post-aggregation */
+    bool meta_ok;    /* counts may come from block metadata (see op_agg.c) */
+    bool count_fast; /* only counts, grouped by service / level / one bucket(ts, d) */
     /* row queries ordered by ts first: visit blocks by ts and stop early */
     int ts_order;      /* 0 no, 1 ascending, -1 descending */
     const char *label; /* "SQL" or "LogQL", for EXPLAIN */
@@ -203,6 +204,8 @@ typedef struct part_ctx {
     roaring_bitmap_t *cand; /* candidate rows of the MATCH conjuncts (postings), or NULL */
     bool has_cand;
     bool cand_exact; /* cand is exactly the matching rows: no verification */
+    bool cand_lazy;  /* filter_part_prepare leaves cand to filter_part_match (scan.c) */
+    bool cand_ready; /* filter_part_match ran */
     int32_t **fvar;  /* per query field: indexes into p->fields (one per value type) */
     uint32_t *fvar_n;
 } part_ctx;
@@ -270,6 +273,10 @@ struct exec_ctx {
     struct rollup *table;
     const struct ru_def *table_def;
     const char *rollup_note; /* EXPLAIN: "rollup: name" or "rollup: not used (...)" */
+    /* scan workers (scan.c): workers[0] is this context; the others are copies with their own
+     * arenas, diag, statistics and regex match data, merged back by the operators */
+    uint32_t worker_count;
+    exec_ctx **workers;
 };
 
 /* ---- exec.c ---- */
@@ -364,12 +371,18 @@ void blk_init(blk_ctx *bc, exec_ctx *q, part_ctx *pc, uint32_t block_idx);
 int blk_load(blk_ctx *bc, int col); /* loads a built-in column */
 int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n);
 const qr_column *blk_field(blk_ctx *bc, uint32_t qf, uint32_t *count);
-/* Per part: resolve fields, build label tables and MATCH candidates. */
+/* Per part: resolve fields, build label tables and (unless pc->cand_lazy) MATCH candidates.
+ * Until the candidates are made, block pruning uses the blocks' token blooms. */
 int filter_part_prepare(exec_ctx *q, part_ctx *pc);
+/* The MATCH candidates of the part (posting lists), once. */
+int filter_part_match(exec_ctx *q, part_ctx *pc);
 void filter_part_fini(part_ctx *pc);
 /* Block pruning: 0 keep, else which counter it counts against. */
 typedef enum prune_why { PRUNE_NONE, PRUNE_TIME, PRUNE_LABELS, PRUNE_INDEX } prune_why;
 prune_why filter_block_prune(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi);
+/* The index part of it (posting lists, else token blooms): true when no row can match. With
+ * pc->cand_lazy, filter_block_prune leaves this to the block's visit. */
+bool filter_block_prune_index(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi);
 /* True when every row of the block passes every conjunct, as far as metadata says
  * (whole block in range, all its (service, level) pairs accepted, no other conjunct). */
 bool filter_block_all_match_meta(exec_ctx *q, part_ctx *pc, const qr_block_meta *m);
@@ -387,16 +400,29 @@ bool match_block_may(qr_part *p, uint32_t block_idx, const ms_node *m);
 bool match_row(const ms_node *m, blk_ctx *bc, uint32_t row, qr_str text);
 
 /* ---- scan.c ---- */
+/* Sets up q->workers (opts.threads of them, fewer for small snapshots); call before the sinks
+ * are made (one sink context per worker). Freed by scan_workers_fini (exec_run). */
+int scan_workers_init(exec_ctx *q);
+void scan_workers_fini(exec_ctx *q);
 typedef struct scan_sink {
     /* rows of a block that passed the filter */
     int (*rows)(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n);
     /* a block answered from metadata (NULL: never) */
     int (*meta)(void *ctx, part_ctx *pc, const qr_block_meta *m);
-    /* ts order early stop: true when no row of a block with this bound can enter */
-    bool (*done)(void *ctx, int64_t bound_ts);
-    void *ctx;
+    /* ts order early stop: true and *out = the first key (ts) of the worst row kept, when the
+     * sink is full (no row with a worse ts can enter any more) */
+    bool (*worst_ts)(void *ctx, int64_t *out);
+    void **ctxs; /* one per worker: ctxs[w] belongs to q->workers[w] */
 } scan_sink;
+/* Runs the workers over the parts and blocks; each calls the sink with its own context.
+ * Statistics, hits and scanned are summed into q; errors and partial stops reported in q. */
 int scan_run(exec_ctx *q, const scan_sink *sink);
+/* Runs fn(q->workers[w], w, arg) on every worker at once (w = 0 on the calling thread); fn
+ * shares the work out itself. The first error by worker index, its diag copied to q. */
+typedef int (*scan_task_fn)(exec_ctx *wq, uint32_t w, void *arg);
+int scan_parallel(exec_ctx *q, scan_task_fn fn, void *arg);
+/* QR_ELIMIT with allow_partial: marks the query partial (stop_reason from the diag), 0. */
+int scan_partial(exec_ctx *q, int rc);
 
 /* ---- operators ---- */
 typedef struct row_ref {

@@ -81,8 +81,8 @@ int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n)
     if (missing == 0) return 0;
     /* past ~1/8 of the block, reading every frame costs no more than picking rows */
     if (missing > bc->n / 8) return blk_load(bc, COL_MSG);
-    if (!bc->msg_have) {
-        bc->msg = qr_arena_calloc(&q->scratch, bc->n, sizeof *bc->msg);
+    if (!bc->msg_have) { /* msg[row] is read only where msg_have[row] says it was loaded */
+        bc->msg = qr_arena_alloc(&q->scratch, (size_t)bc->n * sizeof *bc->msg);
         bc->msg_have = qr_arena_calloc(&q->scratch, bc->n, 1);
         if (!bc->msg || !bc->msg_have) return bc->err = exec_over_budget(q);
     }
@@ -194,6 +194,14 @@ int filter_part_prepare(exec_ctx *q, part_ctx *pc)
         }
     }
     if (fake.err) return fake.err;
+    return pc->cand_lazy ? 0 : filter_part_match(q, pc);
+}
+
+int filter_part_match(exec_ctx *q, part_ctx *pc)
+{
+    qr_part *p = pc->p;
+    plan *pl = q->pl;
+    pc->cand_ready = true;
     if (pl->has_match && p->has_postings) {
         pc->cand_exact = true;
         for (uint32_t idx = 0; idx < pl->conj_count; idx++) {
@@ -251,17 +259,20 @@ prune_why filter_block_prune(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, 
             any = m->counts[idx].row_count && sl_pair_ok(pc, &m->counts[idx]);
         if (!any) return PRUNE_LABELS;
     }
-    if (pc->has_cand) {
-        if (roaring_bitmap_range_cardinality(pc->cand, m->first_row,
-                                             (uint64_t)m->first_row + m->row_count) == 0)
-            return PRUNE_INDEX;
-    } else if (pl->has_match) {
-        for (uint32_t idx = 0; idx < pl->conj_count; idx++)
-            if (pl->conjs[idx].cls == CONJ_MATCH &&
-                !match_block_may(pc->p, bi, pl->conjs[idx].e->ms))
-                return PRUNE_INDEX;
-    }
-    return PRUNE_NONE;
+    if (pc->cand_lazy && !pc->cand_ready) return PRUNE_NONE; /* the index at the visit */
+    return filter_block_prune_index(q, pc, m, bi) ? PRUNE_INDEX : PRUNE_NONE;
+}
+
+bool filter_block_prune_index(exec_ctx *q, part_ctx *pc, const qr_block_meta *m, uint32_t bi)
+{
+    plan *pl = q->pl;
+    if (pc->has_cand)
+        return roaring_bitmap_range_cardinality(pc->cand, m->first_row,
+                                                (uint64_t)m->first_row + m->row_count) == 0;
+    for (uint32_t idx = 0; pl->has_match && idx < pl->conj_count; idx++)
+        if (pl->conjs[idx].cls == CONJ_MATCH && !match_block_may(pc->p, bi, pl->conjs[idx].e->ms))
+            return true;
+    return false;
 }
 
 bool filter_block_all_match_meta(exec_ctx *q, part_ctx *pc, const qr_block_meta *m)
@@ -283,13 +294,15 @@ int filter_block_select(blk_ctx *bc, uint32_t **sel_out, uint32_t *n_out)
     if (!sel) return exec_over_budget(q);
     uint32_t n = 0;
     if (pc->has_cand) {
+        /* one bulk read of exactly the block's candidates */
+        uint64_t want = roaring_bitmap_range_cardinality(pc->cand, m->first_row,
+                                                         (uint64_t)m->first_row + bc->n);
         roaring_uint32_iterator_t it;
         roaring_init_iterator(pc->cand, &it);
         roaring_move_uint32_iterator_equalorlarger(&it, m->first_row);
-        while (it.has_value && it.current_value < m->first_row + bc->n) {
-            sel[n++] = it.current_value - m->first_row;
-            roaring_advance_uint32_iterator(&it);
-        }
+        if (want > bc->n) want = bc->n;
+        n = want ? roaring_read_uint32_iterator(&it, sel, (uint32_t)want) : 0;
+        for (uint32_t idx = 0; idx < n; idx++) sel[idx] -= m->first_row;
     } else {
         for (uint32_t row = 0; row < bc->n; row++) sel[row] = row;
         n = bc->n;

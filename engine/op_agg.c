@@ -25,11 +25,13 @@
 
 typedef struct agg_state {
     int64_t count;
-    int64_t sum_i;
-    double sum_f;
-    bool sum_float;
-    exec_value best; /* min / max */
-    uint64_t *set;   /* count_distinct: open addressing, 0 = empty slot ... */
+    __int128 sum_i; /* the integers, exactly */
+    double *sum_fp; /* the floats, exactly: non-overlapping partials, smallest first */
+    uint32_t sum_fn, sum_fcap;
+    double sum_special; /* inf / NaN values (and overflow), summed as they come */
+    bool sum_float;     /* some value was a float: the sum is a float */
+    exec_value best;    /* min / max */
+    uint64_t *set;      /* count_distinct: open addressing, 0 = empty slot ... */
     uint32_t set_n, set_cap;
     uint8_t *hll; /* ... until AGG_DISTINCT_EXACT_MAX values, then HyperLogLog registers */
     dd_sketch dd; /* quantile */
@@ -182,6 +184,111 @@ static bool set_add(exec_ctx *q, agg_state *s, uint64_t h)
     return true;
 }
 
+/* ---- exact sums --------------------------------------------------------------------------
+ * Float sums are kept exactly, as a list of non-overlapping partials (Shewchuk's algorithm, as
+ * Python's math.fsum), and rounded once at the end: the sum does not depend on the order the
+ * values came in, so partial sums of the scan workers merge into the same result for any
+ * split. Integers are summed exactly in 128 bits. */
+
+static int fsum_add(qr_arena *arena, agg_state *s, double x)
+{
+    if (!isfinite(x)) {
+        s->sum_special += x;
+        return 0;
+    }
+    uint32_t kept = 0;
+    for (uint32_t idx = 0; idx < s->sum_fn; idx++) {
+        double y = s->sum_fp[idx];
+        if (fabs(x) < fabs(y)) {
+            double t = x;
+            x = y;
+            y = t;
+        }
+        double hi = x + y, lo = y - (hi - x);
+        if (lo != 0.0) s->sum_fp[kept++] = lo;
+        x = hi;
+    }
+    s->sum_fn = kept;
+    if (!isfinite(x)) { /* overflow of the exact sum: it is this infinity */
+        s->sum_special += x;
+        return 0;
+    }
+    if (s->sum_fn == s->sum_fcap) {
+        uint32_t cap = s->sum_fcap ? s->sum_fcap * 2 : 4;
+        double *fp = qr_arena_alloc(arena, cap * sizeof *fp);
+        if (!fp) return -1;
+        if (s->sum_fn) memcpy(fp, s->sum_fp, s->sum_fn * sizeof *fp);
+        s->sum_fp = fp;
+        s->sum_fcap = cap;
+    }
+    s->sum_fp[s->sum_fn++] = x;
+    return 0;
+}
+
+/* The exact sum of the partials, rounded to nearest (math.fsum's last step). */
+static double fsum_round(const double *p, uint32_t n)
+{
+    if (n == 0) return 0.0;
+    double hi = p[--n], lo = 0.0;
+    while (n > 0) {
+        double x = hi, y = p[--n];
+        hi = x + y;
+        lo = y - (hi - x);
+        if (lo != 0.0) break;
+    }
+    if (n > 0 && ((lo < 0 && p[n - 1] < 0) || (lo > 0 && p[n - 1] > 0))) {
+        double y = lo * 2, x = hi + y;
+        if (y == x - hi) hi = x;
+    }
+    return hi;
+}
+
+/* The state's sum as a double: the integers and the floats together, rounded once. */
+static double sum_value(const agg_state *s)
+{
+    if (s->sum_special != 0 || isnan(s->sum_special)) return s->sum_special;
+    double p[80];
+    agg_state t = {.sum_fp = p, .sum_fcap = 80};
+    for (uint32_t idx = 0; idx < s->sum_fn && idx < 76; idx++) p[idx] = s->sum_fp[idx];
+    t.sum_fn = s->sum_fn < 76 ? s->sum_fn : 76;
+    /* the 128-bit integer as three exact doubles (42 + 42 + 44 bits) */
+    __int128 v = s->sum_i;
+    const __int128 mask = ((__int128)1 << 42) - 1;
+    double c0 = (double)(int64_t)(v & mask), c1 = (double)(int64_t)((v >> 42) & mask),
+           c2 = (double)(int64_t)(v >> 84);
+    fsum_add(NULL, &t, c0);
+    fsum_add(NULL, &t, ldexp(c1, 42));
+    fsum_add(NULL, &t, ldexp(c2, 84));
+    return t.sum_special != 0 || isnan(t.sum_special) ? t.sum_special : fsum_round(p, t.sum_fn);
+}
+
+/* min / max: ev_cmp's order; values that compare equal (1 and 1.0) by type, so the result
+ * does not depend on the order the values came in */
+static bool best_beats(const agg_spec *spec, const exec_value *v, const exec_value *best)
+{
+    int c = ev_cmp(v, best);
+    if (c == 0) return v->type < best->type;
+    return spec->fn == AGG_MIN ? c < 0 : c > 0;
+}
+
+/* count_distinct: one more value hash */
+static int distinct_add(exec_ctx *q, agg_state *s, uint64_t h)
+{
+    if (s->hll) {
+        hll_add(s->hll, h);
+        return 0;
+    }
+    if (!set_add(q, s, h)) return exec_over_budget(q);
+    if (s->set_n > AGG_DISTINCT_EXACT_MAX) { /* from here on: HyperLogLog */
+        s->hll = qr_arena_calloc(q->qa, HLL_REGISTERS, 1);
+        if (!s->hll) return exec_over_budget(q);
+        for (uint32_t idx = 0; idx < s->set_cap; idx++)
+            if (s->set[idx]) hll_add(s->hll, s->set[idx]);
+        s->set = NULL;
+    }
+    return 0;
+}
+
 static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc, uint32_t row)
 {
     exec_ctx *q = a->q;
@@ -199,18 +306,10 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
     case AGG_AVG:
     case AGG_RATE: /* rate(x): the sum of x per second */
         if (v.type == EXEC_FLOAT) {
-            if (!s->sum_float) {
-                s->sum_float = true;
-                s->sum_f = (double)s->sum_i;
-            }
-            s->sum_f += v.v.f;
+            s->sum_float = true;
+            if (fsum_add(q->qa, s, v.v.f)) return exec_over_budget(q);
         } else if (v.type == EXEC_INT || v.type == EXEC_DURATION) {
-            if (s->sum_float) {
-                s->sum_f += (double)v.v.i;
-            } else if (__builtin_add_overflow(s->sum_i, v.v.i, &s->sum_i)) {
-                s->sum_float = true;
-                s->sum_f = (double)s->sum_i + (double)v.v.i;
-            }
+            s->sum_i += v.v.i;
         } else {
             return 0;
         }
@@ -218,8 +317,7 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
         return 0;
     case AGG_MIN:
     case AGG_MAX: {
-        int c = s->count ? ev_cmp(&v, &s->best) : 0;
-        if (!s->count || (spec->fn == AGG_MIN ? c < 0 : c > 0)) {
+        if (!s->count || best_beats(spec, &v, &s->best)) {
             bool ok = true;
             s->best = ev_copy(q->qa, &v, &ok);
             if (!ok) return exec_over_budget(q);
@@ -231,20 +329,7 @@ static int state_add(agg_op *a, agg_state *s, const agg_spec *spec, blk_ctx *bc,
         qr_buf_clear(&a->key);
         key_add(&a->key, &v);
         if (!qr_buf_ok(&a->key)) return QR_ENOMEM;
-        uint64_t h = qr_hash64(a->key.data, a->key.len);
-        if (s->hll) {
-            hll_add(s->hll, h);
-            return 0;
-        }
-        if (!set_add(q, s, h)) return exec_over_budget(q);
-        if (s->set_n > AGG_DISTINCT_EXACT_MAX) { /* from here on: HyperLogLog */
-            s->hll = qr_arena_calloc(q->qa, HLL_REGISTERS, 1);
-            if (!s->hll) return exec_over_budget(q);
-            for (uint32_t idx = 0; idx < s->set_cap; idx++)
-                if (s->set[idx]) hll_add(s->hll, s->set[idx]);
-            s->set = NULL;
-        }
-        return 0;
+        return distinct_add(q, s, qr_hash64(a->key.data, a->key.len));
     }
     case AGG_QUANTILE: {
         if (v.type != EXEC_INT && v.type != EXEC_FLOAT) return 0;
@@ -266,20 +351,19 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
         return ev_int(EXEC_INT, s->count);
     case AGG_RATE:
         v.type = EXEC_FLOAT;
-        v.v.f = !spec->arg     ? (double)s->count / spec->per_s
-                : s->sum_float ? s->sum_f / spec->per_s
-                               : (double)s->sum_i / spec->per_s;
+        v.v.f = !spec->arg ? (double)s->count / spec->per_s : sum_value(s) / spec->per_s;
         return v;
     case AGG_SUM:
         if (!s->count) return ev_null();
-        if (!s->sum_float) return ev_int(EXEC_INT, s->sum_i);
+        if (!s->sum_float && s->sum_i >= INT64_MIN && s->sum_i <= INT64_MAX)
+            return ev_int(EXEC_INT, (int64_t)s->sum_i);
         v.type = EXEC_FLOAT;
-        v.v.f = s->sum_f;
+        v.v.f = sum_value(s);
         return v;
     case AGG_AVG:
         if (!s->count) return ev_null();
         v.type = EXEC_FLOAT;
-        v.v.f = (s->sum_float ? s->sum_f : (double)s->sum_i) / (double)s->count;
+        v.v.f = sum_value(s) / (double)s->count;
         return v;
     case AGG_MIN:
     case AGG_MAX:
@@ -299,10 +383,16 @@ static exec_value state_value(const agg_spec *spec, agg_state *s)
 
 /* ---- sinks ---------------------------------------------------------------------------------- */
 
+static int count_rows_fast(agg_op *a, blk_ctx *bc, const uint32_t *sel, uint32_t n);
+
 static int agg_rows(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
 {
     agg_op *a = ctx;
     plan *pl = a->q->pl;
+    if (pl->count_fast) {
+        int rc = count_rows_fast(a, bc, sel, n);
+        if (rc != QR_EAGAIN) return rc;
+    }
     for (uint32_t idx = 0; idx < n; idx++) {
         uint32_t row = sel[idx];
         qr_buf_clear(&a->key);
@@ -369,7 +459,7 @@ static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
     }
     if (!fresh) return 0;
     meta_flush(a);
-    size_t slots = (size_t)pc->p->service_count * QR_LEVEL_COUNT;
+    size_t slots = (size_t)(pc->p->service_count ? pc->p->service_count : 1) * QR_LEVEL_COUNT;
     if (slots > a->memo_cap) {
         size_t cap = slots > 2 * a->memo_cap ? slots : 2 * a->memo_cap;
         a->memo = qr_arena_alloc(q->qa, cap * sizeof *a->memo);
@@ -380,6 +470,41 @@ static int meta_memo(agg_op *a, const part_ctx *pc, int64_t min_ts_ns)
     if (slots) memset(a->memo, 0, slots * sizeof *a->memo);
     a->memo_slots = slots;
     a->memo_pc = pc;
+    return 0;
+}
+
+/* The group of a memo slot not looked up yet (memo_add). */
+static int memo_group(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, size_t slot)
+{
+    plan *pl = a->q->pl;
+    qr_buf_clear(&a->key);
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        exec_value v = {0};
+        if (g->kind == BX_CALL) {
+            v = ev_int(EXEC_TS, a->memo_bucket[k]);
+        } else if (g->col == COL_SERVICE) {
+            v.type = EXEC_STRING;
+            v.v.s = p->services[sid];
+        } else {
+            v = ev_int(EXEC_LEVEL, lvl);
+        }
+        a->kv[k] = v;
+        key_add(&a->key, &v);
+    }
+    return group_get(a, &a->memo[slot]);
+}
+
+/* Counts rows of (service id, level) into the memo's group (memo_pc's part, memo_bucket). */
+static inline int memo_add(agg_op *a, const qr_part *p, uint32_t sid, uint8_t lvl, uint64_t rows)
+{
+    size_t slot = (size_t)sid * QR_LEVEL_COUNT + lvl;
+    if (slot >= a->memo_slots) return QR_EINVAL;
+    if (!a->memo[slot]) {
+        int rc = memo_group(a, p, sid, lvl, slot);
+        if (rc) return rc;
+    }
+    a->memo_rows[slot] += rows;
     return 0;
 }
 
@@ -397,6 +522,8 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
     int rc = meta_memo(a, pc, m->min_ts_ns);
     if (rc) return rc;
     qr_part *p = pc->p;
+    bool labels = false; /* grouped by service or level: each pair to its group */
+    for (uint32_t k = 0; k < pl->group_count; k++) labels = labels || pl->groups[k]->kind == BX_COL;
     uint64_t hits = 0;
     for (uint32_t ci = 0; ci < m->count_n; ci++) {
         const qr_svc_level_count *c = &m->counts[ci];
@@ -405,32 +532,239 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
             return qr_diag_set(q->d, QR_ECORRUPT, "block counts name a service id out of range");
         size_t slot = (size_t)c->service_id * QR_LEVEL_COUNT + c->level;
         if (pc->sl_ok && !pc->sl_ok[slot]) continue;
-        group *grp = a->memo[slot];
-        if (!grp) {
-            qr_buf_clear(&a->key);
-            for (uint32_t k = 0; k < pl->group_count; k++) {
-                const bx *g = pl->groups[k];
-                exec_value v = {0};
-                if (g->kind == BX_CALL) {
-                    v = ev_int(EXEC_TS, a->memo_bucket[k]);
-                } else if (g->col == COL_SERVICE) {
-                    v.type = EXEC_STRING;
-                    v.v.s = p->services[c->service_id];
-                } else {
-                    v = ev_int(EXEC_LEVEL, c->level);
-                }
-                a->kv[k] = v;
-                key_add(&a->key, &v);
-            }
-            rc = group_get(a, &grp);
-            if (rc) return rc;
-            a->memo[slot] = grp;
-        }
-        a->memo_rows[slot] += c->row_count;
+        if (labels && (rc = memo_add(a, p, c->service_id, c->level, c->row_count))) return rc;
         hits += c->row_count;
     }
+    if (!labels && hits && (rc = memo_add(a, p, 0, 0, hits))) return rc; /* one group */
     q->hits += hits;
     return 0;
+}
+
+/* ---- counts of selected rows without a hash lookup per row ----------------------------------
+ * For count(*) grouped by service, level and at most one bucket(ts, d) (plan count_fast):
+ * the selected rows of a block are counted per (bucket, service id, level) in a small array —
+ * the bucket is an integer division of the decoded ts — and the counts go to the groups
+ * through the same memo as the metadata answers, so a group is looked up once per part and
+ * bucket, not once per row. A block with out-of-range ids (or ts outside its metadata) takes
+ * the general path. Only the columns the keys need are read. */
+
+#define COUNT_FAST_MAX_CELLS (1u << 16)
+
+static int count_rows_fast(agg_op *a, blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    exec_ctx *q = a->q;
+    plan *pl = q->pl;
+    bool by_svc = false, by_lvl = false;
+    int64_t width = 0;
+    for (uint32_t k = 0; k < pl->group_count; k++) {
+        const bx *g = pl->groups[k];
+        if (g->kind == BX_CALL)
+            width = g->width_ns;
+        else if (g->col == COL_SERVICE)
+            by_svc = true;
+        else
+            by_lvl = true;
+    }
+    qr_part *p = bc->p;
+    uint32_t svc_n = by_svc ? p->service_count : 1, lvl_n = by_lvl ? QR_LEVEL_COUNT : 1;
+    int64_t b0 = 0;
+    uint64_t nb = 1;
+    if (width > 0) {
+        b0 = bucket_of(bc->meta.min_ts_ns, width);
+        uint64_t span = (uint64_t)bucket_of(bc->meta.max_ts_ns, width) - (uint64_t)b0;
+        nb = span / (uint64_t)width + 1;
+    }
+    uint64_t cells = nb * svc_n * lvl_n;
+    if (svc_n == 0 || nb > COUNT_FAST_MAX_CELLS || cells > COUNT_FAST_MAX_CELLS) return QR_EAGAIN;
+    if ((by_svc && blk_load(bc, COL_SERVICE)) || (by_lvl && blk_load(bc, COL_LEVEL)) ||
+        (width > 0 && blk_load(bc, COL_TS)))
+        return bc->err;
+    uint32_t *counts = qr_arena_calloc(&q->scratch, cells, sizeof *counts);
+    if (!counts) return exec_over_budget(q);
+    const uint32_t *svc = bc->svc;
+    const uint8_t *lvl = bc->level;
+    const int64_t *ts = bc->ts;
+    uint32_t bad = 0;
+    if (width > 0 && !by_svc && !by_lvl && nb <= 8) {
+        /* the histogram over a block that straddles a few bucket edges: compare, not divide */
+        int64_t edge[8];
+        for (uint64_t k = 0; k < 8; k++)
+            edge[k] = k + 1 < nb ? b0 + (int64_t)(k + 1) * width : INT64_MAX;
+        int64_t lo = bc->meta.min_ts_ns, hi = bc->meta.max_ts_ns;
+        if (nb == 2) { /* the usual case: one edge */
+            int64_t e = edge[0];
+            uint32_t upper = 0;
+            for (uint32_t idx = 0; idx < n; idx++) {
+                int64_t t = ts[sel[idx]];
+                upper += t >= e;
+                bad |= t < lo || t > hi;
+            }
+            counts[0] += n - upper;
+            counts[1] += upper;
+        } else {
+            for (uint32_t idx = 0; idx < n; idx++) {
+                int64_t t = ts[sel[idx]];
+                uint32_t bi = 0;
+                for (uint64_t k = 0; k + 1 < nb; k++) bi += t >= edge[k];
+                bad |= t < lo || t > hi;
+                counts[bi]++;
+            }
+        }
+    } else if (width > 0 && !by_svc && !by_lvl) { /* buckets only */
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint64_t bi = ((uint64_t)ts[sel[idx]] - (uint64_t)b0) / (uint64_t)width;
+            bad |= bi >= nb;
+            counts[bi < nb ? bi : 0]++;
+        }
+    } else if (width == 0 && by_svc && !by_lvl) { /* by service */
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t sid = svc[sel[idx]];
+            bad |= sid >= svc_n;
+            counts[sid < svc_n ? sid : 0]++;
+        }
+    } else {
+        for (uint32_t idx = 0; idx < n; idx++) {
+            uint32_t row = sel[idx];
+            uint64_t bi = 0;
+            uint32_t sid = by_svc ? svc[row] : 0, lv = by_lvl ? lvl[row] : 0;
+            if (width > 0) bi = ((uint64_t)ts[row] - (uint64_t)b0) / (uint64_t)width;
+            bool out = bi >= nb || sid >= svc_n || lv >= lvl_n;
+            bad |= out;
+            counts[out ? 0 : (bi * svc_n + sid) * lvl_n + lv]++;
+        }
+    }
+    if (bad) return QR_EAGAIN;
+    for (uint64_t bi = 0; bi < nb; bi++) {
+        const uint32_t *row = counts + bi * svc_n * lvl_n;
+        bool any = false;
+        for (uint32_t cell = 0; cell < svc_n * lvl_n && !any; cell++) any = row[cell] != 0;
+        if (!any) continue;
+        int rc = meta_memo(a, bc->pc, b0 + (int64_t)bi * width);
+        if (rc) return rc;
+        for (uint32_t cell = 0; cell < svc_n * lvl_n; cell++) {
+            if (!row[cell]) continue;
+            rc = memo_add(a, p, cell / lvl_n, (uint8_t)(cell % lvl_n), row[cell]);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- merging the scan workers' tables ------------------------------------------------------- */
+
+static int state_merge(agg_op *a, agg_state *into, const agg_spec *spec, const agg_state *from)
+{
+    exec_ctx *q = a->q;
+    switch (spec->fn) {
+    case AGG_COUNT_STAR:
+    case AGG_COUNT:
+        into->count += from->count;
+        return 0;
+    case AGG_SUM:
+    case AGG_AVG:
+    case AGG_RATE:
+        into->count += from->count;
+        into->sum_i += from->sum_i;
+        into->sum_float = into->sum_float || from->sum_float;
+        into->sum_special += from->sum_special;
+        for (uint32_t idx = 0; idx < from->sum_fn; idx++)
+            if (fsum_add(q->qa, into, from->sum_fp[idx])) return exec_over_budget(q);
+        return 0;
+    case AGG_MIN:
+    case AGG_MAX:
+        if (from->count && (!into->count || best_beats(spec, &from->best, &into->best))) {
+            bool ok = true;
+            into->best = ev_copy(q->qa, &from->best, &ok);
+            if (!ok) return exec_over_budget(q);
+        }
+        into->count += from->count;
+        return 0;
+    case AGG_COUNT_DISTINCT:
+        if (from->hll) {
+            if (!into->hll) {
+                into->hll = qr_arena_calloc(q->qa, HLL_REGISTERS, 1);
+                if (!into->hll) return exec_over_budget(q);
+                for (uint32_t idx = 0; idx < into->set_cap; idx++)
+                    if (into->set[idx]) hll_add(into->hll, into->set[idx]);
+                into->set = NULL;
+            }
+            hll_merge(into->hll, from->hll);
+            return 0;
+        }
+        for (uint32_t idx = 0; idx < from->set_cap; idx++) {
+            if (!from->set || !from->set[idx]) continue;
+            int rc = distinct_add(q, into, from->set[idx]);
+            if (rc) return rc;
+        }
+        return 0;
+    case AGG_QUANTILE:
+        into->count += from->count;
+        return dd_merge(q->qa, &into->dd, &from->dd) ? exec_over_budget(q) : 0;
+    }
+    return 0;
+}
+
+/* Adds the groups of worker table `from` to `into` (both flushed). */
+static int agg_merge(agg_op *into, const agg_op *from)
+{
+    plan *pl = into->q->pl;
+    for (uint64_t gi = 0; gi < from->count; gi++) {
+        const group *fg = from->groups[gi];
+        qr_buf_clear(&into->key);
+        qr_buf_append(&into->key, fg->key, fg->key_len);
+        for (uint32_t k = 0; k < pl->group_count; k++) into->kv[k] = fg->keys[k];
+        group *g;
+        int rc = group_get(into, &g);
+        if (rc) return rc;
+        for (uint32_t ai = 0; ai < pl->agg_count; ai++) {
+            rc = state_merge(into, &g->st[ai], &pl->aggs[ai], &fg->st[ai]);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+static int agg_init(agg_op *a, exec_ctx *q)
+{
+    memset(a, 0, sizeof *a);
+    a->q = q;
+    qr_buf_init(&a->key);
+    qr_buf_init(&a->last_key);
+    a->kv = qr_arena_calloc(q->qa, q->pl->group_count + 1, sizeof *a->kv);
+    return a->kv ? table_grow(a) : exec_over_budget(q);
+}
+
+static void agg_fini(agg_op *a)
+{
+    qr_buf_fini(&a->key);
+    qr_buf_fini(&a->last_key);
+}
+
+/* The scan: one table per worker, merged into the first (aggregates merge exactly, so the
+ * result does not depend on how the blocks were split). */
+static int agg_scan(exec_ctx *q, agg_op *a)
+{
+    plan *pl = q->pl;
+    int rc = scan_workers_init(q);
+    if (rc) return rc;
+    uint32_t nw = q->worker_count;
+    agg_op *ws = qr_arena_calloc(q->qa, nw, sizeof *ws);
+    void **ctxs = qr_arena_calloc(q->qa, nw, sizeof *ctxs);
+    if (!ws || !ctxs) return exec_over_budget(q);
+    ctxs[0] = a;
+    uint32_t ready = 1;
+    for (; ready < nw && !rc; ready++) {
+        rc = agg_init(&ws[ready], q->workers[ready]);
+        ctxs[ready] = &ws[ready];
+    }
+    if (!rc) {
+        scan_sink sink = {agg_rows, pl->meta_ok ? agg_meta : NULL, NULL, ctxs};
+        rc = scan_run(q, &sink);
+    }
+    for (uint32_t w = 0; w < ready; w++) meta_flush(ctxs[w]);
+    for (uint32_t w = 1; w < ready && !rc; w++) rc = agg_merge(a, &ws[w]);
+    for (uint32_t w = 1; w < ready; w++) agg_fini(&ws[w]);
+    return scan_partial(q, rc); /* over budget while merging: partial when allowed */
 }
 
 /* ---- output --------------------------------------------------------------------------------- */
@@ -438,13 +772,17 @@ static int agg_meta(void *ctx, part_ctx *pc, const qr_block_meta *m)
 typedef struct out_row {
     exec_value *cells;
     exec_value *sort;
+    const group *g;
 } out_row;
 
 typedef struct sort_ctx {
     uint32_t n;
     const bool *desc;
+    uint32_t group_count;
 } sort_ctx;
 
+/* ORDER BY, then (ties) the group keys, then their bytes: a total order, so the output does
+ * not depend on the order the groups were made in */
 static int out_cmp(const void *x, const void *y, void *ctx)
 {
     const sort_ctx *sc = ctx;
@@ -453,31 +791,28 @@ static int out_cmp(const void *x, const void *y, void *ctx)
         int c = ev_cmp(&a->sort[k], &b->sort[k]);
         if (c) return sc->desc && sc->desc[k] ? -c : c;
     }
-    return 0;
+    for (uint32_t k = 0; k < sc->group_count; k++) {
+        int c = ev_cmp(&a->g->keys[k], &b->g->keys[k]);
+        if (c) return c;
+    }
+    uint32_t n = a->g->key_len < b->g->key_len ? a->g->key_len : b->g->key_len;
+    int c = n ? memcmp(a->g->key, b->g->key, n) : 0;
+    if (c) return c;
+    return a->g->key_len < b->g->key_len ? -1 : a->g->key_len > b->g->key_len;
 }
 
 int run_agg(exec_ctx *q, exec_result *r)
 {
     plan *pl = q->pl;
     agg_op a;
-    memset(&a, 0, sizeof a);
-    a.q = q;
-    qr_buf_init(&a.key);
-    qr_buf_init(&a.last_key);
-    a.kv = qr_arena_calloc(q->qa, pl->group_count + 1, sizeof *a.kv);
-    int rc = a.kv ? table_grow(&a) : exec_over_budget(q);
-    if (!rc && pl->kind == PLAN_AGG) {
-        scan_sink sink = {agg_rows, pl->meta_ok ? agg_meta : NULL, NULL, &a};
-        rc = scan_run(q, &sink);
-        meta_flush(&a);
-    }
+    int rc = agg_init(&a, q);
+    if (!rc && pl->kind == PLAN_AGG) rc = agg_scan(q, &a);
     if (!rc && pl->group_count == 0 && a.count == 0) {
         group *g;
         qr_buf_clear(&a.key);
         rc = group_get(&a, &g);
     }
-    qr_buf_fini(&a.key);
-    qr_buf_fini(&a.last_key);
+    agg_fini(&a);
     if (rc) return rc;
     if (q->stopped) q->qa->budget_bytes += q->qa->budget_bytes / 4 + 1024 * 1024;
 
@@ -502,6 +837,7 @@ int run_agg(exec_ctx *q, exec_result *r)
             if (!ev_truthy(&hv)) continue;
         }
         out_row *o = &rows[kept];
+        o->g = g;
         o->cells = qr_arena_alloc(q->qa, (pl->out_count + 1) * sizeof *o->cells);
         o->sort = qr_arena_alloc(q->qa, (sort_n + 1) * sizeof *o->sort);
         if (!o->cells || !o->sort) return exec_over_budget(q);
@@ -518,8 +854,8 @@ int run_agg(exec_ctx *q, exec_result *r)
         qr_arena_reset(&q->scratch);
         kept++;
     }
-    sort_ctx sc = {sort_n, default_order ? NULL : pl->order_desc};
-    if (kept > 1 && sort_n) qsort_r(rows, kept, sizeof *rows, out_cmp, &sc);
+    sort_ctx sc = {sort_n, default_order ? NULL : pl->order_desc, pl->group_count};
+    if (kept > 1 && (sort_n || pl->group_count)) qsort_r(rows, kept, sizeof *rows, out_cmp, &sc);
     uint64_t first = (uint64_t)pl->offset < kept ? (uint64_t)pl->offset : kept;
     uint64_t count = kept - first;
     if (pl->limit >= 0 && count > (uint64_t)pl->limit) count = (uint64_t)pl->limit;

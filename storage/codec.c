@@ -2,16 +2,19 @@
  *
  * Bit-unpacking reads one unaligned 64-bit word per value while 8 bytes remain (shift +
  * width <= 64 for widths up to 57), and falls back to a byte-wise read near the end of the
- * input and for wider values, so it never reads past in_len. Encoders pick the smallest
+ * input and for wider values, so it never reads past in_len; 32-bit unpacking of widths up to
+ * 8 (dictionary ids, posting gaps) reads a word per eight values, and 16 bytes at a time with
+ * SSE2 for widths 4 and 8. Encoders pick the smallest
  * encoding by computing exact sizes (cheap: one pass for widths, one for runs). */
 #include "storage/codec.h"
 
 #include "common/qr_err.h"
 
-unsigned codec_width_u64(uint64_t v)
-{
-    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
-}
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+unsigned codec_width_u64(uint64_t v) { return v ? 64u - (unsigned)__builtin_clzll(v) : 0u; }
 
 void codec_bitpack(const uint64_t *v, size_t n, unsigned width, uint8_t *out)
 {
@@ -67,6 +70,61 @@ int codec_bitunpack_u64(const uint8_t *in, size_t in_len, size_t n, unsigned wid
     return 0;
 }
 
+/* Widths up to 8: eight values are `width` bytes, one word load; the width is a constant in
+ * each instance (the switch below), so the shifts are too. Returns the values unpacked. */
+static inline size_t unpack_by8(const uint8_t *restrict in, size_t in_len, size_t n, unsigned width,
+                                uint32_t add, uint32_t *restrict out)
+{
+    uint64_t mask = (1ull << width) - 1;
+    size_t groups = n / 8;
+    if (in_len < 8) return 0;
+    if (groups > (in_len - 8) / width + 1) groups = (in_len - 8) / width + 1;
+    if (width == 4 || width == 8) { /* whole bytes */
+        size_t bytes = n * width / 8, b = 0;
+#ifdef __SSE2__
+        /* 16 bytes at a time: nibbles (or bytes) widened to u32 lanes */
+        const __m128i zero = _mm_setzero_si128(), base = _mm_set1_epi32((int)add);
+        const __m128i low4 = _mm_set1_epi8(15);
+        for (; b + 16 <= bytes; b += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + b));
+            __m128i parts[2] = {v, zero};
+            int nparts = 1;
+            if (width == 4) { /* byte i holds values 2i (low nibble) and 2i + 1 */
+                __m128i lo = _mm_and_si128(v, low4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+                parts[0] = _mm_unpacklo_epi8(lo, hi);
+                parts[1] = _mm_unpackhi_epi8(lo, hi);
+                nparts = 2;
+            }
+            uint32_t *o = out + b * 8 / width;
+            for (int k = 0; k < nparts; k++) {
+                __m128i w16lo = _mm_unpacklo_epi8(parts[k], zero),
+                        w16hi = _mm_unpackhi_epi8(parts[k], zero);
+                __m128i *dst = (__m128i *)(void *)(o + 16 * k);
+                _mm_storeu_si128(dst, _mm_add_epi32(_mm_unpacklo_epi16(w16lo, zero), base));
+                _mm_storeu_si128(dst + 1, _mm_add_epi32(_mm_unpackhi_epi16(w16lo, zero), base));
+                _mm_storeu_si128(dst + 2, _mm_add_epi32(_mm_unpacklo_epi16(w16hi, zero), base));
+                _mm_storeu_si128(dst + 3, _mm_add_epi32(_mm_unpackhi_epi16(w16hi, zero), base));
+            }
+        }
+#endif
+        if (width == 8)
+            for (; b < bytes; b++) out[b] = in[b] + add;
+        else
+            for (; b < bytes; b++) {
+                out[2 * b] = (uint32_t)(in[b] & 15) + add;
+                out[2 * b + 1] = (uint32_t)(in[b] >> 4) + add;
+            }
+        return bytes * 8 / width;
+    }
+    for (size_t g = 0; g < groups; g++) {
+        uint64_t word = qr_load_u64(in + g * width);
+#pragma GCC unroll 8
+        for (unsigned j = 0; j < 8; j++)
+            out[g * 8 + j] = (uint32_t)((word >> (j * width)) & mask) + add;
+    }
+    return groups * 8;
+}
+
 int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned width, uint32_t add,
                         uint32_t *out)
 {
@@ -76,8 +134,36 @@ int codec_bitunpack_u32(const uint8_t *in, size_t in_len, size_t n, unsigned wid
         return 0;
     }
     uint64_t mask = (1ull << width) - 1;
-    uint64_t bitpos = 0;
     size_t idx = 0;
+    switch (width) { /* dictionary ids: small widths, the common case */
+    case 1:
+        idx = unpack_by8(in, in_len, n, 1, add, out);
+        break;
+    case 2:
+        idx = unpack_by8(in, in_len, n, 2, add, out);
+        break;
+    case 3:
+        idx = unpack_by8(in, in_len, n, 3, add, out);
+        break;
+    case 4:
+        idx = unpack_by8(in, in_len, n, 4, add, out);
+        break;
+    case 5:
+        idx = unpack_by8(in, in_len, n, 5, add, out);
+        break;
+    case 6:
+        idx = unpack_by8(in, in_len, n, 6, add, out);
+        break;
+    case 7:
+        idx = unpack_by8(in, in_len, n, 7, add, out);
+        break;
+    case 8:
+        idx = unpack_by8(in, in_len, n, 8, add, out);
+        break;
+    default:
+        break;
+    }
+    uint64_t bitpos = (uint64_t)idx * width;
     /* Fast path: whole 8-byte words available. */
     if (in_len >= 8) {
         uint64_t safe_bits = (uint64_t)(in_len - 8) * 8; /* word loads stay inside in_len */
@@ -209,10 +295,7 @@ int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out)
     return u64_decode_any(r, n, NULL, out, max);
 }
 
-static size_t svarint_len(int64_t v)
-{
-    return uvarint_len(qr_zigzag_enc(v));
-}
+static size_t svarint_len(int64_t v) { return uvarint_len(qr_zigzag_enc(v)); }
 
 static const uint64_t pow10_u64[CODEC_SCALE_MAX + 1] = {1ull,
                                                         10ull,

@@ -50,7 +50,7 @@ TEST(bitpack_all_widths)
 {
     uint64_t state = 1;
     for (unsigned width = 0; width <= 64; width++) {
-        for (size_t n = 0; n < 140; n += 13) {
+        for (size_t n = 0; n < 140; n += n < 20 ? 1 : 13) {
             uint64_t v[140], out[140];
             uint64_t mask = width == 64 ? ~0ull : (1ull << width) - 1;
             for (size_t idx = 0; idx < n; idx++) v[idx] = qr_test_rand(&state) & mask;
@@ -64,6 +64,8 @@ TEST(bitpack_all_widths)
                 uint32_t out32[140];
                 CHECK(codec_bitunpack_u32(buf, bytes, n, width, 0, out32) == 0);
                 for (size_t idx = 0; idx < n; idx++) CHECK(out32[idx] == v[idx]);
+                CHECK(codec_bitunpack_u32(buf, bytes, n, width, 7, out32) == 0);
+                for (size_t idx = 0; idx < n; idx++) CHECK(out32[idx] == (uint32_t)v[idx] + 7);
             }
             if (bytes) CHECK(codec_bitunpack_u64(buf, bytes - 1, n, width, 0, out) == QR_ECORRUPT);
             free(buf);
