@@ -1,6 +1,7 @@
 /* evfilter: per-event filters of the streaming paths (tail, rollups, alerts) give the answers
  * the engine's WHERE gives — three-valued logic, levels, numbers, ts, PCRE2 regexes, MATCH. */
 #include "qr_test.h"
+#include "engine/engine.h"
 #include "engine/evfilter.h"
 
 static qr_event *push(qr_batch *b, const char *svc, int level, const char *msg, int64_t n)
@@ -133,9 +134,98 @@ TEST(sql_conditions)
     qr_batch_fini(&b);
 }
 
+/* MATCH in a streaming filter (with its token cache and fast rejection) agrees with the
+ * engine's MATCH over the same events, whatever the search, evaluated rule after rule over
+ * the batch as the continuous-query managers do. */
+TEST(match_agrees_with_the_engine)
+{
+    static const char *words[] = {"timeout", "refused", "connection", "card", "declined",
+                                  "retry",   "user",    "GET",        "/api", "42"};
+    qr_batch b;
+    qr_batch_init(&b);
+    uint64_t rng = 77;
+    for (int n = 0; n < 3000; n++) {
+        char msg[400];
+        size_t len = 0;
+        int words_n = 1 + (int)(qr_test_rand(&rng) % (n % 50 == 0 ? 80 : 12));
+        for (int w = 0; w < words_n && len < 300; w++)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s%s", w ? " " : "",
+                                    words[qr_test_rand(&rng) % 10],
+                                    qr_test_rand(&rng) % 5 == 0 ? "-x" : "");
+        qr_event *e = qr_batch_push(&b);
+        e->ts_ns = 1750000000000000000LL + n;
+        e->service = qr_batch_str(&b, "api", 3);
+        e->level = QR_LEVEL_INFO;
+        e->msg = qr_batch_str(&b, msg, len);
+    }
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("evf_match", dir, sizeof dir));
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    db_opts o;
+    memset(&o, 0, sizeof o);
+    o.wal.fsync_policy = WAL_FSYNC_NEVER;
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    REQUIRE(db_ingest(db, NULL, &b, &d) == 0);
+    static const char *searches[] = {
+        "timeout",
+        "timeout refused",
+        "timeout OR declined",
+        "\"connection refused\"",
+        "-timeout",
+        "time*",
+        "card -declined",
+        "(retry OR user) 42",
+        "x",
+        "\"get api\"",
+        "nothing",
+        "/re.used/",
+    };
+    enum { NS = sizeof searches / sizeof searches[0] };
+    evf *filters[NS];
+    qr_arena a;
+    qr_arena_init(&a, 0, 0);
+    char texts[NS][200];
+    for (int si = 0; si < NS; si++) {
+        snprintf(texts[si], sizeof texts[si], "SELECT 1 FROM logs WHERE msg MATCH '%s'",
+                 searches[si]);
+        sql_stmt *st = NULL;
+        REQUIRE(sql_parse(texts[si], strlen(texts[si]), &a, &st, &d) == 0);
+        REQUIRE(evf_compile_where(texts[si], st->u.select->where, &filters[si], &d) == 0);
+    }
+    uint64_t counts[NS] = {0};
+    for (int round = 0; round < 2; round++) /* the second round answers from the cache */
+        for (int si = 0; si < NS; si++) {
+            uint64_t n = 0;
+            for (size_t idx = 0; idx < b.count; idx++)
+                n += evf_match(filters[si], &b, &b.events[idx]);
+            if (round) CHECK_EQ_INT(n, counts[si]);
+            counts[si] = n;
+        }
+    for (int si = 0; si < NS; si++) {
+        char q[256];
+        snprintf(q, sizeof q, "SELECT count(*) FROM logs WHERE msg MATCH '%s'", searches[si]);
+        exec_result *r = NULL;
+        REQUIRE(exec_run(db, NULL, q, NULL, &r, &d) == 0);
+        if ((uint64_t)r->cells[0].v.i != counts[si])
+            fprintf(stderr, "  %s: engine %lld, filter %llu\n", searches[si],
+                    (long long)r->cells[0].v.i, (unsigned long long)counts[si]);
+        CHECK_EQ_INT(r->cells[0].v.i, counts[si]);
+        exec_result_free(r);
+        evf_free(filters[si]);
+    }
+    CHECK(counts[0] > 0 && counts[10] == 0);
+    qr_arena_fini(&a);
+    db_close(db);
+    qr_test_rmdir(dir);
+    qr_batch_fini(&b);
+}
+
 int main(void)
 {
     RUN(logql_and_params);
     RUN(sql_conditions);
+    RUN(match_agrees_with_the_engine);
     QR_TEST_MAIN_END();
 }
