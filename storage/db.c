@@ -277,6 +277,10 @@ static bool memtab_due(const db_t *db, const memtab *m, int64_t now_mono)
  * t->mu must be held. */
 static int tenant_freeze_locked(db_t *db, tenant *t)
 {
+    if (t->freezing) { /* another thread is freezing it right now: that does the job */
+        while (t->freezing) pthread_cond_wait(&t->cond, &t->mu);
+        return 0;
+    }
     if (!memtab_rows(t->active)) return 0;
     t->freezing = true;
     while (t->inflight) pthread_cond_wait(&t->cond, &t->mu);
@@ -947,9 +951,24 @@ static int db_ingest_impl(db_t *db, const char *tenant_name, qr_batch *batch, bo
 
     pthread_mutex_lock(&t->mu);
     /* backpressure: wait while the tenant's flushes lag behind; give up with the flush's
-     * error when flushing keeps failing (e.g. a full disk) rather than hang.
+     * error when flushing keeps failing (e.g. a full disk) rather than hang. A full active
+     * memtable is frozen here when there is room, not left to grow until the flush thread,
+     * busy writing a segment, gets to it: the active memtable stays within one batch of
+     * flush_rows / flush_bytes, so memory is bounded whatever the ingest rate.
      * Lock order is db->mu before t->mu, so nothing here takes db->mu. */
-    while (t->freezing || t->frozen_count >= db->opts.max_frozen) {
+    for (;;) {
+        if (!t->freezing && t->frozen_count < db->opts.max_frozen) {
+            if (memtab_rows(t->active) < db->opts.flush_rows &&
+                memtab_bytes(t->active) < db->opts.flush_bytes)
+                break;
+            rc = tenant_freeze_locked(db, t);
+            pthread_cond_signal(&db->flush_cond); /* a missed wake-up costs one 100 ms tick */
+            if (rc) {
+                pthread_mutex_unlock(&t->mu);
+                return qr_diag_set(d, rc, "cannot freeze the memtable: %s", qr_strerror(rc));
+            }
+            continue;
+        }
         if (t->frozen_count >= db->opts.max_frozen) {
             if (atomic_load(&db->flush_failing)) {
                 pthread_mutex_unlock(&t->mu);

@@ -660,10 +660,11 @@ static size_t count_seg_files(const char *dir)
     return n;
 }
 
-/* Compaction on demand (five 1,200-row segments, merges of at most 4,000 rows: 3 + 2): every row and every term's rows (ids seen once, words, numbers,
- * absent terms) read back the same; a snapshot taken before keeps the replaced files alive
- * and readable until it is freed; then only the catalog's files remain; reopen and check
- * agree. Then background compaction, with ingest going on. */
+/* Compaction on demand (five 1,200-row segments, merges of at most 4,000 rows: 3 + 2): every row
+ * and every term's rows (ids seen once, words, numbers, absent terms) read back the same; a
+ * snapshot taken before keeps the replaced files alive and readable until it is freed; then only
+ * the catalog's files remain; reopen and check agree. Then background compaction, with ingest going
+ * on. */
 TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
 {
     char dir[512];
@@ -797,6 +798,52 @@ TEST(compaction_keeps_rows_terms_and_pinned_snapshots)
     qr_test_rmdir(dir);
 }
 
+/* Memory stays bounded when ingest outruns the flush thread: a full active memtable is frozen
+ * by the ingest path (and ingest waits while max_frozen are pending), so the rows held in
+ * memtables never exceed (max_frozen + 1) full memtables plus the batches in flight. */
+TEST(memtables_stay_bounded_when_ingest_outruns_flush)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_bound", dir, sizeof dir));
+    db_opts o = small_opts();
+    o.flush_rows = 2000;
+    o.max_frozen = 2;
+    db_t *db = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    ingest_thread th[4];
+    pthread_t tid[4];
+    for (int t = 0; t < 4; t++) {
+        memset(&th[t], 0, sizeof th[t]);
+        th[t].db = db;
+        th[t].seed = 500 + (uint64_t)t;
+        th[t].batches = 150; /* 4 x 150 x 200 = 120,000 rows */
+        pthread_create(&tid[t], NULL, ingest_main, &th[t]);
+    }
+    uint64_t most = 0;
+    for (int k = 0; k < 4000; k++) {
+        db_stats st;
+        db_get_stats(db, &st);
+        if (st.memtable_rows > most) most = st.memtable_rows;
+        struct timespec pause = {0, 200 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(tid[t], NULL);
+        CHECK_EQ_INT(th[t].failures, 0);
+        rowset_free(&th[t].rows);
+    }
+    CHECK(most <= 3 * (2000 + 4 * 200));
+    if (most > 3 * (2000 + 4 * 200))
+        fprintf(stderr, "  memtable rows peaked at %llu\n", (unsigned long long)most);
+    db_stats st;
+    db_get_stats(db, &st);
+    CHECK(st.flushes > 0);
+    db_close(db);
+    qr_test_rmdir(dir);
+}
+
 int main(void)
 {
     RUN(lsn_continues_after_clean_close_removes_wal);
@@ -804,6 +851,7 @@ int main(void)
     RUN(directory_lock_and_tenant_names);
     RUN(concurrent_ingest_with_background_flush);
     RUN(observer_and_synchronized_snapshot);
+    RUN(memtables_stay_bounded_when_ingest_outruns_flush);
     RUN(compaction_keeps_rows_terms_and_pinned_snapshots);
     QR_TEST_MAIN_END();
 }
