@@ -36,19 +36,22 @@ static void on_ready(void *ctx, const char *addr)
 {
     const serve_ctx *sc = ctx;
     if (!sc->demo) return;
-    printf("\n"
-           "  Quarry demo: ~%.0f generated events/s (with error bursts) flow into %s\n"
-           "  API:   http://%s   (every route: docs/http.md)\n"
-           "  Try:   curl -s http://%s/v1/services\n"
-           "         curl -s http://%s/v1/fields\n"
-           "         curl -s -X POST http://%s/v1/ingest -d "
-           "'{\"source\":{\"service\":\"me\"},\"logs\":[{\"level\":\"warn\",\"msg\":\"hello\"}]}'\n"
-           "         curl -s http://%s/metrics | grep quarry_ingest_events\n"
-           "  REPL:  stop the server (Ctrl-C), then: quarry repl --data %s\n"
-           "         (the REPL opens the directory itself; connecting to a running server\n"
-           "          comes with the server's query routes)\n"
-           "  Stop:  Ctrl-C (finishes requests, flushes, exits 0)\n\n",
-           sc->rate, sc->data, addr, addr, addr, addr, addr, sc->data);
+    printf(
+        "\n"
+        "  Quarry demo: ~%.0f generated events/s (with error bursts) flow into %s\n"
+        "  API:   http://%s   (every route: docs/http.md)\n"
+        "  Try:   curl -s http://%s/v1/services\n"
+        "         curl -s -X POST http://%s/v1/search -d '{\"query\": \"timeout\", \"limit\": 5}'\n"
+        "         curl -sN 'http://%s/v1/tail?level=error'      (live; Ctrl-C stops)\n"
+        "         curl -s -X POST http://%s/v1/query -d '{\"query\": \"SELECT service, "
+        "count(*) FROM logs WHERE level >= ERROR GROUP BY service\"}'\n"
+        "         curl -s -X POST http://%s/v1/ingest -d "
+        "'{\"source\":{\"service\":\"me\"},\"logs\":[{\"level\":\"warn\",\"msg\":\"hello\"}]}'\n"
+        "  REPL:  quarry repl --data %s   (connects to this server by itself)\n"
+        "         try: CREATE ROLLUP errors_5m AS SELECT bucket(ts, 5m) AS t, service, "
+        "count(*) AS n FROM logs WHERE level >= ERROR GROUP BY t, service;\n"
+        "  Stop:  Ctrl-C (finishes requests, flushes, exits 0)\n\n",
+        sc->rate, sc->data, addr, addr, addr, addr, addr, addr, sc->data);
     fflush(stdout);
 }
 
