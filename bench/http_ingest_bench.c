@@ -276,7 +276,7 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8";
+    const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8", *config = NULL;
     int probing = 1;
     int clients = 8, seconds = 10, batch = 1000;
     for (int idx = 1; idx + 1 < argc; idx += 2) {
@@ -294,12 +294,15 @@ int main(int argc, char **argv)
             data = argv[idx + 1];
         else if (!strcmp(argv[idx], "--workers"))
             workers = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--config"))
+            config = argv[idx + 1];
         else if (!strcmp(argv[idx], "--probe"))
             probing = atoi(argv[idx + 1]);
     }
     if (!bin || clients < 1 || clients > 1000 || seconds < 1 || seconds > 600 || batch < 1) {
         fprintf(stderr, "usage: http_ingest_bench --bin QUARRY [--clients N] [--seconds S] "
-                        "[--batch N] [--fsync P] [--workers N] [--data DIR] [--probe 0|1]\n");
+                        "[--batch N] [--fsync P] [--workers N] [--data DIR] [--probe 0|1] "
+                        "[--config FILE]\n");
         return 2;
     }
     char dir[256];
@@ -310,9 +313,13 @@ int main(int argc, char **argv)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0) return 1;
-    char *sargv[] = {(char *)bin, "serve",         "--data",  dir,
-                     "--listen",  "127.0.0.1:0",   "--fsync", (char *)fsync,
-                     "--workers", (char *)workers, NULL};
+    char *sargv[] = {(char *)bin,   "serve",   "--data",      dir,         "--listen",
+                     "127.0.0.1:0", "--fsync", (char *)fsync, "--workers", (char *)workers,
+                     NULL,          NULL,      NULL};
+    if (config) {
+        sargv[10] = "--config";
+        sargv[11] = (char *)config;
+    }
     pid_t pid;
     if (posix_spawn(&pid, bin, NULL, NULL, sargv, environ) != 0) {
         perror("spawn");
