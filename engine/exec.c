@@ -290,7 +290,7 @@ static int run_stmt(exec_ctx *q, db_t *db, const char *tenant, const sql_stmt *s
     case SQL_STMT_DESCRIBE:
         rc = rollup_exec_stmt(q, tenant, stmt, r);
         if (rc != QR_ENOTFOUND) return rc;
-        return exec_error_at(q, stmt->pos, QR_ENOTFOUND, "no rollup named \"%s\"",
+        return exec_error_at(q, stmt->pos, QR_ENOTFOUND, "no rollup or alert named \"%s\"",
                              stmt->u.describe);
     case SQL_STMT_SELECT: {
         const char *from = stmt->u.select->from;
