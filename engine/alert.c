@@ -1609,19 +1609,19 @@ static int alert_events(alert_mgr *m, const char *tenant, const char *text, cons
         for (int c = 0; e->kind == SQL_EXPR_FIELD && c < 8; c++)
             if (strcmp(e->u.name.s, all[c]) == 0) found = c;
         if (found < 0)
-            return alert_error_at(d, e->pos, QR_ESYNTAX,
-                                  "alert_events has the columns ts, alert, group, from_state, "
-                                  "to_state, value, notified, error");
+            return sql_diag_at(d, e->pos, QR_ESYNTAX,
+                               "alert_events has the columns ts, alert, group, from_state, "
+                               "to_state, value, notified, error");
         if (ncols < 8) cols[ncols++] = found;
     }
     if (s->group_count || s->having)
-        return alert_error_at(d, s->pos, QR_ESYNTAX,
-                              "alert_events takes WHERE, ORDER BY ts and LIMIT only");
+        return sql_diag_at(d, s->pos, QR_ESYNTAX,
+                           "alert_events takes WHERE, ORDER BY ts and LIMIT only");
     bool desc = false;
     for (uint32_t idx = 0; idx < s->order_count; idx++) {
         const sql_expr *e = s->order_by[idx].expr;
         if (e->kind != SQL_EXPR_FIELD || strcmp(e->u.name.s, "ts") != 0)
-            return alert_error_at(d, e->pos, QR_ESYNTAX, "alert_events is ordered by ts only");
+            return sql_diag_at(d, e->pos, QR_ESYNTAX, "alert_events is ordered by ts only");
         desc = s->order_by[idx].desc;
     }
     const char *names[8];
@@ -1751,9 +1751,8 @@ static int create_alert(alert_mgr *m, const char *tenant, const char *text, cons
     bool full = m->rule_count >= ALERT_MAX_RULES;
     pthread_mutex_unlock(&m->mu);
     if (exists)
-        return alert_error_at(d, al->name_pos, QR_EEXIST, "alert \"%s\" already exists", al->name);
-    if (full)
-        return alert_error_at(d, stmt->pos, QR_ELIMIT, "too many alerts (%d)", ALERT_MAX_RULES);
+        return sql_diag_at(d, al->name_pos, QR_EEXIST, "alert \"%s\" already exists", al->name);
+    if (full) return sql_diag_at(d, stmt->pos, QR_ELIMIT, "too many alerts (%d)", ALERT_MAX_RULES);
     db_snapshot *snap = NULL;
     int rc = db_snapshot_open(m->db, tenant, &snap);
     if (rc) return qr_diag_set(d, rc, "cannot open a snapshot of tenant \"%s\"", tenant);
@@ -1823,8 +1822,7 @@ static int drop_alert(alert_mgr *m, const char *tenant, const sql_stmt *stmt, ex
             break;
         }
     pthread_mutex_unlock(&m->mu);
-    if (!found)
-        return alert_error_at(d, stmt->name_pos, QR_ENOTFOUND, "no alert named \"%s\"", name);
+    if (!found) return sql_diag_at(d, stmt->name_pos, QR_ENOTFOUND, "no alert named \"%s\"", name);
     /* close the history of instances that were not ok, so a rule created later under the same
      * name does not inherit their states */
     action_list closing = {0};
@@ -1863,7 +1861,7 @@ static int mute_alert(alert_mgr *m, const char *tenant, const sql_stmt *stmt, ex
         ru->muted_until_ns = mute ? now + stmt->u.mute.duration_ns : 0;
     }
     pthread_mutex_unlock(&m->mu);
-    if (!ru) return alert_error_at(d, stmt->name_pos, QR_ENOTFOUND, "no alert named \"%s\"", name);
+    if (!ru) return sql_diag_at(d, stmt->name_pos, QR_ENOTFOUND, "no alert named \"%s\"", name);
     /* the rule cannot go away meanwhile: DROP takes ddl_mu too */
     rc = def_write(m, ru, d);
     if (rc) {
@@ -1916,7 +1914,7 @@ int alert_mgr_exec(alert_mgr *m, const char *tenant, const char *text, const sql
     case SQL_STMT_SELECT:
         return alert_events(m, tenant, text, stmt->u.select, r, d);
     default:
-        return alert_error_at(d, stmt->pos, QR_EINVAL, "not an alert statement");
+        return sql_diag_at(d, stmt->pos, QR_EINVAL, "not an alert statement");
     }
 }
 
@@ -1998,10 +1996,10 @@ int alert_mgr_replace(alert_mgr *m, const char *tenant, const char *name, const 
     sql_stmt *stmt = NULL;
     int rc = sql_parse(text, strlen(text), &arena, &stmt, d);
     if (!rc && stmt->kind != SQL_STMT_CREATE_ALERT)
-        rc = alert_error_at(d, stmt->pos, QR_ESYNTAX, "expected CREATE ALERT");
+        rc = sql_diag_at(d, stmt->pos, QR_ESYNTAX, "expected CREATE ALERT");
     if (!rc && strcmp(stmt->u.alert->name, name) != 0)
-        rc = alert_error_at(d, stmt->u.alert->name_pos, QR_EINVAL,
-                            "the statement defines \"%s\", not \"%s\"", stmt->u.alert->name, name);
+        rc = sql_diag_at(d, stmt->u.alert->name_pos, QR_EINVAL,
+                         "the statement defines \"%s\", not \"%s\"", stmt->u.alert->name, name);
     if (!rc) {
         pthread_mutex_lock(&m->ddl_mu);
         rc = create_alert(m, tenant, text, stmt, true, r, d);

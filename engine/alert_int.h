@@ -98,9 +98,6 @@ void alert_rule_free(alert_rule *r);
 /* Evaluates WHEN with the merged aggregate values (vals[agg_idx], has[agg_idx]):
  * 1 true, 0 false or NULL. */
 int alert_when_eval(const alert_rule *r, const double *vals, const bool *has);
-/* "line L, column C: msg" error with the position. */
-int alert_error_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 bool alert_name_ok(const char *name);
 
 /* result building */

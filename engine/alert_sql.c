@@ -47,22 +47,6 @@ bool alert_state_parse(const char *s, size_t len, uint8_t *out)
     return false;
 }
 
-int alert_error_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
-{
-    char msg[QR_DIAG_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (d) {
-        qr_diag_set(d, code, "line %u, column %u: %s", pos.line, pos.column, msg);
-        d->line = (int32_t)pos.line;
-        d->column = (int32_t)pos.column;
-        d->offset = pos.offset;
-    }
-    return code;
-}
-
 bool alert_name_ok(const char *name)
 {
     size_t len = strlen(name);
@@ -132,7 +116,7 @@ static int check_fields(db_snapshot *snap, const sql_expr *e, qr_diag *d)
     switch (e->kind) {
     case SQL_EXPR_FIELD:
         if (!field_known(snap, e->u.name.s, e->u.name.len))
-            return alert_error_at(d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", e->u.name.s);
+            return sql_diag_at(d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", e->u.name.s);
         return 0;
     case SQL_EXPR_UNARY:
         return check_fields(snap, e->u.unary.arg, d);
@@ -254,20 +238,20 @@ static int check_when(compile_ctx *c, const sql_expr *e)
     case SQL_EXPR_FIELD: {
         const sql_expr *agg = alias_aggregate(c->r, e->u.name.s, e->u.name.len);
         if (!agg)
-            return alert_error_at(c->d, e->pos, QR_ESYNTAX,
-                                  "the condition must be over the aggregate: \"%s\" is not an "
-                                  "aggregate or an alias of one",
-                                  e->u.name.s);
+            return sql_diag_at(c->d, e->pos, QR_ESYNTAX,
+                               "the condition must be over the aggregate: \"%s\" is not an "
+                               "aggregate or an alias of one",
+                               e->u.name.s);
         c->when_aggs++;
         int idx = agg_intern(c, agg);
         return idx < 0 ? idx : 0;
     }
     case SQL_EXPR_CALL: {
         if (!is_aggregate_call(e))
-            return alert_error_at(c->d, e->pos, QR_ESYNTAX,
-                                  "the condition takes aggregates, numbers and arithmetic; "
-                                  "%s() is not an aggregate",
-                                  e->u.call.name);
+            return sql_diag_at(c->d, e->pos, QR_ESYNTAX,
+                               "the condition takes aggregates, numbers and arithmetic; "
+                               "%s() is not an aggregate",
+                               e->u.call.name);
         c->when_aggs++;
         int idx = agg_intern(c, e);
         return idx < 0 ? idx : 0;
@@ -276,9 +260,9 @@ static int check_when(compile_ctx *c, const sql_expr *e)
         return check_when(c, e->u.unary.arg);
     case SQL_EXPR_BINARY:
         if (e->u.binary.op > SQL_OP_GE)
-            return alert_error_at(c->d, e->pos, QR_ESYNTAX,
-                                  "the condition takes comparisons and arithmetic over "
-                                  "aggregates, not text operators");
+            return sql_diag_at(c->d, e->pos, QR_ESYNTAX,
+                               "the condition takes comparisons and arithmetic over "
+                               "aggregates, not text operators");
         {
             int rc = check_when(c, e->u.binary.lhs);
             return rc ? rc : check_when(c, e->u.binary.rhs);
@@ -298,8 +282,8 @@ static int check_when(compile_ctx *c, const sql_expr *e)
     case SQL_EXPR_IS_NULL:
         return check_when(c, e->u.is_null.arg);
     default:
-        return alert_error_at(c->d, e->pos, QR_ESYNTAX,
-                              "the condition takes aggregates, numbers and arithmetic");
+        return sql_diag_at(c->d, e->pos, QR_ESYNTAX,
+                           "the condition takes aggregates, numbers and arithmetic");
     }
 }
 
@@ -518,13 +502,13 @@ static int compile_kv(alert_rule *r, uint32_t count, const sql_option *opts, not
     if (count && !*out) return qr_diag_set(d, QR_ENOMEM, "out of memory");
     for (uint32_t idx = 0; idx < count; idx++) {
         if (!label_name_ok(opts[idx].key))
-            return alert_error_at(d, opts[idx].pos, QR_ESYNTAX,
-                                  "%s name \"%s\" must be [A-Za-z_][A-Za-z0-9_]*", what,
-                                  opts[idx].key);
+            return sql_diag_at(d, opts[idx].pos, QR_ESYNTAX,
+                               "%s name \"%s\" must be [A-Za-z_][A-Za-z0-9_]*", what,
+                               opts[idx].key);
         for (uint32_t prev = 0; prev < idx; prev++)
             if (strcmp(opts[prev].key, opts[idx].key) == 0)
-                return alert_error_at(d, opts[idx].pos, QR_ESYNTAX, "%s \"%s\" given twice", what,
-                                      opts[idx].key);
+                return sql_diag_at(d, opts[idx].pos, QR_ESYNTAX, "%s \"%s\" given twice", what,
+                                   opts[idx].key);
         (*out)[idx].key = opts[idx].key;
         (*out)[idx].value = opts[idx].value->u.str.s;
     }
@@ -545,7 +529,7 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
     if (!copy) rc = qr_diag_set(d, QR_ENOMEM, "out of memory");
     if (!rc) rc = sql_parse(copy, strlen(copy), &r->arena, &stmt, d);
     if (!rc && stmt->kind != SQL_STMT_CREATE_ALERT)
-        rc = alert_error_at(d, stmt->pos, QR_ESYNTAX, "expected CREATE ALERT");
+        rc = sql_diag_at(d, stmt->pos, QR_ESYNTAX, "expected CREATE ALERT");
     if (rc) {
         alert_rule_free(r);
         return rc;
@@ -556,40 +540,39 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
     compile_ctx c = {r, copy, d, 0, NULL, 0};
 
     if (!alert_name_ok(al->name)) {
-        rc = alert_error_at(d, al->name_pos, QR_ESYNTAX,
-                            "alert names are 1-64 letters, digits, '_' or '-'");
+        rc = sql_diag_at(d, al->name_pos, QR_ESYNTAX,
+                         "alert names are 1-64 letters, digits, '_' or '-'");
         goto fail;
     }
     snprintf(r->name, sizeof r->name, "%s", al->name);
     if (s->from && strcasecmp(s->from, "logs") != 0) {
-        rc = alert_error_at(d, s->from_pos, QR_ESYNTAX, "alerts read FROM logs, not \"%s\"",
-                            s->from);
+        rc = sql_diag_at(d, s->from_pos, QR_ESYNTAX, "alerts read FROM logs, not \"%s\"", s->from);
         goto fail;
     }
     if (s->having || s->order_count || s->limit >= 0 || s->offset >= 0) {
-        rc = alert_error_at(d, s->pos, QR_ESYNTAX,
-                            "an alert SELECT takes no HAVING, ORDER BY, LIMIT or OFFSET: "
-                            "the condition goes in WHEN");
+        rc = sql_diag_at(d, s->pos, QR_ESYNTAX,
+                         "an alert SELECT takes no HAVING, ORDER BY, LIMIT or OFFSET: "
+                         "the condition goes in WHEN");
         goto fail;
     }
     if (al->window_ns < al->every_ns) {
         char w[32], e[32];
         duration_text(al->window_ns, w, sizeof w);
         duration_text(al->every_ns, e, sizeof e);
-        rc = alert_error_at(d, al->window_pos, QR_ESYNTAX,
-                            "WINDOW %s is smaller than EVERY %s: every evaluation must see a "
-                            "whole window",
-                            w, e);
+        rc = sql_diag_at(d, al->window_pos, QR_ESYNTAX,
+                         "WINDOW %s is smaller than EVERY %s: every evaluation must see a "
+                         "whole window",
+                         w, e);
         goto fail;
     }
     r->window_ns = al->window_ns;
     r->every_ns = al->every_ns;
     r->slot_ns = gcd64(al->window_ns, al->every_ns);
     if (r->window_ns / r->slot_ns + 2 > ALERT_MAX_SLOTS) {
-        rc = alert_error_at(d, al->window_pos, QR_ELIMIT,
-                            "WINDOW / gcd(WINDOW, EVERY) is over %d slots: make EVERY divide "
-                            "WINDOW",
-                            ALERT_MAX_SLOTS - 2);
+        rc = sql_diag_at(d, al->window_pos, QR_ELIMIT,
+                         "WINDOW / gcd(WINDOW, EVERY) is over %d slots: make EVERY divide "
+                         "WINDOW",
+                         ALERT_MAX_SLOTS - 2);
         goto fail;
     }
     r->nslots = (uint32_t)(r->window_ns / r->slot_ns + 2);
@@ -604,9 +587,9 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
         const sql_expr *g = s->group_by[idx];
         if (g->kind != SQL_EXPR_FIELD || strcmp(g->u.name.s, "ts") == 0 ||
             strcmp(g->u.name.s, "msg") == 0) {
-            rc = alert_error_at(d, g->pos, QR_ESYNTAX,
-                                "alerts GROUP BY labels or fields (one instance per group), "
-                                "not ts, msg or expressions");
+            rc = sql_diag_at(d, g->pos, QR_ESYNTAX,
+                             "alerts GROUP BY labels or fields (one instance per group), "
+                             "not ts, msg or expressions");
             goto fail;
         }
         if ((rc = check_fields(snap, g, d))) goto fail;
@@ -618,9 +601,9 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
         const sql_expr *e = s->items[idx].expr;
         if (is_aggregate_call(e)) {
             if (value_idx >= 0) {
-                rc = alert_error_at(d, e->pos, QR_ESYNTAX,
-                                    "an alert SELECT lists one aggregate; conditions over "
-                                    "more go in WHEN");
+                rc = sql_diag_at(d, e->pos, QR_ESYNTAX,
+                                 "an alert SELECT lists one aggregate; conditions over "
+                                 "more go in WHEN");
                 goto fail;
             }
             if ((rc = check_fields(snap, e, d))) goto fail;
@@ -635,23 +618,23 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
         for (uint32_t gi = 0; e->kind == SQL_EXPR_FIELD && gi < r->group_count; gi++)
             if (strcmp(e->u.name.s, r->group_fields[gi]) == 0) is_group = true;
         if (!is_group) {
-            rc = alert_error_at(d, e->pos, QR_ESYNTAX,
-                                "an alert SELECT lists one aggregate (count(*), sum(x), "
-                                "p99(x), ...) and GROUP BY labels");
+            rc = sql_diag_at(d, e->pos, QR_ESYNTAX,
+                             "an alert SELECT lists one aggregate (count(*), sum(x), "
+                             "p99(x), ...) and GROUP BY labels");
             goto fail;
         }
     }
     if (value_idx < 0) {
-        rc = alert_error_at(d, s->pos, QR_ESYNTAX,
-                            "an alert SELECT needs an aggregate, like SELECT count(*)");
+        rc = sql_diag_at(d, s->pos, QR_ESYNTAX,
+                         "an alert SELECT needs an aggregate, like SELECT count(*)");
         goto fail;
     }
     r->value_agg = (uint32_t)value_idx;
     /* WHEN: over the aggregates */
     if ((rc = check_when(&c, al->when))) goto fail;
     if (c.when_aggs == 0) {
-        rc = alert_error_at(d, al->when->pos, QR_ESYNTAX,
-                            "the condition must be over the aggregate, like WHEN count(*) > 100");
+        rc = sql_diag_at(d, al->when->pos, QR_ESYNTAX,
+                         "the condition must be over the aggregate, like WHEN count(*) > 100");
         goto fail;
     }
     for (uint32_t idx = 0; idx < r->agg_count; idx++)
@@ -673,13 +656,13 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
         const sql_channel *ch = &al->channels[idx];
         const char *url = ch->kind == SQL_CHANNEL_PAGERDUTY ? ch->url : ch->target;
         if (ch->kind == SQL_CHANNEL_PAGERDUTY && !*ch->target) {
-            rc = alert_error_at(d, ch->pos, QR_ESYNTAX, "PAGERDUTY needs a routing key");
+            rc = sql_diag_at(d, ch->pos, QR_ESYNTAX, "PAGERDUTY needs a routing key");
             goto fail;
         }
         if (url && !notify_url_ok(url)) {
-            rc = alert_error_at(d, ch->pos, QR_ESYNTAX,
-                                "bad URL \"%s\": expected http://host[:port]/path or https://...",
-                                url);
+            rc =
+                sql_diag_at(d, ch->pos, QR_ESYNTAX,
+                            "bad URL \"%s\": expected http://host[:port]/path or https://...", url);
             goto fail;
         }
     }

@@ -40,23 +40,12 @@ struct cq_agg_state {
     qr_arena *arena; /* the quantile sketch's memory */
 };
 
-static int syntax_at(qr_diag *d, sql_pos pos, const char *what)
-{
-    int rc = qr_diag_set(d, QR_ESYNTAX, "line %u, column %u: %s", pos.line, pos.column, what);
-    if (d) {
-        d->line = (int32_t)pos.line;
-        d->column = (int32_t)pos.column;
-        d->offset = pos.offset;
-    }
-    return rc;
-}
-
 int cq_agg_spec_from_call(const char *text, const sql_expr *call, cq_agg_spec *out, qr_diag *d)
 {
     (void)text;
     memset(out, 0, sizeof *out);
     if (call->kind != SQL_EXPR_CALL)
-        return syntax_at(d, call->pos, "expected an aggregate call such as count(*)");
+        return sql_diag_at(d, call->pos, QR_ESYNTAX, "expected an aggregate call such as count(*)");
     const char *name = call->u.call.name;
     static const struct {
         const char *name;
@@ -78,12 +67,10 @@ int cq_agg_spec_from_call(const char *text, const sql_expr *call, cq_agg_spec *o
     size_t fi = 0;
     while (fi < sizeof fns / sizeof fns[0] && strcmp(fns[fi].name, name) != 0) fi++;
     if (fi == sizeof fns / sizeof fns[0]) {
-        char what[300];
-        snprintf(what, sizeof what,
-                 "%.40s() cannot be kept by a continuous query: use count(*), count, sum, "
-                 "min, max, avg, p50, p90, p95, p99, quantile or count_distinct",
-                 name);
-        return syntax_at(d, call->pos, what);
+        return sql_diag_at(d, call->pos, QR_ESYNTAX,
+                           "%.40s() cannot be kept by a continuous query: use count(*), count, "
+                           "sum, min, max, avg, p50, p90, p95, p99, quantile or count_distinct",
+                           name);
     }
     if (call->u.call.star) {
         out->kind = CQ_AGG_COUNT_STAR;
@@ -93,12 +80,14 @@ int cq_agg_spec_from_call(const char *text, const sql_expr *call, cq_agg_spec *o
     out->q = fns[fi].q;
     const sql_expr *arg = call->u.call.arg_count ? call->u.call.args[0] : NULL;
     if (!arg || arg->kind != SQL_EXPR_FIELD)
-        return syntax_at(d, arg ? arg->pos : call->pos,
-                         "a continuous query aggregates a column by name (a field, service, "
-                         "host, level or msg)");
-    if (arg->u.name.len > QR_KEY_MAX_BYTES) return syntax_at(d, arg->pos, "field name too long");
+        return sql_diag_at(d, arg ? arg->pos : call->pos, QR_ESYNTAX,
+                           "a continuous query aggregates a column by name (a field, service, "
+                           "host, level or msg)");
+    if (arg->u.name.len > QR_KEY_MAX_BYTES)
+        return sql_diag_at(d, arg->pos, QR_ESYNTAX, "field name too long");
     if (arg->u.name.len == 2 && memcmp(arg->u.name.s, "ts", 2) == 0)
-        return syntax_at(d, arg->pos, "aggregating ts is not supported in a continuous query");
+        return sql_diag_at(d, arg->pos, QR_ESYNTAX,
+                           "aggregating ts is not supported in a continuous query");
     memcpy(out->field, arg->u.name.s, arg->u.name.len);
     out->field[arg->u.name.len] = 0;
     if (fns[fi].q < 0) {
@@ -107,7 +96,8 @@ int cq_agg_spec_from_call(const char *text, const sql_expr *call, cq_agg_spec *o
                    : qe->kind == SQL_EXPR_INT ? (double)qe->u.i
                                               : -1;
         if (!(q >= 0 && q <= 1))
-            return syntax_at(d, qe->pos, "quantile() level must be a number between 0 and 1");
+            return sql_diag_at(d, qe->pos, QR_ESYNTAX,
+                               "quantile() level must be a number between 0 and 1");
         out->q = q;
     }
     return 0;

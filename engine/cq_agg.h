@@ -6,11 +6,11 @@
  * (engine/op_agg.c) over the same events:
  *   count(*) → INT; count(x) → INT (non-NULL x); sum(x) → INT while every value is an
  *   integer and the sum fits, FLOAT otherwise; avg(x) → FLOAT; min/max(x) → the value
- *   (ordered as the engine orders values: numbers numerically, strings bytewise); p50/p90/p95/p99(x), quantile(x, q) →
- *   FLOAT from the engine's DDSketch (1 % relative error; the same buckets, so a merged
- *   state answers exactly what one state over all the values would); count_distinct(x) →
- *   INT: exact up to 1,024 values, then HyperLogLog (0.81 % standard error), values hashed
- *   as the engine hashes them. sum/avg/min/max/count of no value → NULL (count → 0).
+ *   (ordered as the engine orders values: numbers numerically, strings bytewise);
+ * p50/p90/p95/p99(x), quantile(x, q) → FLOAT from the engine's DDSketch (1 % relative error; the
+ * same buckets, so a merged state answers exactly what one state over all the values would);
+ * count_distinct(x) → INT: exact up to 1,024 values, then HyperLogLog (0.81 % standard error),
+ * values hashed as the engine hashes them. sum/avg/min/max/count of no value → NULL (count → 0).
  *   Float sums may differ from the raw aggregation in the last bits (addition order).
  *
  * Ownership: cq_agg_new/cq_agg_decode allocate a state; cq_agg_free frees it (NULL is a

@@ -91,17 +91,6 @@ void evf_free(evf *f)
     free(f);
 }
 
-static int err_at(qr_diag *d, sql_pos pos, int rc, const char *what)
-{
-    rc = qr_diag_set(d, rc, "line %u, column %u: %s", pos.line, pos.column, what);
-    if (d) {
-        d->line = (int32_t)pos.line;
-        d->column = (int32_t)pos.column;
-        d->offset = pos.offset;
-    }
-    return rc;
-}
-
 static int regex_add(evf *f, const char *pat, size_t len, bool anchored, sql_pos pos,
                      pcre2_code **out, qr_diag *d)
 {
@@ -115,7 +104,7 @@ static int regex_add(evf *f, const char *pat, size_t len, bool anchored, sql_pos
     }
     char why[400];
     pcre2_code *re = exec_regex_build(pat, len, anchored, why, sizeof why);
-    if (!re) return err_at(d, pos, QR_ESYNTAX, why);
+    if (!re) return sql_diag_at(d, pos, QR_ESYNTAX, "%s", why);
     f->regexes[f->regex_count++] = re;
     *out = re;
     return 0;
@@ -193,7 +182,7 @@ static int const_of(const sql_expr *c, evf_node *n, qr_diag *d)
             if (c->u.str.is_time) {
                 ts_ns = c->u.str.time_ns;
             } else if (qr_time_parse_rfc3339(c->u.str.s, c->u.str.len, &ts_ns) != 0) {
-                return err_at(d, c->pos, QR_ESYNTAX, "ts is compared with an RFC 3339 time");
+                return sql_diag_at(d, c->pos, QR_ESYNTAX, "ts is compared with an RFC 3339 time");
             }
             n->ck = CV_TS;
             n->i = ts_ns;
@@ -208,10 +197,8 @@ static int const_of(const sql_expr *c, evf_node *n, qr_diag *d)
         if (n->col == EVC_LEVEL) {
             qr_level lv;
             if (!qr_level_parse(n->s, n->s_len, &lv)) {
-                char what[200];
-                snprintf(what, sizeof what, "'%.*s' is not a level",
-                         (int)(n->s_len > 40 ? 40 : n->s_len), n->s);
-                return err_at(d, c->pos, QR_ESYNTAX, what);
+                return sql_diag_at(d, c->pos, QR_ESYNTAX, "'%.*s' is not a level",
+                                   (int)(n->s_len > 40 ? 40 : n->s_len), n->s);
             }
             n->ck = CV_LEVEL;
             n->i = lv;
@@ -239,9 +226,9 @@ static int const_of(const sql_expr *c, evf_node *n, qr_diag *d)
         n->i = c->u.b;
         return 0;
     default:
-        return err_at(d, c->pos, QR_ESYNTAX,
-                      "a streaming filter (live tail, rollup, alert) compares fields with "
-                      "literals only");
+        return sql_diag_at(d, c->pos, QR_ESYNTAX,
+                           "a streaming filter (live tail, rollup, alert) compares fields with "
+                           "literals only");
     }
 }
 
@@ -378,10 +365,10 @@ static int compile_expr(evf *f, const sql_expr *e, evf_node **out, qr_diag *d)
     *out = n;
     return 0;
 unsupported:
-    return err_at(d, e->pos, QR_ESYNTAX,
-                  "not supported in a streaming filter (live tail, rollup, alert): use "
-                  "comparisons of fields with literals, IN, BETWEEN, IS NULL, LIKE, ~, "
-                  "CONTAINS, MATCH, AND, OR, NOT");
+    return sql_diag_at(d, e->pos, QR_ESYNTAX,
+                       "not supported in a streaming filter (live tail, rollup, alert): use "
+                       "comparisons of fields with literals, IN, BETWEEN, IS NULL, LIKE, ~, "
+                       "CONTAINS, MATCH, AND, OR, NOT");
 }
 
 static evf_node *and_of(evf *f, evf_node **items, uint32_t count)
@@ -413,8 +400,8 @@ int evf_compile_logql(const char *text, size_t len, evf **out, qr_diag *d)
     int rc = sql_parse(text, len, &f->arena, &st, d);
     if (rc) goto fail;
     if (st->kind != SQL_STMT_LOGQL || !st->u.logql->log) {
-        rc = err_at(d, st->pos, QR_ESYNTAX,
-                    "live tail needs a LogQL log query, like {service=\"api\"} |= \"error\"");
+        rc = sql_diag_at(d, st->pos, QR_ESYNTAX,
+                         "live tail needs a LogQL log query, like {service=\"api\"} |= \"error\"");
         goto fail;
     }
     const sql_lq_log *lg = st->u.logql->log;
@@ -432,9 +419,9 @@ int evf_compile_logql(const char *text, size_t len, evf **out, qr_diag *d)
     for (uint32_t idx = 0; idx < lg->stage_count; idx++) {
         const sql_lq_stage *sg = &lg->stages[idx];
         if (sg->kind != SQL_LQ_LINE_FILTER && sg->kind != SQL_LQ_LABEL_FILTER) {
-            rc = err_at(d, sg->pos, QR_ESYNTAX,
-                        "live tail supports line and label filters only (no | json, | logfmt, "
-                        "| line_format, | unwrap)");
+            rc = sql_diag_at(d, sg->pos, QR_ESYNTAX,
+                             "live tail supports line and label filters only (no | json, | logfmt, "
+                             "| line_format, | unwrap)");
             goto fail;
         }
         rc = compile_expr(f, sg->filter, &items[count++], d);
@@ -862,7 +849,7 @@ static int eval_search(evf *f, const sql_search *s, const qr_batch *b, const qr_
  * text's address; an entry answers only for the same address, length and xxh3 of the bytes,
  * so it can never answer for other text. A cache, not state: per thread (filters evaluated on
  * different threads never share one), freed when the thread ends. */
-#define EVF_TCACHE_SLOTS 4096 /* the top 12 bits of a Fibonacci hash of the address */
+#define EVF_TCACHE_SLOTS 4096   /* the top 12 bits of a Fibonacci hash of the address */
 #define EVF_TOKS_BLOOM_WORDS 16 /* 1,024 bits, 2 probes: ~0.3 % false "maybe" at 30 tokens */
 
 typedef struct evf_toks {

@@ -16,17 +16,10 @@
 
 int exec_error_at(exec_ctx *q, sql_pos pos, int code, const char *fmt, ...)
 {
-    char msg[QR_DIAG_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sql_diag_vat(q->d, pos, code, fmt, ap);
     va_end(ap);
-    if (q->d) {
-        qr_diag_set(q->d, code, "line %u, column %u: %s", pos.line, pos.column, msg);
-        q->d->line = (int32_t)pos.line;
-        q->d->column = (int32_t)pos.column;
-        q->d->offset = pos.offset;
-    }
     return code;
 }
 

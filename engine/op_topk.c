@@ -125,10 +125,7 @@ const exec_value *op_topk_worst_key(const op_topk *t)
 }
 
 /* qsort_r (glibc): the comparator needs the operator's key directions */
-static int sort_cmp(const void *a, const void *b, void *ctx)
-{
-    return row_order(ctx, a, b);
-}
+static int sort_cmp(const void *a, const void *b, void *ctx) { return row_order(ctx, a, b); }
 
 row_ref *op_topk_finish(op_topk *t, uint64_t *count)
 {

@@ -1424,7 +1424,7 @@ int rollup_create(rollup_mgr *m, const char *tenant, const char *text, qr_diag *
     pthread_rwlock_unlock(&m->list_lock);
     if (dup || rc) {
         if (dup)
-            rc = ru_error_at(d, name_pos(text), QR_EEXIST, "rollup \"%s\" already exists",
+            rc = sql_diag_at(d, name_pos(text), QR_EEXIST, "rollup \"%s\" already exists",
                              r->def.name);
         rollup_free(r);
         return rc;

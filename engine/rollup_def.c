@@ -28,22 +28,6 @@ bool ru_name_ok(const char *s)
     return true;
 }
 
-int ru_error_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
-{
-    char msg[QR_DIAG_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (d) {
-        qr_diag_set(d, code, "line %u, column %u: %s", pos.line, pos.column, msg);
-        d->line = (int32_t)pos.line;
-        d->column = (int32_t)pos.column;
-        d->offset = pos.offset;
-    }
-    return code;
-}
-
 static bool snap_has_field(db_snapshot *snap, const char *name, size_t len)
 {
     size_t n = db_snapshot_part_count(snap);
@@ -112,7 +96,7 @@ static void walk_expr(walk_ctx *w, const sql_expr *e)
         if (!strcmp(n, "ts") || !strcmp(n, "ingest_ts")) w->def->where_has_ts = true;
         if (is_builtin(n)) return;
         if (w->snap && !snap_has_field(w->snap, n, e->u.name.len)) {
-            w->rc = ru_error_at(w->d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", n);
+            w->rc = sql_diag_at(w->d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", n);
             return;
         }
         w->rc = def_field_add(w->def, n, e->u.name.len);
@@ -192,11 +176,11 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
     const sql_rollup *ro = stmt->u.rollup;
     const sql_select *s = ro->select;
     if (!ru_name_ok(ro->name))
-        return ru_error_at(d, stmt->pos, QR_ESYNTAX,
+        return sql_diag_at(d, stmt->pos, QR_ESYNTAX,
                            "a rollup name is 1-%d letters, digits, '_' or '-' (got \"%s\")",
                            RU_NAME_MAX, ro->name);
     if (!strcmp(ro->name, "logs") || !strcmp(ro->name, "alert_events"))
-        return ru_error_at(d, stmt->pos, QR_ESYNTAX, "\"%s\" is a reserved table name", ro->name);
+        return sql_diag_at(d, stmt->pos, QR_ESYNTAX, "\"%s\" is a reserved table name", ro->name);
     snprintf(def->name, sizeof def->name, "%s", ro->name);
     def->text = strdup(text);
     if (!def->text) return QR_ENOMEM;
@@ -209,7 +193,7 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
     }
     bool check = snap && snap_has_rows(snap);
     if (s->item_count > RU_MAX_COLUMNS * 2)
-        return ru_error_at(d, s->pos, QR_ELIMIT, "a rollup has at most %d columns", RU_MAX_COLUMNS);
+        return sql_diag_at(d, s->pos, QR_ELIMIT, "a rollup has at most %d columns", RU_MAX_COLUMNS);
     for (uint32_t idx = 0; idx < s->item_count; idx++) {
         const sql_select_item *it = &s->items[idx];
         const sql_expr *e = it->expr;
@@ -220,7 +204,7 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
             col->kind = RU_COL_T;
         } else if (e->kind == SQL_EXPR_FIELD) {
             if (def->label_count == RU_MAX_COLUMNS || e->u.name.len > RU_NAME_MAX)
-                return ru_error_at(d, e->pos, QR_ELIMIT, "too many or too long labels");
+                return sql_diag_at(d, e->pos, QR_ELIMIT, "too many or too long labels");
             ru_label *l = &def->labels[def->label_count];
             snprintf(l->field, sizeof l->field, "%s", e->u.name.s);
             l->field_len = e->u.name.len;
@@ -231,7 +215,7 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
                                                   : RU_LABEL_FIELD;
             if (l->src == RU_LABEL_FIELD) {
                 if (check && !snap_has_field(snap, l->field, l->field_len))
-                    return ru_error_at(d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", l->field);
+                    return sql_diag_at(d, e->pos, QR_ESYNTAX, "unknown field \"%s\"", l->field);
                 int rc = def_field_add(def, l->field, l->field_len);
                 if (rc) return rc;
             }
@@ -239,7 +223,7 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
             col->idx = def->label_count++;
         } else {
             if (def->agg_count == RU_MAX_COLUMNS)
-                return ru_error_at(d, e->pos, QR_ELIMIT, "too many aggregates");
+                return sql_diag_at(d, e->pos, QR_ELIMIT, "too many aggregates");
             ru_agg *a = &def->aggs[def->agg_count];
             int rc = cq_agg_spec_from_call(text, e, &a->spec, d);
             if (rc) return rc;
@@ -254,7 +238,7 @@ static int def_fill(ru_def *def, const char *text, const sql_stmt *stmt, db_snap
             const char *f = a->spec.field;
             if (f[0] && !is_builtin(f)) {
                 if (check && !snap_has_field(snap, f, strlen(f)))
-                    return ru_error_at(d, e->u.call.arg_count ? e->u.call.args[0]->pos : e->pos,
+                    return sql_diag_at(d, e->u.call.arg_count ? e->u.call.args[0]->pos : e->pos,
                                        QR_ESYNTAX, "unknown field \"%s\"", f);
                 rc = def_field_add(def, f, strlen(f));
                 if (rc) return rc;

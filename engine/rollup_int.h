@@ -92,9 +92,6 @@ int ru_def_compile(const char *text, const char *tenant, db_snapshot *snap, ru_d
 void ru_def_fini(ru_def *def);
 /* 1-128 of [A-Za-z0-9_-]: names that are also directory names. */
 bool ru_name_ok(const char *s);
-/* A positioned error: "line L, column C: ..." with diag line/column/offset; returns code. */
-int ru_error_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Label values of a window are kept as a key: per label a type byte (exec_type) and the value
  * (STRING: u32 length + bytes; INT/LEVEL/TS: 8 bytes; FLOAT: 8 bytes; BOOL: 1 byte). */

@@ -5,21 +5,37 @@
 #include <stdio.h>
 #include <string.h>
 
+int sql_diag_vat(qr_diag *d, sql_pos pos, int code, const char *fmt, va_list ap)
+{
+    if (!d) return code;
+    char msg[QR_DIAG_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    qr_diag_set(d, code, "line %u, column %u: %s", pos.line, pos.column, msg);
+    d->line = (int32_t)pos.line;
+    d->column = (int32_t)pos.column;
+    d->offset = pos.offset;
+    return code;
+}
+
+int sql_diag_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sql_diag_vat(d, pos, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int parse_error_at(parse_ctx *ctx, sql_pos pos, int code, const char *fmt, ...)
 {
     if (ctx->err) return ctx->err;
     ctx->err = code;
     qr_diag *d = ctx->diag;
     if (!d || d->code != 0) return code;
-    char msg[QR_DIAG_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sql_diag_vat(d, pos, code, fmt, ap);
     va_end(ap);
-    qr_diag_set(d, code, "line %u, column %u: %s", pos.line, pos.column, msg);
-    d->line = (int32_t)pos.line;
-    d->column = (int32_t)pos.column;
-    d->offset = pos.offset;
     return code;
 }
 

@@ -18,6 +18,8 @@
 #include "common/qr_err.h"
 #include "sql/ast.h"
 
+#include <stdarg.h>
+
 #define SQL_MAX_TEXT_BYTES (64 * 1024) /* longest query text accepted */
 #define SQL_MAX_DEPTH 128              /* deepest bracket nesting, and expression tree depth */
 
@@ -31,6 +33,13 @@
  *   QR_ENOMEM   allocation failed
  * *out is untouched on failure; d may be NULL. */
 int sql_parse(const char *text, size_t len, qr_arena *arena, sql_stmt **out, qr_diag *d);
+
+/* A positioned error about a statement, as every later stage (binding, continuous-query
+ * definitions, per-event filters) reports one: "line L, column C: <message>" with the diag's
+ * line, column and offset set. Returns code; d may be NULL. */
+int sql_diag_at(qr_diag *d, sql_pos pos, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int sql_diag_vat(qr_diag *d, sql_pos pos, int code, const char *fmt, va_list ap);
 
 /* Appends the canonical text of stmt to out (no trailing ';' or newline). Canonical: keywords
  * in capitals, minimal parentheses, one space between tokens, durations normalized (90m → 1h30m);
