@@ -4,34 +4,21 @@ only after FOR; resolved; cooldown; mute; one instance per group; a receiver tha
 then recovers (the retries deliver); a restart in the middle of a window (no duplicate, no lost
 notification); bad definitions rejected with positions; the REST routes, /v1/alerts/state and
 the alert metrics. Standard library only; EVERY 1s and small windows keep it short."""
-import http.client
 import http.server
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 
-BIN = os.environ["QR_BIN"]
-TMP = os.environ.get("QR_TMP", "/tmp")
-SLOW = os.environ.get("QR_SANITIZED") == "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import BIN, SLOW, TMP, check  # noqa: E402,F401
+
 work = os.path.join(TMP, "alerts.%d" % os.getpid())
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % name)
-    else:
-        failed += 1
-        print("not ok - %s %s" % (name, str(detail)[:800]))
-    sys.stdout.flush()
 
 
 class Receiver:
@@ -77,47 +64,13 @@ class Receiver:
         self.httpd.server_close()
 
 
-class Server:
+class Server(harness.Server):
     def __init__(self, name):
-        self.data = os.path.join(work, name)
-        os.makedirs(self.data, exist_ok=True)
-        addr_file = os.path.join(self.data, "server.addr")
-        if os.path.exists(addr_file):
-            os.unlink(addr_file)
-        self.log = open(os.path.join(work, name + ".log"), "ab")
-        argv = [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:0"]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + (60 if SLOW else 20)
-        self.addr = None
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with open(addr_file) as f:
-                    self.addr = f.read().strip() or None
-                if self.addr:
-                    break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("server did not start")
-        self.host, port = self.addr.rsplit(":", 1)
-        self.port = int(port)
+        super().__init__(os.path.join(work, name), os.path.join(work, name + ".log"))
 
     def request(self, method, path, body=None, timeout=30):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        conn.request(method, path, body=body)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        try:
-            doc = json.loads(data) if data else None
-        except ValueError:
-            doc = data.decode(errors="replace")
-        return r.status, doc
+        st, _, doc = super().request(method, path, body, timeout=timeout)
+        return st, doc
 
     def ingest(self, service, level, n):
         logs = [{"level": level, "msg": "payment %d declined" % i, "meta": {"latency_ms": 10 * i}}
@@ -129,11 +82,6 @@ class Server:
         st, doc = self.request("POST", "/v1/query", {"query": sql})
         return st, doc
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=60)
-        self.log.close()
-        return rc
 
 
 def wait_for(pred, timeout):
@@ -304,7 +252,6 @@ check("DELETE again: 404", st == 404, (st, doc))
 check("SIGTERM: exit 0", srv.stop() == 0)
 late.stop()
 rcv.stop()
-print("%d passed, %d failed" % (passed, failed))
-if failed == 0:
+if harness.failed == 0:
     shutil.rmtree(work, ignore_errors=True)
-sys.exit(1 if failed else 0)
+sys.exit(harness.summary())

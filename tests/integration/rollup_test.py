@@ -2,83 +2,26 @@
 documented error), live windows closing by wall clock (1 s buckets, no lateness), queries over
 the rollup table, the rewrite of /v1/query and /v1/aggregate proven by EXPLAIN and by the
 numbers, and a restart. Standard library only; the server listens on 127.0.0.1 port 0."""
-import http.client
 import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
-BIN = os.environ["QR_BIN"]
-TMP = os.environ.get("QR_TMP", "/tmp")
-SLOW = os.environ.get("QR_SANITIZED") == "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import BIN, TMP, check  # noqa: E402,F401
+
 work = os.path.join(TMP, "rollup_it.%d" % os.getpid())
-passed = failed = 0
 
 
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % name)
-    else:
-        failed += 1
-        print("not ok - %s %s" % (name, str(detail)[:800]))
-    sys.stdout.flush()
-
-
-class Server:
-    def __init__(self, data):
-        self.data = data
-        os.makedirs(data, exist_ok=True)
-        addr_file = os.path.join(data, "server.addr")
-        if os.path.exists(addr_file):
-            os.unlink(addr_file)
-        self.log = open(data + ".log", "ab")
-        self.proc = subprocess.Popen([BIN, "serve", "--data", data, "--listen", "127.0.0.1:0"],
-                                     stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + (60 if SLOW else 20)
-        self.addr = None
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with open(addr_file) as f:
-                    self.addr = f.read().strip() or None
-            except FileNotFoundError:
-                pass
-            if self.addr:
-                break
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("server did not start")
-        self.host, port = self.addr.rsplit(":", 1)
-        self.port = int(port)
-
-    def request(self, method, path, body=None):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        conn.request(method, path, body=body)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        try:
-            doc = json.loads(data) if data else None
-        except ValueError:
-            doc = data.decode(errors="replace")
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, doc
-
+class Server(harness.Server):
     def query(self, sql):
         st, _, doc = self.request("POST", "/v1/query", {"query": sql, "format": "json"})
         return st, doc
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=60)
-        self.log.close()
-        return rc
 
 
 def ingest(srv, events):
@@ -222,8 +165,7 @@ def main():
           not os.path.exists(os.path.join(work, "d", "cq", "default", "rollups", "errs_1s")))
     srv.stop()
     shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return harness.summary()
 
 
 if __name__ == "__main__":
