@@ -5,7 +5,6 @@ group_by), GET /v1/tail (SSE delivery of events ingested after subscribing, Last
 resume with exactly the missed events, slow subscriber disconnected with a notice while the
 server stays healthy), and `quarry query --connect` printing what `--data` prints.
 Standard library only; the server listens on 127.0.0.1 port 0 with a temp data dir."""
-import http.client
 import json
 import os
 import shutil
@@ -15,76 +14,21 @@ import sys
 import time
 import urllib.parse
 
-BIN = os.environ["QR_BIN"]
-TMP = os.environ.get("QR_TMP", "/tmp")
-SLOW = os.environ.get("QR_SANITIZED") == "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import BIN, SLOW, TMP, check  # noqa: E402,F401
+
 work = os.path.join(TMP, "server_query.%d" % os.getpid())
-passed = failed = 0
 
 
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % name)
-    else:
-        failed += 1
-        print("not ok - %s %s" % (name, str(detail)[:600]))
-    sys.stdout.flush()
-
-
-class Server:
+class Server(harness.Server):
     def __init__(self, name, config):
-        self.data = os.path.join(work, name)
-        os.makedirs(self.data, exist_ok=True)
         path = os.path.join(work, name + ".conf")
+        os.makedirs(work, exist_ok=True)
         with open(path, "w") as f:
             f.write(config)
-        argv = [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:0", "--config", path]
-        self.log = open(os.path.join(work, name + ".log"), "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
-        addr_file = os.path.join(self.data, "server.addr")
-        deadline = time.monotonic() + (60 if SLOW else 20)
-        self.addr = None
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with open(addr_file) as f:
-                    self.addr = f.read().strip() or None
-                if self.addr:
-                    break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("server did not start")
-        self.host, port = self.addr.rsplit(":", 1)
-        self.port = int(port)
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        conn.request(method, path, body=body, headers=dict(headers or {}))
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        try:
-            doc = json.loads(data) if data else None
-        except ValueError:
-            doc = data.decode(errors="replace")
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, doc
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.log.close()
-        return rc
+        super().__init__(os.path.join(work, name), os.path.join(work, name + ".log"),
+                         ["--config", path])
 
 
 def ingest(srv, service, logs, host="h1"):
@@ -480,5 +424,4 @@ check("connect: server gone → exit 1 with a message", p.returncode == 1 and
       b"cannot connect" in p.stderr, p.stderr)
 
 shutil.rmtree(work, ignore_errors=True)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(harness.summary())
