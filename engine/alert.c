@@ -793,7 +793,7 @@ static bool group_window_empty(const alert_rule *r, const alert_group *g, int64_
     return true;
 }
 
-static void group_free(alert_rule *r, alert_group *g)
+void alert_group_free(const alert_rule *r, alert_group *g)
 {
     for (uint32_t si = 0; si < r->nslots * r->agg_count; si++) cq_agg_free(g->states[si]);
     for (uint32_t idx = 0; idx < ALERT_MAX_SAMPLES; idx++) qr_buf_fini(&g->samples[idx]);
@@ -826,7 +826,7 @@ static void rule_gc(alert_rule *r, int64_t lo, int64_t hi)
         alert_group *g = r->groups[idx];
         if (!g) continue;
         if (g->state == ALERT_OK && !g->last_error[0] && group_window_empty(r, g, lo, hi)) {
-            group_free(r, g);
+            alert_group_free(r, g);
             r->group_n--;
             continue;
         }

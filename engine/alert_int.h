@@ -95,6 +95,8 @@ struct alert_rule {
 int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, alert_rule **out,
                        qr_diag *d);
 void alert_rule_free(alert_rule *r);
+/* Frees one group instance of r (its slot states, samples, label values). */
+void alert_group_free(const alert_rule *r, alert_group *g);
 /* Evaluates WHEN with the merged aggregate values (vals[agg_idx], has[agg_idx]):
  * 1 true, 0 false or NULL. */
 int alert_when_eval(const alert_rule *r, const double *vals, const bool *has);

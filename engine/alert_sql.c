@@ -468,16 +468,7 @@ void alert_rule_free(alert_rule *r)
     evf_free(r->filter);
     for (uint32_t gi = 0; gi < r->group_cap; gi++) {
         alert_group *g = r->groups ? r->groups[gi] : NULL;
-        if (!g) continue;
-        for (uint32_t si = 0; si < r->nslots * r->agg_count; si++) cq_agg_free(g->states[si]);
-        for (uint32_t idx = 0; idx < ALERT_MAX_SAMPLES; idx++) qr_buf_fini(&g->samples[idx]);
-        for (uint32_t idx = 0; idx < r->group_count; idx++) free(g->values[idx]);
-        free(g->values);
-        free(g->states);
-        free(g->slot_ids);
-        free(g->key);
-        free(g->display);
-        free(g);
+        if (g) alert_group_free(r, g);
     }
     free(r->groups);
     qr_buf_fini(&r->keybuf);
