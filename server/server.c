@@ -31,12 +31,14 @@
 #include "server/tail.h"
 #include "storage/evdec.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum route_id {
@@ -52,7 +54,7 @@ enum route_id {
     R_SEARCH,
     R_AGGREGATE,
     R_TAIL,
-    R_ALERTS, /* /v1/alerts and everything under it; methods checked by alert_routes */
+    R_ALERTS,        /* /v1/alerts and everything under it; methods checked by alert_routes */
     R_ROLLUPS,       /* GET /v1/rollups[/{name}] */
     R_ROLLUPS_ADMIN, /* POST /v1/rollups, DELETE /v1/rollups/{name} */
     R_COUNT
@@ -556,20 +558,46 @@ static void body_error(job *j, int rc, const uint8_t *data, size_t len)
 
 #define STREAM_PAGE_ROWS 10000 /* rows per page of a streamed query */
 
-/* Worker: queues text for the client, waiting while the loop has too much of it; false
- * once the client is gone (stop producing: that cancels the query). */
-static bool stream_push(job *j, const void *data, size_t len)
+enum { STREAM_PUSHED, STREAM_GONE, STREAM_LATE };
+
+/* Worker: queues text for the client, waiting while the loop has too much of it, until the
+ * query's deadline (monotonic ns, 0 = none). STREAM_GONE once the client left (stop: that
+ * cancels the query); STREAM_LATE when the reader kept it waiting past the deadline (nothing
+ * queued). With force the text is queued whatever is pending (the last, short, error line). */
+static int stream_push(job *j, const void *data, size_t len, int64_t deadline_ns, bool force)
 {
     pthread_mutex_lock(&j->stream_mu);
     size_t cap = (size_t)j->srv->cfg->stream_buffer_bytes;
-    while (!j->stream_gone && j->stream_buf.len && j->stream_buf.len + len > cap)
-        pthread_cond_wait(&j->stream_cv, &j->stream_mu);
-    bool ok = !j->stream_gone;
-    if (ok) qr_buf_append(&j->stream_buf, data, len);
-    ok = ok && qr_buf_ok(&j->stream_buf);
+    int res = STREAM_PUSHED;
+    while (!force && !j->stream_gone && j->stream_buf.len && j->stream_buf.len + len > cap) {
+        if (!deadline_ns) {
+            pthread_cond_wait(&j->stream_cv, &j->stream_mu);
+            continue;
+        }
+        struct timespec until = {(time_t)(deadline_ns / QR_NS_PER_SEC),
+                                 (long)(deadline_ns % QR_NS_PER_SEC)};
+        if (pthread_cond_timedwait(&j->stream_cv, &j->stream_mu, &until) == ETIMEDOUT) {
+            res = STREAM_LATE;
+            break;
+        }
+    }
+    if (j->stream_gone) res = STREAM_GONE;
+    if (res == STREAM_PUSHED) qr_buf_append(&j->stream_buf, data, len);
+    if (!qr_buf_ok(&j->stream_buf)) res = STREAM_GONE;
     pthread_mutex_unlock(&j->stream_mu);
     uv_async_send(&j->stream_async);
-    return ok;
+    return res;
+}
+
+/* The last line of a stream that ends on an error. */
+static void stream_error_line(qr_buf *out, int rc, const char *msg)
+{
+    qr_buf_clear(out);
+    qr_jsonw_raw(out, "{\"error\":{\"code\":");
+    qr_jsonw_cstr(out, rc == QR_ELIMIT ? "limit_exceeded" : "internal");
+    qr_jsonw_raw(out, ",\"message\":");
+    qr_jsonw_cstr(out, msg);
+    qr_jsonw_raw(out, "}}\n");
 }
 
 /* Loop: moves what the worker produced to the socket while the socket keeps up; with too
@@ -650,11 +678,7 @@ static void stream_query(job *j, const char *text, exec_opts eo, const char *cur
         }
         qr_buf_clear(&page);
         if (rc) {
-            qr_jsonw_raw(&page, "{\"error\":{\"code\":");
-            qr_jsonw_cstr(&page, rc == QR_ELIMIT ? "limit_exceeded" : "internal");
-            qr_jsonw_raw(&page, ",\"message\":");
-            qr_jsonw_cstr(&page, d.msg[0] ? d.msg : qr_strerror(rc));
-            qr_jsonw_raw(&page, "}}\n");
+            stream_error_line(&page, rc, d.msg[0] ? d.msg : qr_strerror(rc));
         } else {
             if (pages == 0) {
                 snprintf(j->headers, sizeof j->headers, "X-Quarry-Streamed: pages of %u rows\r\n",
@@ -672,7 +696,17 @@ static void stream_query(job *j, const char *text, exec_opts eo, const char *cur
         free(next);
         next = res && res->next_cursor && !res->partial ? strdup(res->next_cursor) : NULL;
         exec_result_free(res);
-        if (!stream_push(j, page.data, page.len) || rc || !next) break;
+        int pushed = stream_push(j, page.data, page.len, deadline, rc != 0);
+        if (pushed == STREAM_LATE) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "query timed out after %u ms: the client read the stream too slowly",
+                     s->cfg->query_timeout_ms);
+            stream_error_line(&page, QR_ELIMIT, msg);
+            stream_push(j, page.data, page.len, 0, true);
+            break;
+        }
+        if (pushed != STREAM_PUSHED || rc || !next) break;
     }
     free(next);
     qr_buf_fini(&page);
@@ -1523,7 +1557,11 @@ static void on_body(void *ctx, http_req *req)
         rc = 0;
         if (r == R_QUERY) {
             pthread_mutex_init(&j->stream_mu, NULL);
-            pthread_cond_init(&j->stream_cv, NULL);
+            pthread_condattr_t ca;
+            pthread_condattr_init(&ca);
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are monotonic */
+            pthread_cond_init(&j->stream_cv, &ca);
+            pthread_condattr_destroy(&ca);
             qr_buf_init(&j->stream_buf);
             uv_async_init(&s->loop, &j->stream_async, on_stream_async);
             uv_timer_init(&s->loop, &j->stream_timer);

@@ -395,6 +395,45 @@ check("stream: a reader that stops holds the query; leaving ends it",
       (first[:40], held, metric("quarry_queries_running"),
        metric("quarry_query_streams_abandoned_total")))
 
+# the deadline covers the whole stream: a reader too slow for it gets the rows sent so far and
+# a last line naming the error (the status line went out with the first page)
+slow_srv = Server("qdeadline", "[storage]\nfsync = never\n[limits]\nquery_timeout_ms = 1500\n"
+                  "stream_buffer_bytes = 64KiB\n")
+for k in range(5):
+    ingest(slow_srv, "streamwide", [{"ts": BASE + k * 5000 + i, "msg": "w %d %s" % (i, big)}
+                                    for i in range(5000)])
+sk = socket.socket()
+sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+sk.settimeout(30)
+sk.connect((slow_srv.host, slow_srv.port))
+body = json.dumps({"query": "SELECT msg FROM logs"}).encode()
+sk.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n"
+           b"Connection: close\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+got = sk.recv(4096)
+time.sleep(2.5)  # past the deadline while the server waits for this reader
+while True:
+    chunk = sk.recv(1 << 16)
+    if not chunk:
+        break
+    got += chunk
+sk.close()
+head, _, rest = got.partition(b"\r\n\r\n")
+body = b""
+while rest:  # undo the chunked framing
+    size_line, _, rest = rest.partition(b"\r\n")
+    size = int(size_line, 16) if size_line.strip() else 0
+    if size == 0:
+        break
+    body, rest = body + rest[:size], rest[size + 2:]
+tail_lines = [l for l in body.split(b"\n") if l]
+last = json.loads(tail_lines[-1]) if tail_lines else {}
+check("stream: past the deadline the stream ends with an error line",
+      got.startswith(b"HTTP/1.1 200") and "error" in last and
+      last["error"]["code"] == "limit_exceeded" and "timed out" in last["error"]["message"] and
+      len(tail_lines) < 25000, (got[:40], last, len(tail_lines)))
+check("stream: the deadline server stops cleanly", slow_srv.stop() == 0)
+
 queries = ["SELECT service, level, count(*) FROM logs GROUP BY 1, 2",
            '{service="payment"} |= "timeout"',
            "SELECT ts, msg, latency_ms FROM logs WHERE service = 'auth' ORDER BY ts LIMIT 5"]
