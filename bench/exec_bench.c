@@ -1,7 +1,9 @@
 /* exec_bench — one query run many times in one process over a data directory, as a server
  * would run it (segments stay open between runs): the engine's took_ms, best and median.
  *
- * Usage: exec_bench DATA_DIR "QUERY" [--runs N] [--threads T] [--explain]
+ * Usage: exec_bench DATA_DIR "QUERY" [--runs N] [--threads T] [--msg-cache MB] [--explain]
+ * --msg-cache MB: an exec_msg_cache of MB MiB shared by the runs, as a server keeps one
+ * (default: none, every run decompresses the frames of its result rows).
  * The first run is a warm-up (it opens the segments' indexes) and is reported on its own.
  * "cpu" is the process CPU time per run (all threads): on a shared machine it moves less
  * than the wall time.
@@ -25,12 +27,13 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: exec_bench DATA_DIR \"QUERY\" [--runs N] [--threads T] "
-                        "[--explain]\n");
+                        "[--msg-cache MB] [--explain]\n");
         return 2;
     }
     const char *dir = argv[1], *query = argv[2];
     int runs = 20;
     bool explain = false;
+    int cache_mb = 0;
     exec_opts opts;
     memset(&opts, 0, sizeof opts);
     for (int idx = 3; idx < argc; idx++) {
@@ -38,8 +41,14 @@ int main(int argc, char **argv)
             runs = atoi(argv[++idx]);
         else if (strcmp(argv[idx], "--threads") == 0 && idx + 1 < argc)
             opts.threads = (uint32_t)atoi(argv[++idx]);
+        else if (strcmp(argv[idx], "--msg-cache") == 0 && idx + 1 < argc)
+            cache_mb = atoi(argv[++idx]);
         else if (strcmp(argv[idx], "--explain") == 0)
             explain = true;
+    }
+    if (cache_mb > 0 && !(opts.msg_cache = exec_msg_cache_new((size_t)cache_mb * 1024 * 1024))) {
+        fprintf(stderr, "exec_bench: out of memory\n");
+        return 1;
     }
     if (runs < 1) runs = 1;
     db_opts dbo;
@@ -81,6 +90,13 @@ int main(int argc, char **argv)
         qsort(took, (size_t)runs, sizeof *took, dbl_cmp);
         printf("%d runs, threads %u: best %.3f ms, median %.3f ms, cpu %.3f ms per run\n", runs,
                opts.threads, took[0], took[runs / 2], cpu_ms / runs);
+        if (opts.msg_cache) {
+            exec_msg_cache_stat st;
+            exec_msg_cache_stats(opts.msg_cache, &st);
+            printf("msg cache: %llu entries, %zu of %zu bytes, %llu hits, %llu misses\n",
+                   (unsigned long long)st.entries, st.used_bytes, st.budget_bytes,
+                   (unsigned long long)st.hits, (unsigned long long)st.misses);
+        }
     }
     if (!status && explain) {
         char *text = malloc(strlen(query) + 9);
@@ -96,5 +112,6 @@ int main(int argc, char **argv)
     }
     free(took);
     db_close(db);
+    exec_msg_cache_free(opts.msg_cache);
     return status;
 }

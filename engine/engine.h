@@ -44,7 +44,8 @@
 #define EXEC_MAX_THREADS 16
 
 struct rollup_mgr; /* engine/rollup.h */
-struct alert_mgr;  /* engine/alert.h */
+typedef struct exec_msg_cache exec_msg_cache;
+struct alert_mgr; /* engine/alert.h */
 
 typedef struct exec_opts {
     size_t mem_budget_bytes; /* 0 = EXEC_DEFAULT_MEM_BUDGET */
@@ -66,7 +67,27 @@ typedef struct exec_opts {
     struct alert_mgr *alerts;
     uint32_t threads; /* scan workers (the calling thread is one); 0 = one per core, at most
                          EXEC_MAX_THREADS. Results do not depend on it. */
+    /* messages of segment rows read one by one (result rows, needle hits) kept between
+     * queries; NULL = none. Use one cache with one db_t (keys are tenant, segment id, row). */
+    exec_msg_cache *msg_cache;
 } exec_opts;
+
+/* A bounded LRU of single messages of segment rows (segments are immutable, so an entry
+ * never goes stale; a segment replaced by compaction leaves its entries to age out).
+ * A query's selective msg read (at most EXEC_MSG_CACHE_ROWS rows of a block: result rows,
+ * needle hits, not the bulk verification of a phrase) looks rows up here before
+ * decompressing their 64 KiB frames, and adds the rows it had to read. Cost against the
+ * budget: the message bytes plus ~56 B per entry. Thread-safe (one mutex). */
+#define EXEC_MSG_CACHE_ROWS 128
+#define EXEC_MSG_CACHE_DEFAULT_BYTES (16u * 1024 * 1024)
+typedef struct exec_msg_cache_stat {
+    size_t budget_bytes, used_bytes;
+    uint64_t entries, hits, misses, evictions;
+} exec_msg_cache_stat;
+/* NULL on out of memory. budget_bytes 0 keeps nothing. */
+exec_msg_cache *exec_msg_cache_new(size_t budget_bytes);
+void exec_msg_cache_free(exec_msg_cache *c);
+void exec_msg_cache_stats(exec_msg_cache *c, exec_msg_cache_stat *out);
 
 /* Value types of result cells. */
 typedef enum exec_type {

@@ -367,6 +367,8 @@ int exec_run(db_t *db, const char *tenant, const char *query_text, const exec_op
         q.deadline_mono_ns = q.start_mono_ns + (int64_t)q.opts.timeout_ms * QR_NS_PER_MS;
 
     q.query_hash = qr_hash64(query_text, strlen(query_text));
+    const char *tname = tenant ? tenant : DB_DEFAULT_TENANT;
+    q.tenant_hash = qr_hash64(tname, strlen(tname));
     sql_stmt *stmt = NULL;
     int rc = sql_parse(query_text, strlen(query_text), q.qa, &stmt, d);
     if (!rc && q.opts.cursor) {

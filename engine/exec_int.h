@@ -266,7 +266,8 @@ struct exec_ctx {
     uint64_t hits, scanned;
     bool stopped; /* partial: stop scanning */
     const char *stop_reason;
-    uint64_t query_hash; /* xxh3 of the query text: binds cursors to their query */
+    uint64_t query_hash;  /* xxh3 of the query text: binds cursors to their query */
+    uint64_t tenant_hash; /* xxh3 of the tenant name: part of msg cache keys */
     bool has_cursor;
     exec_cursor cursor; /* opts.cursor, decoded */
     /* FROM <rollup> (rollup_exec.c): names bind to the rollup's row slots */
@@ -370,6 +371,13 @@ static inline exec_value ev_int(uint8_t type, int64_t i)
 void blk_init(blk_ctx *bc, exec_ctx *q, part_ctx *pc, uint32_t block_idx);
 int blk_load(blk_ctx *bc, int col); /* loads a built-in column */
 int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n);
+/* exec_msgcache.c: rows' messages of one segment block. get copies hits into a (found[i] = 1
+ * for a hit; QR_ELIMIT when a is over budget); put copies the messages in, evicting the
+ * least recently used to stay within the budget. */
+int exec_msg_cache_get(exec_msg_cache *c, uint64_t tenant, uint64_t part_id, uint32_t block_idx,
+                       const uint32_t *rows, uint32_t n, qr_arena *a, qr_str *out, uint8_t *found);
+void exec_msg_cache_put(exec_msg_cache *c, uint64_t tenant, uint64_t part_id, uint32_t block_idx,
+                        const uint32_t *rows, uint32_t n, const qr_str *msgs);
 const qr_column *blk_field(blk_ctx *bc, uint32_t qf, uint32_t *count);
 /* Per part: resolve fields, build label tables and (unless pc->cand_lazy) MATCH candidates.
  * Until the candidates are made, block pruning uses the blocks' token blooms. */

@@ -92,12 +92,33 @@ int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n)
     uint32_t k = 0;
     for (uint32_t idx = 0; idx < n; idx++)
         if (!bc->msg_have[sel[idx]]) rows[k++] = sel[idx];
+    exec_msg_cache *mc = q->opts.msg_cache;
+    bool cached = mc && bc->p->kind == QR_PART_SEGMENT && k <= EXEC_MSG_CACHE_ROWS;
+    if (cached) { /* rows found in the cache need no frame */
+        uint8_t *found = qr_arena_alloc(&q->scratch, k);
+        if (!found) return bc->err = exec_over_budget(q);
+        if (exec_msg_cache_get(mc, q->tenant_hash, bc->p->id, bc->block_idx, rows, k, &q->scratch,
+                               out, found))
+            return bc->err = exec_over_budget(q);
+        uint32_t left = 0;
+        for (uint32_t idx = 0; idx < k; idx++) {
+            if (found[idx]) {
+                bc->msg[rows[idx]] = out[idx];
+                bc->msg_have[rows[idx]] = 1;
+            } else {
+                rows[left++] = rows[idx];
+            }
+        }
+        k = left;
+        if (k == 0) return 0;
+    }
     int rc = qr_part_load_msgs(bc->p, bc->block_idx, rows, k, &q->scratch, out, q->d);
     if (rc) return bc->err = q->scratch.over_budget ? exec_over_budget(q) : rc;
     for (uint32_t idx = 0; idx < k; idx++) {
         bc->msg[rows[idx]] = out[idx];
         bc->msg_have[rows[idx]] = 1;
     }
+    if (cached) exec_msg_cache_put(mc, q->tenant_hash, bc->p->id, bc->block_idx, rows, k, out);
     return 0;
 }
 
