@@ -84,15 +84,9 @@ static invidx_builder *builder_new(bool terms_only)
     return b;
 }
 
-invidx_builder *invidx_builder_new(void)
-{
-    return builder_new(false);
-}
+invidx_builder *invidx_builder_new(void) { return builder_new(false); }
 
-invidx_builder *invidx_builder_new_terms_only(void)
-{
-    return builder_new(true);
-}
+invidx_builder *invidx_builder_new_terms_only(void) { return builder_new(true); }
 
 void invidx_builder_free(invidx_builder *b)
 {
@@ -108,15 +102,9 @@ void invidx_builder_free(invidx_builder *b)
     free(b);
 }
 
-void invidx_builder_block_hashes_first_seen(invidx_builder *b)
-{
-    b->first_seen_only = true;
-}
+void invidx_builder_block_hashes_first_seen(invidx_builder *b) { b->first_seen_only = true; }
 
-uint32_t invidx_builder_term_count(const invidx_builder *b)
-{
-    return b->term_count;
-}
+uint32_t invidx_builder_term_count(const invidx_builder *b) { return b->term_count; }
 
 static bool grow(void **p, size_t elem, size_t need, size_t *cap)
 {
@@ -980,16 +968,50 @@ static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
+/* The first 8 bytes of a term as a big-endian number, missing bytes 0: x <= y (memcmp order,
+ * shorter first) implies key8(x) <= key8(y), so key8(x) < key8(y) proves x < y. */
+static uint64_t key8(const char *t, size_t len)
+{
+    uint64_t k = 0;
+    for (size_t idx = 0; idx < 8; idx++) k = k << 8 | (idx < len ? (uint8_t)t[idx] : 0);
+    return k;
+}
+
 /* Finds the last block whose first term is < key (strict = true) or <= key; 0 if none. */
 /* Binary search over the dict blocks' first terms. Probed blocks are read without their crc
  * (bounds-checked decoding, so bad bytes cannot crash): the answer lo is decided only by the
  * comparisons with first(lo) and first(lo + 1) (the final bounds), so verifying those two
  * blocks afterwards proves the answer — a corrupt probe can only make the search end on
- * blocks whose check then fails. Saves ~12 block checksums per lookup. */
-static int find_block(const invidx *ix, const char *key, size_t len, bool strict, uint32_t *blk_out,
-                      qr_diag *d)
+ * blocks whose check then fails. Saves ~12 block checksums per lookup.
+ * keys (invidx_block_keys, or NULL) narrow [lo, hi) first without touching the dictionary:
+ * key8(first(b)) < key8(key) proves first(b) < key, > proves first(b) > key. They were read
+ * from the same immutable bytes, so the final check of lo and lo + 1 covers them too. */
+static int find_block(const invidx *ix, const uint64_t *keys, const char *key, size_t len,
+                      bool strict, uint32_t *blk_out, qr_diag *d)
 {
     uint32_t lo = 0, hi = ix->head_count; /* invariant: answer in [lo, hi) or 0 */
+    if (keys && hi > 1) {
+        uint64_t k = key8(key, len);
+        uint32_t a = 0, b = hi; /* first block with keys >= k: in [a, b] */
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (keys[mid] < k)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        lo = a ? a - 1 : 0; /* keys[lo] < k: first(lo) < key */
+        b = hi;             /* first block with keys > k */
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (keys[mid] <= k)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        hi = a; /* first(hi) > key */
+        if (hi <= lo) hi = lo + 1;
+    }
     dict_iter it = {.ix = ix};
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -1181,13 +1203,35 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
     return 0;
 }
 
+int invidx_block_keys(const invidx *ix, uint64_t *keys, qr_diag *d)
+{
+    dict_iter it = {.ix = ix};
+    for (uint32_t blk = 0; blk < ix->head_count; blk++) {
+        int rc = iter_seek_ex(&it, blk, false, d);
+        if (rc) return rc;
+        rc = iter_next(&it, d);
+        if (rc < 0) return rc;
+        if (rc == 0) return ix_corrupt(d, 0, "empty dict block");
+        keys[blk] = key8(it.term, it.term_len);
+        if (blk && keys[blk] < keys[blk - 1])
+            return ix_corrupt(d, dict_pos(ix, it.blk_start), "dict blocks out of order");
+    }
+    return 0;
+}
+
 int invidx_postings(const invidx *ix, const char *term, size_t len, roaring_bitmap_t **out,
                     qr_diag *d)
+{
+    return invidx_postings_keyed(ix, NULL, term, len, out, d);
+}
+
+int invidx_postings_keyed(const invidx *ix, const uint64_t *keys, const char *term, size_t len,
+                          roaring_bitmap_t **out, qr_diag *d)
 {
     *out = NULL;
     if (ix->head_count == 0 || len == 0 || len > INVIDX_TERM_MAX) return 0;
     uint32_t blk;
-    int rc = find_block(ix, term, len, false, &blk, d);
+    int rc = find_block(ix, keys, term, len, false, &blk, d);
     if (rc) return rc;
     dict_iter it = {.ix = ix};
     rc = iter_seek(&it, blk, d);
@@ -1206,7 +1250,7 @@ int invidx_terms_with_prefix(const invidx *ix, const char *prefix, size_t len,
 {
     if (ix->head_count == 0) return 0;
     uint32_t blk = 0;
-    int rc = len ? find_block(ix, prefix, len, true, &blk, d) : 0;
+    int rc = len ? find_block(ix, NULL, prefix, len, true, &blk, d) : 0;
     if (rc) return rc;
     dict_iter it = {.ix = ix};
     rc = iter_seek(&it, blk, d);

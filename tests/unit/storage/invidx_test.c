@@ -166,6 +166,31 @@ TEST(postings_match_model)
         if (bm) roaring_bitmap_free(bm);
     }
     CHECK(ix.term_count == used_terms);
+    /* block keys (first 8 bytes of each dict block's first term) give the same answers, for
+     * terms present, absent, and sharing their first 8 bytes ("timeout1...", "errno123...") */
+    uint64_t *keys = malloc((size_t)ix.head_count * sizeof *keys);
+    REQUIRE(keys && invidx_block_keys(&ix, keys, NULL) == 0);
+    CHECK(ix.head_count > 4);
+    uint64_t probe_state = 17;
+    for (int t = 0; t < 2 * NTERMS; t++) {
+        char absent[32];
+        const char *term = t < NTERMS ? m.terms[t] : absent;
+        size_t len = t < NTERMS ? m.lens[t] : 0;
+        if (t >= NTERMS) { /* neighbours of real terms: one more digit, one byte changed */
+            int u = t - NTERMS;
+            len = (size_t)snprintf(absent, sizeof absent, "%s%d", m.terms[u],
+                                   (int)(qr_test_rand(&probe_state) % 10));
+            if (u % 2) absent[len - 2] ^= 1;
+        }
+        roaring_bitmap_t *plain = NULL, *keyed = NULL;
+        CHECK(invidx_postings(&ix, term, len, &plain, NULL) == 0);
+        CHECK(invidx_postings_keyed(&ix, keys, term, len, &keyed, NULL) == 0);
+        CHECK((plain == NULL) == (keyed == NULL));
+        if (plain && keyed) CHECK(roaring_bitmap_equals(plain, keyed));
+        if (plain) roaring_bitmap_free(plain);
+        if (keyed) roaring_bitmap_free(keyed);
+    }
+    free(keys);
     roaring_bitmap_t *bm = (roaring_bitmap_t *)1;
     CHECK(invidx_postings(&ix, "zzzz", 4, &bm, NULL) == 0 && bm == NULL);
     CHECK(invidx_postings(&ix, "", 0, &bm, NULL) == 0 && bm == NULL);
@@ -386,6 +411,21 @@ TEST(flipped_bytes_detected)
                 if (prc == 0) CHECK(got == want[t]); /* never a silent wrong answer */
                 if (bm) roaring_bitmap_free(bm);
             }
+            /* keys read from the same (damaged) bytes: still never a wrong answer */
+            uint64_t *keys = malloc(((size_t)ix2.head_count + 1) * sizeof *keys);
+            if (keys && invidx_block_keys(&ix2, keys, NULL) == 0) {
+                for (int t = iter % 3; t < NTERMS; t += 3) {
+                    roaring_bitmap_t *bm = NULL;
+                    int prc = invidx_postings_keyed(&ix2, keys, m.terms[t], m.lens[t], &bm, NULL);
+                    uint64_t got = bm ? roaring_bitmap_get_cardinality(bm) * 1000003 +
+                                            roaring_bitmap_minimum(bm)
+                                      : 0;
+                    CHECK(prc == 0 || prc == QR_ECORRUPT);
+                    if (prc == 0) CHECK(got == want[t]);
+                    if (bm) roaring_bitmap_free(bm);
+                }
+            }
+            free(keys);
         }
         memcpy(blob.data, orig, blob.len);
     }
