@@ -295,6 +295,41 @@ int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out)
     return u64_decode_any(r, n, NULL, out, max);
 }
 
+int codec_u64_decode_range(qr_rd *r, size_t n, size_t from, size_t to, uint64_t *out)
+{
+    if (from > to || to > n) return QR_ECORRUPT;
+    uint8_t mode = qr_rd_u8(r);
+    if (r->bad) return QR_ECORRUPT;
+    if (mode == CODEC_U64_FOR) {
+        uint64_t min = qr_rd_uvarint(r);
+        unsigned width = qr_rd_u8(r);
+        if (r->bad || width > 64) return QR_ECORRUPT;
+        size_t bytes = codec_bitpack_bytes(n, width);
+        const uint8_t *p = qr_rd_take(r, bytes);
+        if (!p) return QR_ECORRUPT;
+        uint64_t mask = width == 64 ? ~0ull : width ? (1ull << width) - 1 : 0;
+        for (size_t idx = from; idx < to; idx++)
+            out[idx - from] =
+                (width ? bits_read(p, bytes, (uint64_t)idx * width, width, mask) : 0) + min;
+        return 0;
+    }
+    if (mode == CODEC_U64_RLE) {
+        uint64_t runs = qr_rd_uvarint(r);
+        if (r->bad || runs > n) return QR_ECORRUPT;
+        size_t pos = 0;
+        for (uint64_t run = 0; run < runs; run++) {
+            uint64_t value = qr_rd_uvarint(r);
+            uint64_t len = qr_rd_uvarint(r);
+            if (r->bad || len == 0 || len > n - pos) return QR_ECORRUPT;
+            size_t lo = pos > from ? pos : from, hi = pos + len < to ? pos + len : to;
+            for (size_t idx = lo; idx < hi; idx++) out[idx - from] = value;
+            pos += len;
+        }
+        return pos == n ? 0 : QR_ECORRUPT;
+    }
+    return QR_ECORRUPT;
+}
+
 static size_t svarint_len(int64_t v) { return uvarint_len(qr_zigzag_enc(v)); }
 
 static const uint64_t pow10_u64[CODEC_SCALE_MAX + 1] = {1ull,

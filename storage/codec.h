@@ -60,6 +60,10 @@ void codec_u64_encode(const uint64_t *v, size_t n, qr_buf *out);
 int codec_u64_decode(qr_rd *r, size_t n, uint64_t *out);
 /* Same encoding decoded into u32 (dictionary ids): QR_ECORRUPT if a value exceeds max. */
 int codec_u32_decode(qr_rd *r, size_t n, uint32_t max, uint32_t *out);
+/* Values [from, to) of the n-value sequence into out[0 .. to - from), the others not decoded
+ * (FOR: read in place; RLE: the runs walked); r ends past the whole sequence, as after
+ * codec_u64_decode. from = to skips the sequence. QR_ECORRUPT as codec_u64_decode. */
+int codec_u64_decode_range(qr_rd *r, size_t n, size_t from, size_t to, uint64_t *out);
 
 /* Signed sequence: FOR, DELTA or DELTA2, whichever packs smallest. */
 void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out);

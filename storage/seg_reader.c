@@ -241,10 +241,14 @@ typedef struct msg_index {
     uint64_t *frame_off;   /* file offsets */
     uint64_t *frame_len;
     uint32_t *frame_crc;
+    bool lazy_lens; /* lens_prefix not made: lens_rd holds the lengths for msg_frame_lens */
+    qr_rd lens_rd;
 } msg_index;
 
+/* lazy: for a few rows (op_load_msgs), leave the lengths encoded; the frames read decode
+ * theirs (msg_frame_lens) and check them there. */
 static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, msg_index *mi,
-                          qr_diag *d)
+                          bool lazy, qr_diag *d)
 {
     const seg_ref *r = block_ref(s, block_idx, SEG_SLOT_MSG);
     uint32_t n = s->blocks[block_idx].row_count;
@@ -256,8 +260,13 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
     qr_rd_init(&rd, p, len);
     uint64_t *lens = NULL;
     mi->inline_lens = len > 0 && p[0] == SEG_MSG_INLINE;
+    mi->lazy_lens = lazy && !mi->inline_lens;
     if (mi->inline_lens) {
         qr_rd_u8(&rd);
+    } else if (mi->lazy_lens) {
+        mi->lens_rd = rd;
+        if (codec_u64_decode_range(&rd, n, 0, 0, NULL))
+            return corrupt_at(s, d, r->off, "bad msg lengths");
     } else {
         lens = arena_arr(a, (size_t)n + 1, sizeof *lens);
         if (!lens) return oom(a, d);
@@ -297,7 +306,7 @@ static int msg_index_load(const seg_reader *s, uint32_t block_idx, qr_arena *a, 
         if (rd.bad || rows == 0 || rows > n - row || clen == 0 || off < SEG_HEADER_BYTES ||
             off > s->data_end || clen > s->data_end - off)
             return corrupt_at(s, d, r->off, "bad msg frame entry");
-        if (!mi->inline_lens && lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
+        if (lens && lens[row + rows] - lens[row] > SEG_MSG_FRAME_MAX)
             return corrupt_at(s, d, r->off, "msg frame too large");
         mi->frame_first[f] = (uint32_t)row;
         mi->frame_off[f] = off;
@@ -321,11 +330,40 @@ static uint64_t msg_frame_raw(const msg_index *mi, uint32_t f)
     return mi->lens_prefix[mi->frame_first[f + 1]] - mi->lens_prefix[mi->frame_first[f]];
 }
 
+static int msg_frame_read_raw(const seg_reader *s, const msg_index *mi, uint32_t f, uint64_t raw,
+                              uint8_t *dst, qr_diag *d);
+
+/* Lazy lengths: *out = frame f's rows + 1 byte offsets within the frame (arena). */
+static int msg_frame_lens(const seg_reader *s, const msg_index *mi, uint32_t f, qr_arena *a,
+                          uint64_t **out, qr_diag *d)
+{
+    uint32_t r0 = mi->frame_first[f], rows = mi->frame_first[f + 1] - r0;
+    uint64_t *pre = arena_arr(a, (size_t)rows + 1, sizeof *pre);
+    if (!pre) return oom(a, d);
+    qr_rd rd = mi->lens_rd;
+    uint64_t at = mi->frame_off[f];
+    if (codec_u64_decode_range(&rd, mi->n, r0, (size_t)r0 + rows, pre + 1))
+        return corrupt_at(s, d, at, "bad msg lengths");
+    pre[0] = 0;
+    for (uint32_t idx = 1; idx <= rows; idx++) {
+        if (pre[idx] > QR_MSG_MAX_BYTES) return corrupt_at(s, d, at, "msg too long");
+        pre[idx] += pre[idx - 1];
+    }
+    if (pre[rows] > SEG_MSG_FRAME_MAX) return corrupt_at(s, d, at, "msg frame too large");
+    *out = pre;
+    return 0;
+}
+
 /* Decompresses frame f into dst (exactly its raw size). */
 static int msg_frame_read(const seg_reader *s, const msg_index *mi, uint32_t f, uint8_t *dst,
                           qr_diag *d)
 {
-    uint64_t raw = msg_frame_raw(mi, f);
+    return msg_frame_read_raw(s, mi, f, msg_frame_raw(mi, f), dst, d);
+}
+
+static int msg_frame_read_raw(const seg_reader *s, const msg_index *mi, uint32_t f, uint64_t raw,
+                              uint8_t *dst, qr_diag *d)
+{
     seg_ref fr = {mi->frame_off[f], mi->frame_len[f], mi->frame_crc[f]};
     if (!crc_ok(s, &fr)) return corrupt_at(s, d, fr.off, "msg frame checksum mismatch");
     const uint8_t *src = s->map + fr.off;
@@ -357,7 +395,7 @@ static int load_msg_column(const seg_reader *s, uint32_t block_idx, qr_arena *a,
                            qr_diag *d)
 {
     msg_index mi;
-    int rc = msg_index_load(s, block_idx, a, &mi, d);
+    int rc = msg_index_load(s, block_idx, a, &mi, false, d);
     if (rc) return rc;
     if (mi.inline_lens) {
         uint8_t *buf = qr_arena_alloc(a, (size_t)mi.raw_prefix[mi.frame_count] + 1);
@@ -669,7 +707,7 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
             return qr_diag_set(d, QR_EINVAL, "load_msgs: rows must ascend within the block");
     if (n == 0) return 0;
     msg_index mi;
-    int rc = msg_index_load(s, block_idx, a, &mi, d);
+    int rc = msg_index_load(s, block_idx, a, &mi, true, d);
     if (rc) return rc;
     uint32_t f = 0;
     const uint8_t *frame = NULL;
@@ -692,9 +730,26 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
         }
         return 0;
     }
+    uint64_t *pre = NULL; /* lazy lengths: offsets of the loaded frame's rows */
     for (uint32_t idx = 0; idx < n; idx++) {
         uint32_t row = rows[idx];
         while (row >= mi.frame_first[f + 1]) f++;
+        if (mi.lazy_lens) {
+            if ((int64_t)f != frame_loaded) {
+                rc = msg_frame_lens(s, &mi, f, a, &pre, d);
+                if (rc) return rc;
+                uint64_t raw = pre[mi.frame_first[f + 1] - mi.frame_first[f]];
+                uint8_t *buf = qr_arena_alloc(a, (size_t)raw + 1);
+                if (!buf) return oom(a, d);
+                rc = msg_frame_read_raw(s, &mi, f, raw, buf, d);
+                if (rc) return rc;
+                frame = buf;
+                frame_loaded = f;
+            }
+            uint32_t at = row - mi.frame_first[f];
+            out[idx] = qr_str_make((const char *)frame + pre[at], (size_t)(pre[at + 1] - pre[at]));
+            continue;
+        }
         if ((int64_t)f != frame_loaded) {
             uint64_t base = mi.lens_prefix[mi.frame_first[f]];
             uint8_t *buf =
@@ -1346,7 +1401,7 @@ static int verify_block(seg_reader *s, uint32_t blk, qr_arena *a, seg_stats *st,
     st->host_bytes += block_ref(s, blk, SEG_SLOT_HOST)->len;
     st->msg_bytes += block_ref(s, blk, SEG_SLOT_MSG)->len;
     msg_index mi;
-    rc = msg_index_load(s, blk, a, &mi, d);
+    rc = msg_index_load(s, blk, a, &mi, false, d);
     if (rc) return rc;
     for (uint32_t f = 0; f < mi.frame_count; f++) st->msg_bytes += mi.frame_len[f];
     for (uint32_t f = 0; f < p->field_count; f++)

@@ -16,10 +16,26 @@ static int roundtrip_u64(const uint64_t *v, size_t n)
     qr_rd_init(&rd, b.data, b.len);
     int rc = codec_u64_decode(&rd, n, out);
     int ok = rc == 0 && qr_rd_left(&rd) == 0 && (n == 0 || memcmp(out, v, n * 8) == 0);
+    /* ranges give the same values and leave the reader past the whole sequence */
+    size_t ranges[][2] = {{0, 0}, {0, n}, {n / 3, n / 2}, {n / 2, n}, {n ? n - 1 : 0, n}};
+    for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges && ok; ri++) {
+        size_t from = ranges[ri][0], to = ranges[ri][1];
+        qr_rd_init(&rd, b.data, b.len);
+        memset(out, 0xab, (n + 1) * sizeof *out);
+        if (codec_u64_decode_range(&rd, n, from, to, out) != 0 || qr_rd_left(&rd) != 0 ||
+            (to > from && memcmp(out, v + from, (to - from) * 8) != 0))
+            ok = 0;
+    }
+    qr_rd_init(&rd, b.data, b.len);
+    if (ok && codec_u64_decode_range(&rd, n, 1, 0, out) != QR_ECORRUPT) ok = 0;
+    qr_rd_init(&rd, b.data, b.len);
+    if (ok && codec_u64_decode_range(&rd, n, 0, n + 1, out) != QR_ECORRUPT) ok = 0;
     /* every strict prefix of the encoding must be rejected, never over-read */
     for (size_t cut = 0; cut < b.len && ok; cut++) {
         qr_rd_init(&rd, b.data, cut);
         if (codec_u64_decode(&rd, n, out) == 0) ok = 0;
+        qr_rd_init(&rd, b.data, cut);
+        if (codec_u64_decode_range(&rd, n, 0, n / 2, out) == 0) ok = 0;
     }
     free(out);
     qr_buf_fini(&b);
@@ -200,6 +216,8 @@ TEST(garbage_never_overreads)
         qr_rd rd;
         qr_rd_init(&rd, buf, len);
         (void)codec_u64_decode(&rd, n, out64);
+        qr_rd_init(&rd, buf, len);
+        (void)codec_u64_decode_range(&rd, n, n / 4, n - n / 4, out64);
         qr_rd_init(&rd, buf, len);
         (void)codec_u32_decode(&rd, n, 1000, out32);
         qr_rd_init(&rd, buf, len);
