@@ -121,6 +121,7 @@ typedef struct server {
     qr_diag alerts_diag;
     rollup_mgr *rollups; /* opened with db (NULL when that failed: logged) */
     qr_diag rollups_diag;
+    exec_msg_cache *msg_cache; /* result rows' messages across queries (NULL: none) */
     bool ready;
     bool open_done;
     int exit_code;
@@ -740,6 +741,7 @@ static void work_query(uv_work_t *w)
     eo.timeout_ms = s->cfg->query_timeout_ms;
     eo.alerts = s->alerts;
     eo.rollups = s->rollups;
+    eo.msg_cache = s->msg_cache;
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
         api_query q;
@@ -1703,6 +1705,7 @@ static void work_open(uv_work_t *w)
         ao.base_url = base;
         qr_diag_init(&s->alerts_diag);
         if (alert_mgr_open(s->db, &ao, &s->alerts, &s->alerts_diag) != 0) s->alerts = NULL;
+        s->msg_cache = exec_msg_cache_new(EXEC_MSG_CACHE_DEFAULT_BYTES);
     }
     if (rc) {
         s->db = NULL;
@@ -1932,6 +1935,8 @@ int server_run(const server_opts *o, qr_diag *d)
         alert_mgr_close(s->alerts); /* undelivered notifications stay in the outbox */
         s->alerts = NULL;
         db_close(s->db);
+        exec_msg_cache_free(s->msg_cache);
+        s->msg_cache = NULL;
     }
     if (s->addr_written) unlink(s->addr_path);
     http_server_free(s->http);
