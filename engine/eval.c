@@ -21,7 +21,8 @@ exec_value ev_col(blk_ctx *bc, int col, uint32_t row)
     qr_part *p = bc->p;
     switch (col) {
     case COL_TS:
-        if (!bc->ts && blk_load(bc, COL_TS)) return ev_null();
+        if ((!bc->ts || (bc->ts_have && !bc->ts_have[row])) && blk_load(bc, COL_TS))
+            return ev_null();
         return ev_int(EXEC_TS, bc->ts[row]);
     case COL_INGEST_TS:
         if (!bc->ingest && blk_load(bc, COL_INGEST_TS)) return ev_null();

@@ -233,6 +233,7 @@ typedef struct blk_ctx {
     const uint32_t *svc, *host;
     qr_str *msg;
     uint8_t *msg_have; /* per row: msg[row] is loaded */
+    uint8_t *ts_have;  /* non-NULL: ts holds only the rows marked here (blk_need_ts) */
     bool msg_full;
     qr_column **fcols; /* per query field: fvar_n columns, NULL until loaded */
     int err;           /* sticky storage error from a lazy load */
@@ -371,6 +372,9 @@ static inline exec_value ev_int(uint8_t type, int64_t i)
 void blk_init(blk_ctx *bc, exec_ctx *q, part_ctx *pc, uint32_t block_idx);
 int blk_load(blk_ctx *bc, int col); /* loads a built-in column */
 int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n);
+/* ts of the selected rows: a few rows of a part that can (load_ts_rows) are decoded alone,
+ * otherwise the column; ev_col loads the column for any other row. */
+int blk_need_ts(blk_ctx *bc, const uint32_t *sel, uint32_t n);
 /* exec_msgcache.c: rows' messages of one segment block. get copies hits into a (found[i] = 1
  * for a hit; QR_ELIMIT when a is over budget); put copies the messages in, evicting the
  * least recently used to stay within the budget. */

@@ -45,6 +45,7 @@ int blk_load(blk_ctx *bc, int col)
     switch (col) {
     case COL_TS:
         bc->ts = c.i64;
+        bc->ts_have = NULL;
         break;
     case COL_INGEST_TS:
         bc->ingest = c.i64;
@@ -119,6 +120,34 @@ int blk_need_msgs(blk_ctx *bc, const uint32_t *sel, uint32_t n)
         bc->msg_have[rows[idx]] = 1;
     }
     if (cached) exec_msg_cache_put(mc, q->tenant_hash, bc->p->id, bc->block_idx, rows, k, out);
+    return 0;
+}
+
+int blk_need_ts(blk_ctx *bc, const uint32_t *sel, uint32_t n)
+{
+    if (bc->err || n == 0 || (bc->ts && !bc->ts_have)) return bc->err;
+    exec_ctx *q = bc->q;
+    /* a few rows (~1/16 of the block at most) alone; more: the column costs no more */
+    if (!bc->p->ops->load_ts_rows || (uint64_t)n * 16 > bc->n) return blk_load(bc, COL_TS);
+    if (!bc->ts_have) {
+        bc->ts = qr_arena_alloc(&q->scratch, (size_t)bc->n * sizeof *bc->ts);
+        bc->ts_have = qr_arena_calloc(&q->scratch, bc->n, 1);
+        if (!bc->ts || !bc->ts_have) return bc->err = exec_over_budget(q);
+    }
+    uint32_t *rows = qr_arena_alloc(&q->scratch, (size_t)n * sizeof *rows);
+    int64_t *vals = qr_arena_alloc(&q->scratch, (size_t)n * sizeof *vals);
+    if (!rows || !vals) return bc->err = exec_over_budget(q);
+    uint32_t k = 0;
+    for (uint32_t idx = 0; idx < n; idx++)
+        if (!bc->ts_have[sel[idx]] && (k == 0 || sel[idx] > rows[k - 1])) rows[k++] = sel[idx];
+    if (k == 0) return 0;
+    int rc = bc->p->ops->load_ts_rows(bc->p, bc->block_idx, rows, k, &q->scratch, vals, q->d);
+    if (rc) return bc->err = q->scratch.over_budget ? exec_over_budget(q) : rc;
+    int64_t *ts = (int64_t *)bc->ts;
+    for (uint32_t idx = 0; idx < k; idx++) {
+        ts[rows[idx]] = vals[idx];
+        bc->ts_have[rows[idx]] = 1;
+    }
     return 0;
 }
 

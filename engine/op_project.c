@@ -21,6 +21,7 @@ typedef struct rows_ctx {
      * and diag are its own (shared_q) */
     pthread_mutex_t *mu;
     exec_ctx *shared_q;
+    bool keys_need_ts; /* a few rows' ts decode alone (blk_need_ts) */
 } rows_ctx;
 
 /* <0 when keys a come before keys b in the plan's order, 0 when equal. */
@@ -66,6 +67,7 @@ static int rows_sink(void *ctx, blk_ctx *bc, const uint32_t *sel, uint32_t n)
     exec_ctx *q = rc->q;
     plan *pl = q->pl;
     if (rc->keys_need_msg && blk_need_msgs(bc, sel, n)) return bc->err;
+    if (rc->keys_need_ts && blk_need_ts(bc, sel, n)) return bc->err;
     if (rc->mu) return rows_sink_shared(rc, bc, sel, n);
     for (uint32_t idx = 0; idx < n; idx++) {
         for (uint32_t k = 0; k < pl->order_count; k++)
@@ -248,7 +250,10 @@ static int run_rows_topk(exec_ctx *q, exec_result *r, uint64_t cap, uint64_t bef
                             NULL,
                             exprs_need_msg(pl->order, pl->order_count),
                             sh ? &sh->mu : NULL,
-                            sh ? &sh->q : NULL};
+                            sh ? &sh->q : NULL,
+                            false};
+        for (uint32_t k = 0; k < pl->order_count; k++)
+            rcs[w].keys_need_ts |= (pl->order[k]->cols & CM_BIT(COL_TS)) != 0;
         if (!shared && (err = op_topk_new(wq, pl->order_count, pl->order_desc, cap, &rcs[w].topk)))
             return err;
         rcs[w].keys = qr_arena_calloc(wq->qa, pl->order_count + 1, sizeof *rcs[w].keys);

@@ -440,6 +440,53 @@ void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out)
     }
 }
 
+int codec_i64_decode_rows(qr_rd *r, size_t n, const uint32_t *rows, size_t k, int64_t *out)
+{
+    uint8_t mode = qr_rd_u8(r);
+    if (r->bad) return QR_ECORRUPT;
+    if (mode != CODEC_I64_FOR && mode != CODEC_I64_DELTA && mode != CODEC_I64_DELTA2)
+        return QR_ECORRUPT;
+    size_t order = mode == CODEC_I64_FOR ? 0 : mode == CODEC_I64_DELTA ? 1 : 2;
+    if (n < order) return QR_ECORRUPT;
+    uint64_t v0 = order ? (uint64_t)qr_rd_svarint(r) : 0;
+    uint64_t d1 = order == 2 ? (uint64_t)qr_rd_svarint(r) : 0;
+    uint64_t ref = (uint64_t)qr_rd_svarint(r);
+    unsigned scale = qr_rd_u8(r);
+    unsigned width = qr_rd_u8(r);
+    if (r->bad || width > 64 || scale > CODEC_SCALE_MAX) return QR_ECORRUPT;
+    size_t bytes = codec_bitpack_bytes(n - order, width);
+    const uint8_t *p = qr_rd_take(r, bytes);
+    if (!p) return QR_ECORRUPT;
+    uint64_t mask = width == 64 ? ~0ull : width ? (1ull << width) - 1 : 0, mul = pow10_u64[scale];
+    /* value idx of the packed sequence (offset idx - order), scaled, plus ref */
+#define PACKED(idx)                                                                                \
+    ((width ? bits_read(p, bytes, (uint64_t)((idx)-order) * width, width, mask) : 0) * mul + ref)
+    /* DELTA / DELTA2 integrate up to each asked row (rows ascend): v, d carry over */
+    uint64_t v = v0, d = d1;
+    size_t at = 0; /* v is the value of row `at` */
+    for (size_t idx = 0; idx < k; idx++) {
+        size_t row = rows[idx];
+        if (row >= n || (idx && row <= rows[idx - 1])) return QR_ECORRUPT;
+        if (order == 0) {
+            out[idx] = (int64_t)PACKED(row);
+            continue;
+        }
+        for (; at < row; at++) {
+            if (order == 1) {
+                v += PACKED(at + 1);
+            } else if (at == 0) {
+                v = v0 + d1;
+            } else {
+                d += PACKED(at + 1);
+                v += d;
+            }
+        }
+        out[idx] = (int64_t)v;
+    }
+#undef PACKED
+    return 0;
+}
+
 int codec_i64_decode(qr_rd *r, size_t n, int64_t *out)
 {
     uint8_t mode = qr_rd_u8(r);

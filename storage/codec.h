@@ -68,5 +68,9 @@ int codec_u64_decode_range(qr_rd *r, size_t n, size_t from, size_t to, uint64_t 
 /* Signed sequence: FOR, DELTA or DELTA2, whichever packs smallest. */
 void codec_i64_encode(const int64_t *v, size_t n, qr_buf *out);
 int codec_i64_decode(qr_rd *r, size_t n, int64_t *out);
+/* Values of the rows (ascending, < n) only, out[i] for rows[i]: FOR reads each in place,
+ * DELTA / DELTA2 integrate up to the last row without storing the others. QR_ECORRUPT for
+ * bad bytes or rows out of order. r ends past the sequence. */
+int codec_i64_decode_rows(qr_rd *r, size_t n, const uint32_t *rows, size_t k, int64_t *out);
 
 #endif

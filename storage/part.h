@@ -108,6 +108,10 @@ typedef struct qr_part_ops {
     int (*terms_with_prefix)(qr_part *p, const char *prefix, size_t len, qr_term_fn fn, void *ctx,
                              qr_diag *d);
     void (*destroy)(qr_part *p);
+    /* Optional (NULL: use load_column): ts of the given rows (block-relative, ascending)
+     * only, out[i] for rows[i] — a few result rows need not decode the block's column. */
+    int (*load_ts_rows)(qr_part *p, uint32_t block_idx, const uint32_t *rows, uint32_t n,
+                        qr_arena *arena, int64_t *out, qr_diag *d);
 } qr_part_ops;
 
 struct qr_part {

@@ -766,6 +766,27 @@ static int op_load_msgs(qr_part *p, uint32_t block_idx, const uint32_t *rows, ui
     return 0;
 }
 
+static int op_load_ts_rows(qr_part *p, uint32_t block_idx, const uint32_t *rows, uint32_t n,
+                           qr_arena *a, int64_t *out, qr_diag *d)
+{
+    seg_reader *s = impl(p);
+    if (block_idx >= p->block_count)
+        return qr_diag_set(d, QR_EINVAL, "segment %s: no block %u", s->path, block_idx);
+    const seg_ref *r = block_ref(s, block_idx, SEG_SLOT_TS);
+    const uint8_t *pl;
+    size_t len;
+    int rc = chunk_payload(s, r, a, &pl, &len, d);
+    if (rc) return rc;
+    qr_rd rd;
+    qr_rd_init(&rd, pl, len);
+    for (uint32_t idx = 0; idx < n; idx++)
+        if (rows[idx] >= s->blocks[block_idx].row_count || (idx && rows[idx] <= rows[idx - 1]))
+            return qr_diag_set(d, QR_EINVAL, "load_ts_rows: rows must ascend within the block");
+    if (codec_i64_decode_rows(&rd, s->blocks[block_idx].row_count, rows, n, out) || qr_rd_left(&rd))
+        return corrupt_at(s, d, r->off, "bad integer column");
+    return 0;
+}
+
 static int bloom_get(const seg_reader *s, uint32_t block_idx, bloom_view *bv)
 {
     const seg_ref *r = block_ref(s, block_idx, SEG_SLOT_BLOOM);
@@ -996,6 +1017,7 @@ static const qr_part_ops seg_part_ops = {
     .postings = op_postings,
     .terms_with_prefix = op_terms_with_prefix,
     .destroy = op_destroy,
+    .load_ts_rows = op_load_ts_rows,
 };
 
 void seg_unlink_on_close(qr_part *seg)

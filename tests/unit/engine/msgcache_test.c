@@ -16,8 +16,8 @@ static const char *const queries[] = {
     "SELECT ts, msg FROM logs WHERE msg MATCH '\"connection refused\"' ORDER BY ts LIMIT 25",
     "SELECT msg FROM logs WHERE host = 'web-1' ORDER BY ts DESC LIMIT 3 OFFSET 5",
     "SELECT ts, service, msg FROM logs WHERE msg MATCH 'pay*' ORDER BY ts LIMIT 30",
-    "SELECT msg, count(*) FROM logs WHERE msg MATCH 'timeout' GROUP BY msg ORDER BY 2 DESC, 1 "
-    "LIMIT 5",
+    ("SELECT msg, count(*) FROM logs WHERE msg MATCH 'timeout' GROUP BY msg ORDER BY 2 DESC, "
+     "1 LIMIT 5"),
     "SELECT ts, msg FROM logs WHERE msg CONTAINS 'user' ORDER BY ts DESC LIMIT 12",
 };
 #define QUERY_COUNT (sizeof queries / sizeof *queries)

@@ -53,6 +53,28 @@ static int roundtrip_i64(const int64_t *v, size_t n, uint8_t *mode_out)
     qr_rd_init(&rd, b.data, b.len);
     int rc = codec_i64_decode(&rd, n, out);
     int ok = rc == 0 && qr_rd_left(&rd) == 0 && (n == 0 || memcmp(out, v, n * 8) == 0);
+    /* chosen rows only: the first, every 7th from 3, the last; then each row alone */
+    uint32_t *rows = calloc(n + 1, sizeof *rows);
+    int64_t *some = calloc(n + 1, sizeof *some);
+    size_t k = 0;
+    for (size_t idx = 0; idx < n; idx++)
+        if (idx == 0 || idx % 7 == 3 || idx + 1 == n) rows[k++] = (uint32_t)idx;
+    qr_rd_init(&rd, b.data, b.len);
+    if (codec_i64_decode_rows(&rd, n, rows, k, some) != 0 || qr_rd_left(&rd) != 0) ok = 0;
+    for (size_t idx = 0; idx < k && ok; idx++)
+        if (some[idx] != v[rows[idx]]) ok = 0;
+    for (size_t idx = 0; idx < n && idx < 40 && ok; idx++) {
+        uint32_t row = (uint32_t)(n - 1 - idx);
+        qr_rd_init(&rd, b.data, b.len);
+        if (codec_i64_decode_rows(&rd, n, &row, 1, some) != 0 || some[0] != v[row]) ok = 0;
+    }
+    if (k >= 2) { /* rows must ascend */
+        uint32_t bad[2] = {rows[1], rows[0]};
+        qr_rd_init(&rd, b.data, b.len);
+        if (codec_i64_decode_rows(&rd, n, bad, 2, some) != QR_ECORRUPT) ok = 0;
+    }
+    free(rows);
+    free(some);
     for (size_t cut = 0; cut < b.len && ok; cut++) {
         qr_rd_init(&rd, b.data, cut);
         if (codec_i64_decode(&rd, n, out) == 0) ok = 0;
@@ -222,6 +244,9 @@ TEST(garbage_never_overreads)
         (void)codec_u32_decode(&rd, n, 1000, out32);
         qr_rd_init(&rd, buf, len);
         (void)codec_i64_decode(&rd, n, outi);
+        uint32_t rows[3] = {0, (uint32_t)(n / 2), (uint32_t)(n ? n - 1 : 0)};
+        qr_rd_init(&rd, buf, len);
+        (void)codec_i64_decode_rows(&rd, n, rows, n > 2 ? 3 : 0, outi);
     }
     CHECK(1); /* the check is ASan's: no read past buf, no write past n */
 }
