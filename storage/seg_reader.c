@@ -8,13 +8,18 @@
  * those columns hands them out. Opening touches no page of the map: page-cache folios can be
  * large (2 MB), a fault maps a whole folio, and every segment stays open for the life of
  * the process, so touching a few bytes per segment made file-backed RSS grow with the data.
- * The inverted index is opened (term heads checksummed) on the first postings lookup.
+ * The inverted index is opened (term heads checksummed) on the first postings lookup; at the
+ * second, the first 8 bytes of each dict block's first term are read into memory
+ * (invidx_block_keys), so later lookups read only the dict block they end on.
+ * A few rows' messages (load_msgs) decode only the lengths of the frames they read, and a
+ * few rows' ts (load_ts_rows) only those values.
  * Column chunks, msg frames, blooms and index blocks are checksummed when they are read
  * (xxh3 runs at memory speed, far faster than the decoders), so a flipped byte becomes
  * QR_ECORRUPT, never a wrong answer. Blooms cache their verdict per block in an atomic byte
  * (a bloom is probed far more often than it is read once). seg_verify reads everything.
  * The part is immutable after open except for that atomic cache and the index, opened once
- * under ix_mu and published through the atomic ix_state. */
+ * under ix_mu and published through the atomic ix_state (the block keys likewise, through
+ * the atomic ix_keys). */
 #include "common/qr_hash.h"
 #include "storage/bloom.h"
 #include "storage/codec.h"
