@@ -780,22 +780,9 @@ int invidx_open(invidx *ix, const uint8_t *blob, size_t len, uint32_t row_count,
         return ix_corrupt(d, 4, "bad term/head counts");
     uint64_t heads_end = INVIDX_HEADER_BYTES + (uint64_t)head_count * INVIDX_HEAD_BYTES;
     if (heads_end + 4 > len) return ix_corrupt(d, 8, "heads past the end");
-    if (qr_load_u32(blob + heads_end) != qr_checksum32(blob, (size_t)heads_end))
-        return ix_corrupt(d, (int64_t)heads_end, "header checksum mismatch");
     if (dict_len > len || post_len > len || heads_end + 4 + dict_len + post_len != len)
         return ix_corrupt(d, 16, "section lengths do not add up");
     const uint8_t *heads = blob + INVIDX_HEADER_BYTES;
-    uint64_t prev_dict = 0, prev_post = 0;
-    for (uint32_t blk = 0; blk < head_count; blk++) {
-        const uint8_t *h = heads + (size_t)blk * INVIDX_HEAD_BYTES;
-        uint64_t doff = qr_load_u32(h), poff = qr_load_u64(h + 8);
-        if ((blk == 0 && (doff != 0 || poff != 0)) || doff < prev_dict || doff >= dict_len ||
-            poff < prev_post || poff > post_len)
-            return ix_corrupt(d, h - blob, "head offsets out of order");
-        if (blk && doff == prev_dict) return ix_corrupt(d, h - blob, "empty dict block");
-        prev_dict = doff;
-        prev_post = poff;
-    }
     if (head_count == 0 && (dict_len || post_len)) return ix_corrupt(d, 16, "bytes without terms");
     ix->blob = blob;
     ix->blob_len = len;
@@ -831,8 +818,12 @@ typedef struct dict_iter {
     int post_kind;
 } dict_iter;
 
-static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *dend, uint64_t *poff,
-                     uint64_t *pend)
+/* Block blk's dict and postings ranges. The heads are not checked at open (a lookup reads
+ * two or three of ~4,600), so each use checks its own: a non-empty dict range and a postings
+ * range inside their sections (else QR_ECORRUPT); a head that lies about a range within
+ * those bounds is caught by the range's crc. */
+static int head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *dend, uint64_t *poff,
+                    uint64_t *pend, qr_diag *d)
 {
     const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
     *doff = qr_load_u32(h);
@@ -844,6 +835,10 @@ static void head_get(const invidx *ix, uint32_t blk, uint64_t *doff, uint64_t *d
         *dend = ix->dict_len;
         *pend = ix->post_len;
     }
+    if (*doff >= *dend || *dend > ix->dict_len || *poff > *pend || *pend > ix->post_len ||
+        (blk == 0 && (*doff != 0 || *poff != 0)))
+        return ix_corrupt(d, h - ix->blob, "head offsets out of order");
+    return 0;
 }
 
 static int64_t dict_pos(const invidx *ix, const uint8_t *p) { return p - ix->blob; }
@@ -853,7 +848,8 @@ static int64_t dict_pos(const invidx *ix, const uint8_t *p) { return p - ix->blo
 static int dict_block_check(const invidx *ix, uint32_t blk, qr_diag *d)
 {
     uint64_t doff, dend, poff, pend;
-    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    int hrc = head_get(ix, blk, &doff, &dend, &poff, &pend, d);
+    if (hrc) return hrc;
     const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
     if (qr_checksum32(ix->dict + doff, (size_t)(dend - doff)) != qr_load_u32(h + 4))
         return ix_corrupt(d, dict_pos(ix, ix->dict + doff), "dict block checksum mismatch");
@@ -866,7 +862,8 @@ static int iter_seek_ex(dict_iter *it, uint32_t blk, bool check, qr_diag *d)
 {
     const invidx *ix = it->ix;
     uint64_t doff, dend, poff, pend;
-    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    int hrc = head_get(ix, blk, &doff, &dend, &poff, &pend, d);
+    if (hrc) return hrc;
     if (check) {
         int rc = dict_block_check(ix, blk, d);
         if (rc) return rc;
@@ -1037,7 +1034,8 @@ static int find_block(const invidx *ix, const uint64_t *keys, const char *key, s
 static int post_range_check(const invidx *ix, uint32_t blk, qr_diag *d)
 {
     uint64_t doff, dend, poff, pend;
-    head_get(ix, blk, &doff, &dend, &poff, &pend);
+    int hrc = head_get(ix, blk, &doff, &dend, &poff, &pend, d);
+    if (hrc) return hrc;
     const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
     if (qr_checksum32(ix->post + poff, (size_t)(pend - poff)) != qr_load_u32(h + 16))
         return ix_corrupt(d, dict_pos(ix, ix->post + poff), "postings checksum mismatch");
@@ -1157,7 +1155,8 @@ static int iter_bitmap(dict_iter *it, roaring_bitmap_t **out, qr_diag *d)
                 hi = mid;
         }
         uint64_t doff, dend, poff, pend;
-        head_get(ix, lo, &doff, &dend, &poff, &pend);
+        int hrc = head_get(ix, lo, &doff, &dend, &poff, &pend, d);
+        if (hrc) return hrc;
         if (it->post_off < poff || it->post_off + it->post_len > pend)
             return ix_corrupt(d, dict_pos(ix, ix->post + it->post_off),
                               "postings reference crosses ranges");
@@ -1266,8 +1265,31 @@ int invidx_terms_with_prefix(const invidx *ix, const char *prefix, size_t len,
     return rc;
 }
 
+/* The heads checksum and every head's offsets (invidx_open leaves them to the lookups). */
+static int heads_check(const invidx *ix, qr_diag *d)
+{
+    const uint8_t *blob = ix->blob;
+    uint64_t heads_end = INVIDX_HEADER_BYTES + (uint64_t)ix->head_count * INVIDX_HEAD_BYTES;
+    if (qr_load_u32(blob + heads_end) != qr_checksum32(blob, (size_t)heads_end))
+        return ix_corrupt(d, (int64_t)heads_end, "header checksum mismatch");
+    uint64_t prev_dict = 0, prev_post = 0;
+    for (uint32_t blk = 0; blk < ix->head_count; blk++) {
+        const uint8_t *h = ix->heads + (size_t)blk * INVIDX_HEAD_BYTES;
+        uint64_t doff = qr_load_u32(h), poff = qr_load_u64(h + 8);
+        if ((blk == 0 && (doff != 0 || poff != 0)) || doff < prev_dict || doff >= ix->dict_len ||
+            poff < prev_post || poff > ix->post_len)
+            return ix_corrupt(d, h - blob, "head offsets out of order");
+        if (blk && doff == prev_dict) return ix_corrupt(d, h - blob, "empty dict block");
+        prev_dict = doff;
+        prev_post = poff;
+    }
+    return 0;
+}
+
 int invidx_verify(const invidx *ix, qr_diag *d)
 {
+    int hrc = heads_check(ix, d);
+    if (hrc) return hrc;
     if (ix->head_count == 0) return 0;
     dict_iter it = {.ix = ix};
     int rc = iter_seek(&it, 0, d);

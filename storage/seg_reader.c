@@ -8,7 +8,7 @@
  * those columns hands them out. Opening touches no page of the map: page-cache folios can be
  * large (2 MB), a fault maps a whole folio, and every segment stays open for the life of
  * the process, so touching a few bytes per segment made file-backed RSS grow with the data.
- * The inverted index is opened (term heads checksummed) on the first postings lookup; at the
+ * The inverted index is opened (header checked) on the first postings lookup; at the
  * second, the first 8 bytes of each dict block's first term are read into memory
  * (invidx_block_keys), so later lookups read only the dict block they end on.
  * A few rows' messages (load_msgs) decode only the lengths of the frames they read, and a
@@ -818,8 +818,8 @@ static bool op_block_may_contain_token(qr_part *p, uint32_t block_idx, uint64_t 
     return bloom_may_contain(&bv, token_hash);
 }
 
-/* Opens the inverted index on first use: its term heads (hundreds of KB per segment) are only
- * checksummed and mapped when a query first needs them, not at seg_open. */
+/* Opens the inverted index on first use (its header only: the term heads, ~90 KB per
+ * segment, are checked one by one as lookups use them), not at seg_open. */
 static int ix_get(seg_reader *s, qr_diag *d)
 {
     int state = atomic_load_explicit(&s->ix_state, memory_order_acquire);
