@@ -454,36 +454,51 @@ int codec_i64_decode_rows(qr_rd *r, size_t n, const uint32_t *rows, size_t k, in
     unsigned scale = qr_rd_u8(r);
     unsigned width = qr_rd_u8(r);
     if (r->bad || width > 64 || scale > CODEC_SCALE_MAX) return QR_ECORRUPT;
-    size_t bytes = codec_bitpack_bytes(n - order, width);
+    size_t count = n - order, bytes = codec_bitpack_bytes(count, width);
     const uint8_t *p = qr_rd_take(r, bytes);
     if (!p) return QR_ECORRUPT;
     uint64_t mask = width == 64 ? ~0ull : width ? (1ull << width) - 1 : 0, mul = pow10_u64[scale];
-    /* value idx of the packed sequence (offset idx - order), scaled, plus ref */
-#define PACKED(idx)                                                                                \
-    ((width ? bits_read(p, bytes, (uint64_t)((idx)-order) * width, width, mask) : 0) * mul + ref)
-    /* DELTA / DELTA2 integrate up to each asked row (rows ascend): v, d carry over */
+    for (size_t idx = 0; idx < k; idx++)
+        if (rows[idx] >= n || (idx && rows[idx] <= rows[idx - 1])) return QR_ECORRUPT;
+    if (order == 0) { /* FOR: each value in place */
+        for (size_t idx = 0; idx < k; idx++) {
+            uint64_t off =
+                width ? bits_read(p, bytes, (uint64_t)rows[idx] * width, width, mask) : 0;
+            out[idx] = (int64_t)(off * mul + ref);
+        }
+        return 0;
+    }
+    /* DELTA / DELTA2: integrate up to the last asked row, unpacking 256 offsets at a time
+     * (256 values start on a byte boundary) into a small buffer instead of the column */
+    enum { CHUNK = 256 };
+    uint64_t buf[CHUNK];
+    size_t chunk_at = SIZE_MAX; /* packed index of buf[0] */
     uint64_t v = v0, d = d1;
     size_t at = 0; /* v is the value of row `at` */
     for (size_t idx = 0; idx < k; idx++) {
-        size_t row = rows[idx];
-        if (row >= n || (idx && row <= rows[idx - 1])) return QR_ECORRUPT;
-        if (order == 0) {
-            out[idx] = (int64_t)PACKED(row);
-            continue;
-        }
-        for (; at < row; at++) {
-            if (order == 1) {
-                v += PACKED(at + 1);
-            } else if (at == 0) {
+        for (; at < rows[idx]; at++) {
+            if (order == 2 && at == 0) {
                 v = v0 + d1;
+                continue;
+            }
+            size_t pi = at + 1 - order; /* packed index of row at + 1 */
+            if (chunk_at == SIZE_MAX || pi >= chunk_at + CHUNK) {
+                chunk_at = pi / CHUNK * CHUNK;
+                size_t cnt = count - chunk_at < CHUNK ? count - chunk_at : CHUNK;
+                size_t from = chunk_at * width / 8;
+                int rc = codec_bitunpack_u64(p + from, bytes - from, cnt, width, 0, buf);
+                if (rc) return rc;
+            }
+            uint64_t x = buf[pi - chunk_at] * mul + ref;
+            if (order == 1) {
+                v += x;
             } else {
-                d += PACKED(at + 1);
+                d += x;
                 v += d;
             }
         }
         out[idx] = (int64_t)v;
     }
-#undef PACKED
     return 0;
 }
 
