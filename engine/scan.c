@@ -300,6 +300,16 @@ static int part_visit(scan_shared *sh, uint32_t w, uint32_t pi)
     if (rc) return rc;
     scan_item *items = sh->items + sh->part_off[pi];
     uint32_t n = 0;
+    /* A segment whose posting lists leave no candidate (a needle's other 52 or 659 parts):
+     * every block would be pruned by the index, none by time or labels. Count them so
+     * without reading each block's metadata. (Segment blocks are never empty.) */
+    if (p->kind == QR_PART_SEGMENT && pc->has_cand && !(pc->cand_lazy && !pc->cand_ready) &&
+        !pc->sl_ok && p->min_ts_ns >= pl->ts_lo && p->max_ts_ns <= pl->ts_hi &&
+        roaring_bitmap_is_empty(pc->cand)) {
+        q->st.blocks_pruned_index += p->block_count;
+        sh->part_n[pi] = 0;
+        return 0;
+    }
     for (uint32_t bi = 0; bi < p->block_count; bi++) {
         qr_block_meta m;
         rc = qr_part_block_meta(p, bi, &m);
