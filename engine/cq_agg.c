@@ -277,8 +277,7 @@ int cq_agg_add_value(const cq_agg_spec *s, cq_agg_state *st, const exec_value *v
     }
 }
 
-/* The event's value of a column, as the engine reads it from a segment. */
-static exec_value event_column(const qr_batch *b, const qr_event *e, const char *name)
+exec_value cq_agg_event_value(const qr_batch *b, const qr_event *e, const char *name)
 {
     exec_value v;
     memset(&v, 0, sizeof v);
@@ -321,7 +320,7 @@ int cq_agg_add_event(const cq_agg_spec *s, cq_agg_state *st, const qr_batch *b, 
         st->count++;
         return 0;
     }
-    exec_value v = event_column(b, e, s->field);
+    exec_value v = cq_agg_event_value(b, e, s->field);
     return cq_agg_add_value(s, st, &v);
 }
 

@@ -1,0 +1,334 @@
+/* cq_batch — one batch shared by the continuous queries that see it (contract in cq_batch.h). */
+#include "engine/cq_batch.h"
+
+#include "common/qr_buf.h"
+#include "common/qr_hash.h"
+#include "engine/cq_agg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CQB_CLASS_SLOTS (2 * CQB_CLASS_MAX) /* open addressing over class hashes (power of 2) */
+
+/* ---- compiling a WHERE into conjuncts -------------------------------------------------------- */
+
+static bool is_label(const sql_expr *e)
+{
+    const char *s = e->u.name.s;
+    uint32_t len = e->u.name.len;
+    return (len == 7 && !memcmp(s, "service", 7)) || (len == 5 && !memcmp(s, "level", 5)) ||
+           (len == 4 && !memcmp(s, "host", 4));
+}
+
+/* True when e reads no column but service, host and level (and nothing else per event). */
+static bool labels_only(const sql_expr *e)
+{
+    if (!e) return true;
+    switch (e->kind) {
+    case SQL_EXPR_NULL:
+    case SQL_EXPR_BOOL:
+    case SQL_EXPR_INT:
+    case SQL_EXPR_FLOAT:
+    case SQL_EXPR_STRING:
+    case SQL_EXPR_DURATION:
+    case SQL_EXPR_LEVEL:
+        return true;
+    case SQL_EXPR_FIELD:
+        return is_label(e);
+    case SQL_EXPR_UNARY:
+        return labels_only(e->u.unary.arg);
+    case SQL_EXPR_BINARY:
+        return e->u.binary.op != SQL_OP_MATCH && labels_only(e->u.binary.lhs) &&
+               labels_only(e->u.binary.rhs);
+    case SQL_EXPR_AND:
+    case SQL_EXPR_OR:
+        for (uint32_t idx = 0; idx < e->u.list.count; idx++)
+            if (!labels_only(e->u.list.items[idx])) return false;
+        return true;
+    case SQL_EXPR_IN:
+        if (!labels_only(e->u.in.arg)) return false;
+        for (uint32_t idx = 0; idx < e->u.in.count; idx++)
+            if (!labels_only(e->u.in.items[idx])) return false;
+        return true;
+    case SQL_EXPR_BETWEEN:
+        return labels_only(e->u.between.arg) && labels_only(e->u.between.lo) &&
+               labels_only(e->u.between.hi);
+    case SQL_EXPR_IS_NULL:
+        return labels_only(e->u.is_null.arg);
+    default:
+        return false; /* calls and anything new: per event */
+    }
+}
+
+void cqb_where_fini(cqb_where *w)
+{
+    if (!w) return;
+    for (uint32_t idx = 0; idx < w->count; idx++) {
+        evf_free(w->conj[idx].filter);
+        free(w->conj[idx].text);
+    }
+    free(w->conj);
+    w->conj = NULL;
+    w->count = 0;
+}
+
+int cqb_where_compile(const char *text, const sql_expr *where, cqb_where *out, qr_diag *d)
+{
+    memset(out, 0, sizeof *out);
+    if (!where) return 0;
+    uint32_t n = where->kind == SQL_EXPR_AND ? where->u.list.count : 1;
+    out->conj = calloc(n, sizeof *out->conj);
+    if (!out->conj) return QR_ENOMEM;
+    qr_buf b;
+    qr_buf_init(&b);
+    int rc = 0;
+    for (uint32_t idx = 0; idx < n && !rc; idx++) {
+        const sql_expr *c = where->kind == SQL_EXPR_AND ? where->u.list.items[idx] : where;
+        cqb_conj *cj = &out->conj[idx];
+        out->count++;
+        qr_buf_clear(&b);
+        sql_print_expr(c, &b);
+        cj->text = qr_buf_ok(&b) ? strndup(b.data ? (const char *)b.data : "", b.len) : NULL;
+        if (!cj->text) {
+            rc = QR_ENOMEM;
+            break;
+        }
+        cj->key = qr_hash64(cj->text, strlen(cj->text));
+        cj->labels_only = labels_only(c);
+        rc = evf_compile_where(text, c, &cj->filter, d);
+    }
+    qr_buf_fini(&b);
+    if (rc) cqb_where_fini(out);
+    return rc;
+}
+
+/* ---- per batch ------------------------------------------------------------------------------- */
+
+typedef struct cqb_memo {
+    uint64_t key;
+    const char *text; /* the first conjunct's: equal texts share the entry */
+    uint64_t *bits;   /* one bit per event */
+    size_t bits_cap;  /* words */
+} cqb_memo;
+
+typedef struct cqb_col {
+    char name[QR_KEY_MAX_BYTES + 1];
+    exec_value *vals;
+    size_t cap;
+} cqb_col;
+
+struct cqb_batch {
+    const qr_batch *b;
+    size_t words;
+    /* classes */
+    bool cls_done;
+    bool cls_ok;
+    uint16_t *cls;
+    size_t cls_cap;
+    uint32_t cls_count;
+    uint32_t rep[CQB_CLASS_MAX]; /* an event of each class */
+    uint16_t *slots;             /* CQB_CLASS_SLOTS: class + 1, 0 = empty */
+    uint8_t pass[CQB_CLASS_MAX]; /* one conjunct's result per class */
+    /* conjunct results */
+    cqb_memo *memo;
+    size_t memo_n, memo_cap;
+    /* a selection */
+    uint64_t *sel;
+    size_t sel_cap;
+    uint32_t *rows;
+    size_t rows_cap;
+    /* columns */
+    cqb_col *cols;
+    size_t col_n, col_cap;
+};
+
+cqb_batch *cqb_batch_new(void) { return calloc(1, sizeof(cqb_batch)); }
+
+void cqb_batch_free(cqb_batch *x)
+{
+    if (!x) return;
+    free(x->cls);
+    free(x->slots);
+    for (size_t idx = 0; idx < x->memo_cap; idx++) free(x->memo[idx].bits);
+    free(x->memo);
+    free(x->sel);
+    free(x->rows);
+    for (size_t idx = 0; idx < x->col_cap; idx++) free(x->cols[idx].vals);
+    free(x->cols);
+    free(x);
+}
+
+void cqb_batch_begin(cqb_batch *x, const qr_batch *b)
+{
+    x->b = b;
+    x->words = (b->count + 63) / 64;
+    x->cls_done = false;
+    x->cls_ok = false;
+    x->cls_count = 0;
+    x->memo_n = 0;
+    x->col_n = 0;
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    size_t cap2 = *cap ? *cap : 64;
+    while (cap2 < need) cap2 *= 2;
+    void *q = realloc(*p, cap2 * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = cap2;
+    return true;
+}
+
+static bool same_class(const qr_event *a, const qr_event *b)
+{
+    return a->level == b->level && a->service.len == b->service.len && a->host.len == b->host.len &&
+           (a->service.ptr == b->service.ptr || !a->service.len ||
+            !memcmp(a->service.ptr, b->service.ptr, a->service.len)) &&
+           (a->host.ptr == b->host.ptr || !a->host.len ||
+            !memcmp(a->host.ptr, b->host.ptr, a->host.len));
+}
+
+static void classes_compute(cqb_batch *x)
+{
+    const qr_batch *b = x->b;
+    x->cls_done = true;
+    x->cls_ok = false;
+    x->cls_count = 0;
+    if (!grow((void **)&x->cls, &x->cls_cap, b->count ? b->count : 1, sizeof *x->cls)) return;
+    if (!x->slots && !(x->slots = malloc(CQB_CLASS_SLOTS * sizeof *x->slots))) return;
+    memset(x->slots, 0, CQB_CLASS_SLOTS * sizeof *x->slots);
+    uint16_t prev = 0;
+    for (size_t idx = 0; idx < b->count; idx++) {
+        const qr_event *e = &b->events[idx];
+        if (idx && same_class(e, &b->events[x->rep[prev]])) { /* runs of one source */
+            x->cls[idx] = prev;
+            continue;
+        }
+        uint64_t h = qr_hash64_seed(e->service.ptr ? e->service.ptr : "", e->service.len, e->level);
+        h ^= qr_hash64(e->host.ptr ? e->host.ptr : "", e->host.len) * 0x9e3779b97f4a7c15ULL;
+        size_t pos = h & (CQB_CLASS_SLOTS - 1);
+        uint32_t c = UINT32_MAX;
+        while (x->slots[pos]) {
+            if (same_class(e, &b->events[x->rep[x->slots[pos] - 1]])) {
+                c = x->slots[pos] - 1u;
+                break;
+            }
+            pos = (pos + 1) & (CQB_CLASS_SLOTS - 1);
+        }
+        if (c == UINT32_MAX) {
+            if (x->cls_count == CQB_CLASS_MAX) return; /* too many: per-event evaluation */
+            c = x->cls_count;
+            x->rep[x->cls_count++] = (uint32_t)idx;
+            x->slots[pos] = (uint16_t)(c + 1);
+        }
+        x->cls[idx] = (uint16_t)c;
+        prev = (uint16_t)c;
+    }
+    x->cls_ok = true;
+}
+
+const uint16_t *cqb_batch_classes(cqb_batch *x, uint32_t *count)
+{
+    if (!x->cls_done) classes_compute(x);
+    *count = x->cls_ok ? x->cls_count : 0;
+    return x->cls_ok ? x->cls : NULL;
+}
+
+/* The bitmap of the events for which conjunct c is TRUE; NULL when out of memory. */
+static const uint64_t *conj_bits(cqb_batch *x, const cqb_conj *c)
+{
+    for (size_t idx = 0; idx < x->memo_n; idx++)
+        if (x->memo[idx].key == c->key && !strcmp(x->memo[idx].text, c->text))
+            return x->memo[idx].bits;
+    if (x->memo_n == x->memo_cap) {
+        size_t cap = x->memo_cap ? x->memo_cap * 2 : 16;
+        cqb_memo *m = realloc(x->memo, cap * sizeof *m);
+        if (!m) return NULL;
+        memset(m + x->memo_cap, 0, (cap - x->memo_cap) * sizeof *m);
+        x->memo = m;
+        x->memo_cap = cap;
+    }
+    cqb_memo *me = &x->memo[x->memo_n];
+    if (!grow((void **)&me->bits, &me->bits_cap, x->words ? x->words : 1, sizeof *me->bits))
+        return NULL;
+    uint64_t *bits = me->bits;
+    memset(bits, 0, x->words * sizeof *bits);
+    const qr_batch *b = x->b;
+    uint32_t ncls = 0;
+    const uint16_t *cls = c->labels_only ? cqb_batch_classes(x, &ncls) : NULL;
+    if (cls) {
+        for (uint32_t k = 0; k < ncls; k++)
+            x->pass[k] = evf_match(c->filter, b, &b->events[x->rep[k]]) == 1;
+        for (size_t idx = 0; idx < b->count; idx++)
+            bits[idx >> 6] |= (uint64_t)x->pass[cls[idx]] << (idx & 63);
+    } else {
+        for (size_t idx = 0; idx < b->count; idx++)
+            if (evf_match(c->filter, b, &b->events[idx]) == 1) bits[idx >> 6] |= 1ull << (idx & 63);
+    }
+    me->key = c->key;
+    me->text = c->text;
+    x->memo_n++;
+    return bits;
+}
+
+int cqb_batch_select(cqb_batch *x, const cqb_where *w, const uint32_t **rows, size_t *n)
+{
+    const qr_batch *b = x->b;
+    if (!grow((void **)&x->rows, &x->rows_cap, b->count ? b->count : 1, sizeof *x->rows))
+        return QR_ENOMEM;
+    size_t cnt = 0;
+    if (w->count == 0) {
+        for (size_t idx = 0; idx < b->count; idx++) x->rows[idx] = (uint32_t)idx;
+        *rows = x->rows;
+        *n = b->count;
+        return 0;
+    }
+    const uint64_t *sel = conj_bits(x, &w->conj[0]);
+    if (!sel) return QR_ENOMEM;
+    if (w->count > 1) {
+        if (!grow((void **)&x->sel, &x->sel_cap, x->words ? x->words : 1, sizeof *x->sel))
+            return QR_ENOMEM;
+        memcpy(x->sel, sel, x->words * sizeof *sel);
+        for (uint32_t ci = 1; ci < w->count; ci++) {
+            const uint64_t *o = conj_bits(x, &w->conj[ci]);
+            if (!o) return QR_ENOMEM;
+            for (size_t wi = 0; wi < x->words; wi++) x->sel[wi] &= o[wi];
+        }
+        sel = x->sel;
+    }
+    for (size_t wi = 0; wi < x->words; wi++) {
+        uint64_t word = sel[wi];
+        while (word) {
+            x->rows[cnt++] = (uint32_t)(wi * 64 + (size_t)__builtin_ctzll(word));
+            word &= word - 1;
+        }
+    }
+    *rows = x->rows;
+    *n = cnt;
+    return 0;
+}
+
+const exec_value *cqb_batch_column(cqb_batch *x, const char *name)
+{
+    for (size_t idx = 0; idx < x->col_n; idx++)
+        if (!strcmp(x->cols[idx].name, name)) return x->cols[idx].vals;
+    if (strlen(name) > QR_KEY_MAX_BYTES) return NULL;
+    if (x->col_n == x->col_cap) {
+        size_t cap = x->col_cap ? x->col_cap * 2 : 8;
+        cqb_col *c = realloc(x->cols, cap * sizeof *c);
+        if (!c) return NULL;
+        memset(c + x->col_cap, 0, (cap - x->col_cap) * sizeof *c);
+        x->cols = c;
+        x->col_cap = cap;
+    }
+    cqb_col *c = &x->cols[x->col_n];
+    const qr_batch *b = x->b;
+    if (!grow((void **)&c->vals, &c->cap, b->count ? b->count : 1, sizeof *c->vals)) return NULL;
+    strcpy(c->name, name);
+    for (size_t idx = 0; idx < b->count; idx++)
+        c->vals[idx] = cq_agg_event_value(b, &b->events[idx], name);
+    x->col_n++;
+    return c->vals;
+}
