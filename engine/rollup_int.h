@@ -9,6 +9,7 @@
 
 #include "common/qr_buf.h"
 #include "engine/cq_agg.h"
+#include "engine/cq_batch.h"
 #include "engine/engine.h"
 #include "engine/evfilter.h"
 #include "engine/rollup.h"
@@ -81,6 +82,7 @@ typedef struct ru_def {
     uint32_t field_count;
     char **fields;   /* fields the filter, labels and aggregates read (malloc) */
     qr_arena *arena; /* the parsed statement: a compiled filter points into it */
+    cqb_where where; /* the WHERE by conjunct (compiled with the filter) */
 } ru_def;
 
 /* Compiles the CREATE ROLLUP statement text: checks aggregates and (when snap has rows) that
