@@ -935,6 +935,57 @@ static bool search_may(const sql_search *s, const evf_toks *t)
     }
 }
 
+/* False only when text cannot hold tok as a token: a token is a run of token bytes,
+ * ASCII-lower-cased (storage/tokenize.h), so a token equal to tok (or cut to tok's length,
+ * which is at most QR_TOKEN_MAX_BYTES) appears in text as tok's bytes up to ASCII case. No
+ * allocation, no tokenizing: two memchr scans for tok's first byte and a compare per hit. */
+static bool text_may_have(const char *text, size_t len, const char *tok, size_t tok_len)
+{
+    if (tok_len == 0 || tok_len > QR_TOKEN_MAX_BYTES) return true;
+    for (size_t idx = 0; idx < tok_len; idx++)
+        if (!qr_token_byte[(uint8_t)tok[idx]]) return true; /* not one token: say maybe */
+    if (len < tok_len) return false;
+    uint8_t c0 = qr_token_fold[(uint8_t)tok[0]];
+    uint8_t alt = (c0 >= 'a' && c0 <= 'z') ? (uint8_t)(c0 - 'a' + 'A') : c0;
+    size_t last = len - tok_len; /* the last start that fits */
+    for (int pass = 0; pass < (alt != c0 ? 2 : 1); pass++) {
+        uint8_t want = pass ? alt : c0;
+        const char *p = text, *end = text + last + 1;
+        while (p < end && (p = memchr(p, want, (size_t)(end - p)))) {
+            size_t k = 1;
+            while (k < tok_len && qr_token_fold[(uint8_t)p[k]] == qr_token_fold[(uint8_t)tok[k]])
+                k++;
+            if (k == tok_len) return true;
+            p++;
+        }
+    }
+    return false;
+}
+
+/* False only when the search cannot match text (text_may_have per term and phrase token).
+ * Prefixes, regexes, field:value and NOT say "maybe". */
+static bool search_may_text(const sql_search *s, const char *text, size_t len)
+{
+    switch (s->kind) {
+    case SQL_SEARCH_TERM:
+        return text_may_have(text, len, s->text, s->text_len);
+    case SQL_SEARCH_PHRASE:
+        for (uint32_t idx = 0; idx < s->token_count; idx++)
+            if (!text_may_have(text, len, s->tokens[idx], strlen(s->tokens[idx]))) return false;
+        return true;
+    case SQL_SEARCH_AND:
+        for (uint32_t idx = 0; idx < s->child_count; idx++)
+            if (!search_may_text(s->children[idx], text, len)) return false;
+        return true;
+    case SQL_SEARCH_OR:
+        for (uint32_t idx = 0; idx < s->child_count; idx++)
+            if (search_may_text(s->children[idx], text, len)) return true;
+        return false;
+    default:
+        return true;
+    }
+}
+
 static int eval_node(evf *f, const evf_node *n, const qr_batch *b, const qr_event *e)
 {
     switch (n->kind) {
@@ -990,6 +1041,8 @@ static int eval_node(evf *f, const evf_node *n, const qr_batch *b, const qr_even
         ev_val v;
         if (!event_value(b, e, n, &v)) return TV_NULL;
         if (v.kind == CV_STR) { /* most events lack the words: say so without tokenizing */
+            if (!search_may_text(n->search, v.s.ptr ? v.s.ptr : "", v.s.len))
+                return n->negated ? TV_TRUE : TV_FALSE;
             const evf_toks *t = toks_of(v.s);
             if (t && !search_may(n->search, t)) return n->negated ? TV_TRUE : TV_FALSE;
         }
