@@ -20,8 +20,9 @@ static bool is_label(const sql_expr *e)
            (len == 4 && !memcmp(s, "host", 4));
 }
 
-/* True when e reads no column but service, host and level (and nothing else per event). */
-static bool labels_only(const sql_expr *e)
+/* True when e reads no column but service, host and level (and nothing else per event);
+ * *host set when it reads host. */
+static bool labels_only(const sql_expr *e, bool *host)
 {
     if (!e) return true;
     switch (e->kind) {
@@ -34,27 +35,28 @@ static bool labels_only(const sql_expr *e)
     case SQL_EXPR_LEVEL:
         return true;
     case SQL_EXPR_FIELD:
+        if (e->u.name.len == 4 && !memcmp(e->u.name.s, "host", 4)) *host = true;
         return is_label(e);
     case SQL_EXPR_UNARY:
-        return labels_only(e->u.unary.arg);
+        return labels_only(e->u.unary.arg, host);
     case SQL_EXPR_BINARY:
-        return e->u.binary.op != SQL_OP_MATCH && labels_only(e->u.binary.lhs) &&
-               labels_only(e->u.binary.rhs);
+        return e->u.binary.op != SQL_OP_MATCH && labels_only(e->u.binary.lhs, host) &&
+               labels_only(e->u.binary.rhs, host);
     case SQL_EXPR_AND:
     case SQL_EXPR_OR:
         for (uint32_t idx = 0; idx < e->u.list.count; idx++)
-            if (!labels_only(e->u.list.items[idx])) return false;
+            if (!labels_only(e->u.list.items[idx], host)) return false;
         return true;
     case SQL_EXPR_IN:
-        if (!labels_only(e->u.in.arg)) return false;
+        if (!labels_only(e->u.in.arg, host)) return false;
         for (uint32_t idx = 0; idx < e->u.in.count; idx++)
-            if (!labels_only(e->u.in.items[idx])) return false;
+            if (!labels_only(e->u.in.items[idx], host)) return false;
         return true;
     case SQL_EXPR_BETWEEN:
-        return labels_only(e->u.between.arg) && labels_only(e->u.between.lo) &&
-               labels_only(e->u.between.hi);
+        return labels_only(e->u.between.arg, host) && labels_only(e->u.between.lo, host) &&
+               labels_only(e->u.between.hi, host);
     case SQL_EXPR_IS_NULL:
-        return labels_only(e->u.is_null.arg);
+        return labels_only(e->u.is_null.arg, host);
     default:
         return false; /* calls and anything new: per event */
     }
@@ -94,7 +96,7 @@ int cqb_where_compile(const char *text, const sql_expr *where, cqb_where *out, q
             break;
         }
         cj->key = qr_hash64(cj->text, strlen(cj->text));
-        cj->labels_only = labels_only(c);
+        cj->labels_only = labels_only(c, &cj->reads_host);
         rc = evf_compile_where(text, c, &cj->filter, d);
     }
     qr_buf_fini(&b);
@@ -111,6 +113,33 @@ typedef struct cqb_memo {
     size_t bits_cap;  /* words */
 } cqb_memo;
 
+typedef struct cqb_classes {
+    bool done;
+    bool ok;
+    uint16_t *cls; /* per event */
+    size_t cls_cap;
+    uint32_t count;
+    uint32_t rep[CQB_CLASS_MAX]; /* an event of each class */
+} cqb_classes;
+
+typedef struct str_key {
+    uint64_t a, b, c;
+} str_key;
+
+typedef struct cqb_str {
+    str_key key;
+    qr_str s;
+} cqb_str;
+
+typedef struct cqb_strtab {
+    bool done, ok;
+    uint16_t *ids; /* per event */
+    size_t ids_cap;
+    uint16_t *slots; /* CQB_CLASS_SLOTS: string + 1, 0 = empty */
+    cqb_str *strs;   /* CQB_CLASS_MAX */
+    uint32_t count;
+} cqb_strtab;
+
 typedef struct cqb_col {
     char name[QR_KEY_MAX_BYTES + 1];
     exec_value *vals;
@@ -120,14 +149,11 @@ typedef struct cqb_col {
 struct cqb_batch {
     const qr_batch *b;
     size_t words;
-    /* classes */
-    bool cls_done;
-    bool cls_ok;
-    uint16_t *cls;
-    size_t cls_cap;
-    uint32_t cls_count;
-    uint32_t rep[CQB_CLASS_MAX]; /* an event of each class */
+    /* classes: [0] (service, level), [1] (service, host, level) */
+    cqb_classes cs[2];
+    cqb_strtab tabs[2];          /* [0] service, [1] host */
     uint16_t *slots;             /* CQB_CLASS_SLOTS: class + 1, 0 = empty */
+    uint64_t *slot_keys;         /* CQB_CLASS_SLOTS: the (service, host, level) of a slot */
     uint8_t pass[CQB_CLASS_MAX]; /* one conjunct's result per class */
     /* conjunct results */
     cqb_memo *memo;
@@ -147,8 +173,15 @@ cqb_batch *cqb_batch_new(void) { return calloc(1, sizeof(cqb_batch)); }
 void cqb_batch_free(cqb_batch *x)
 {
     if (!x) return;
-    free(x->cls);
+    free(x->cs[0].cls);
+    free(x->cs[1].cls);
     free(x->slots);
+    free(x->slot_keys);
+    for (int k = 0; k < 2; k++) {
+        free(x->tabs[k].ids);
+        free(x->tabs[k].slots);
+        free(x->tabs[k].strs);
+    }
     for (size_t idx = 0; idx < x->memo_cap; idx++) free(x->memo[idx].bits);
     free(x->memo);
     free(x->sel);
@@ -162,9 +195,11 @@ void cqb_batch_begin(cqb_batch *x, const qr_batch *b)
 {
     x->b = b;
     x->words = (b->count + 63) / 64;
-    x->cls_done = false;
-    x->cls_ok = false;
-    x->cls_count = 0;
+    for (int k = 0; k < 2; k++) {
+        x->cs[k].done = x->cs[k].ok = false;
+        x->cs[k].count = 0;
+        x->tabs[k].done = x->tabs[k].ok = false;
+    }
     x->memo_n = 0;
     x->col_n = 0;
 }
@@ -181,59 +216,139 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-static bool same_class(const qr_event *a, const qr_event *b)
+/* ---- label classes ----
+ * Each event's service (and host) is interned into a small id first: a string of at most 24
+ * bytes is identified by its length and three (overlapping) 8-byte loads, or two 4-byte ones,
+ * compared as words; longer ones by the same words and memcmp. A class is then a (service id, host
+ * id, level) triple, found in an integer table. */
+
+static inline str_key str_key_of(qr_str s)
 {
-    return a->level == b->level && a->service.len == b->service.len && a->host.len == b->host.len &&
-           (a->service.ptr == b->service.ptr || !a->service.len ||
-            !memcmp(a->service.ptr, b->service.ptr, a->service.len)) &&
-           (a->host.ptr == b->host.ptr || !a->host.len ||
-            !memcmp(a->host.ptr, b->host.ptr, a->host.len));
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t n = s.len;
+    str_key k = {0, 0, 0};
+    if (n >= 8) {
+        memcpy(&k.a, p, 8);
+        memcpy(&k.b, p + n - 8, 8);
+        if (n > 16) memcpy(&k.c, p + 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, p + n - 4, 4);
+        k.a = x;
+        k.b = y;
+    } else if (n > 0) {
+        k.a = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
+    }
+    return k;
 }
 
-static void classes_compute(cqb_batch *x)
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* The id of s in t (added when new); UINT32_MAX when the table is full. */
+static uint32_t intern(cqb_strtab *t, qr_str s)
+{
+    str_key k = str_key_of(s);
+    uint64_t h = mix64((k.a * 0x9e3779b97f4a7c15ULL) ^ k.b ^ (k.c * 0xc4ceb9fe1a85ec53ULL) ^
+                       ((uint64_t)s.len << 56));
+    size_t pos = h & (CQB_CLASS_SLOTS - 1);
+    for (;;) {
+        uint16_t slot = t->slots[pos];
+        if (!slot) break;
+        const cqb_str *e = &t->strs[slot - 1];
+        if (e->key.a == k.a && e->key.b == k.b && e->key.c == k.c && e->s.len == s.len &&
+            (s.len <= 24 || e->s.ptr == s.ptr || !memcmp(e->s.ptr, s.ptr, s.len)))
+            return slot - 1u;
+        pos = (pos + 1) & (CQB_CLASS_SLOTS - 1);
+    }
+    if (t->count == CQB_CLASS_MAX) return UINT32_MAX;
+    t->strs[t->count].key = k;
+    t->strs[t->count].s = s;
+    t->slots[pos] = (uint16_t)(t->count + 1);
+    return t->count++;
+}
+
+/* Per event ids of service (which = 0) or host (1); NULL when more than CQB_CLASS_MAX. */
+static const uint16_t *ids_of(cqb_batch *x, int which)
+{
+    cqb_strtab *t = &x->tabs[which];
+    if (t->done) return t->ok ? t->ids : NULL;
+    t->done = true;
+    t->ok = false;
+    t->count = 0;
+    const qr_batch *b = x->b;
+    if (!grow((void **)&t->ids, &t->ids_cap, b->count ? b->count : 1, sizeof *t->ids)) return NULL;
+    if (!t->slots && !(t->slots = malloc(CQB_CLASS_SLOTS * sizeof *t->slots))) return NULL;
+    if (!t->strs && !(t->strs = malloc(CQB_CLASS_MAX * sizeof *t->strs))) return NULL;
+    memset(t->slots, 0, CQB_CLASS_SLOTS * sizeof *t->slots);
+    for (size_t idx = 0; idx < b->count; idx++) {
+        uint32_t id = intern(t, which ? b->events[idx].host : b->events[idx].service);
+        if (id == UINT32_MAX) return NULL;
+        t->ids[idx] = (uint16_t)id;
+    }
+    t->ok = true;
+    return t->ids;
+}
+
+static void classes_compute(cqb_batch *x, bool with_host)
 {
     const qr_batch *b = x->b;
-    x->cls_done = true;
-    x->cls_ok = false;
-    x->cls_count = 0;
-    if (!grow((void **)&x->cls, &x->cls_cap, b->count ? b->count : 1, sizeof *x->cls)) return;
+    cqb_classes *cs = &x->cs[with_host];
+    cs->done = true;
+    cs->ok = false;
+    cs->count = 0;
+    const uint16_t *sid = ids_of(x, 0);
+    const uint16_t *hid = with_host ? ids_of(x, 1) : NULL;
+    if (!sid || (with_host && !hid)) return;
+    if (!grow((void **)&cs->cls, &cs->cls_cap, b->count ? b->count : 1, sizeof *cs->cls)) return;
     if (!x->slots && !(x->slots = malloc(CQB_CLASS_SLOTS * sizeof *x->slots))) return;
+    if (!x->slot_keys && !(x->slot_keys = malloc(CQB_CLASS_SLOTS * sizeof *x->slot_keys))) return;
     memset(x->slots, 0, CQB_CLASS_SLOTS * sizeof *x->slots);
+    uint64_t prev_key = UINT64_MAX;
     uint16_t prev = 0;
     for (size_t idx = 0; idx < b->count; idx++) {
         const qr_event *e = &b->events[idx];
-        if (idx && same_class(e, &b->events[x->rep[prev]])) { /* runs of one source */
-            x->cls[idx] = prev;
+        uint64_t key =
+            (uint64_t)sid[idx] | (uint64_t)(hid ? hid[idx] : 0) << 16 | (uint64_t)e->level << 32;
+        if (key == prev_key) { /* runs of one source */
+            cs->cls[idx] = prev;
             continue;
         }
-        uint64_t h = qr_hash64_seed(e->service.ptr ? e->service.ptr : "", e->service.len, e->level);
-        h ^= qr_hash64(e->host.ptr ? e->host.ptr : "", e->host.len) * 0x9e3779b97f4a7c15ULL;
-        size_t pos = h & (CQB_CLASS_SLOTS - 1);
+        size_t pos = mix64(key * 0x9e3779b97f4a7c15ULL) & (CQB_CLASS_SLOTS - 1);
         uint32_t c = UINT32_MAX;
         while (x->slots[pos]) {
-            if (same_class(e, &b->events[x->rep[x->slots[pos] - 1]])) {
+            if (x->slot_keys[pos] == key) {
                 c = x->slots[pos] - 1u;
                 break;
             }
             pos = (pos + 1) & (CQB_CLASS_SLOTS - 1);
         }
         if (c == UINT32_MAX) {
-            if (x->cls_count == CQB_CLASS_MAX) return; /* too many: per-event evaluation */
-            c = x->cls_count;
-            x->rep[x->cls_count++] = (uint32_t)idx;
+            if (cs->count == CQB_CLASS_MAX) return; /* too many: per-event evaluation */
+            c = cs->count;
+            cs->rep[cs->count++] = (uint32_t)idx;
             x->slots[pos] = (uint16_t)(c + 1);
+            x->slot_keys[pos] = key;
         }
-        x->cls[idx] = (uint16_t)c;
+        cs->cls[idx] = (uint16_t)c;
         prev = (uint16_t)c;
+        prev_key = key;
     }
-    x->cls_ok = true;
+    cs->ok = true;
 }
 
-const uint16_t *cqb_batch_classes(cqb_batch *x, uint32_t *count)
+const uint16_t *cqb_batch_classes(cqb_batch *x, bool with_host, uint32_t *count)
 {
-    if (!x->cls_done) classes_compute(x);
-    *count = x->cls_ok ? x->cls_count : 0;
-    return x->cls_ok ? x->cls : NULL;
+    cqb_classes *cs = &x->cs[with_host];
+    if (!cs->done) classes_compute(x, with_host);
+    *count = cs->ok ? cs->count : 0;
+    return cs->ok ? cs->cls : NULL;
 }
 
 /* The bitmap of the events for which conjunct c is TRUE; NULL when out of memory. */
@@ -257,10 +372,13 @@ static const uint64_t *conj_bits(cqb_batch *x, const cqb_conj *c)
     memset(bits, 0, x->words * sizeof *bits);
     const qr_batch *b = x->b;
     uint32_t ncls = 0;
-    const uint16_t *cls = c->labels_only ? cqb_batch_classes(x, &ncls) : NULL;
+    /* (service, level) classes unless the conjunct reads host or those are at hand */
+    bool host = c->reads_host || (x->cs[1].done && x->cs[1].ok);
+    const uint16_t *cls = c->labels_only ? cqb_batch_classes(x, host, &ncls) : NULL;
     if (cls) {
+        const uint32_t *rep = x->cs[host].rep;
         for (uint32_t k = 0; k < ncls; k++)
-            x->pass[k] = evf_match(c->filter, b, &b->events[x->rep[k]]) == 1;
+            x->pass[k] = evf_match(c->filter, b, &b->events[rep[k]]) == 1;
         for (size_t idx = 0; idx < b->count; idx++)
             bits[idx >> 6] |= (uint64_t)x->pass[cls[idx]] << (idx & 63);
     } else {
@@ -327,8 +445,14 @@ const exec_value *cqb_batch_column(cqb_batch *x, const char *name)
     const qr_batch *b = x->b;
     if (!grow((void **)&c->vals, &c->cap, b->count ? b->count : 1, sizeof *c->vals)) return NULL;
     strcpy(c->name, name);
-    for (size_t idx = 0; idx < b->count; idx++)
-        c->vals[idx] = cq_agg_event_value(b, &b->events[idx], name);
+    if (cq_agg_name_is_label(name)) {
+        for (size_t idx = 0; idx < b->count; idx++)
+            c->vals[idx] = cq_agg_event_value(b, &b->events[idx], name);
+    } else {
+        size_t len = strlen(name);
+        for (size_t idx = 0; idx < b->count; idx++)
+            c->vals[idx] = cq_agg_field_value(b, &b->events[idx], name, len);
+    }
     x->col_n++;
     return c->vals;
 }

@@ -36,6 +36,7 @@ typedef struct cqb_conj {
     char *text;       /* canonical text (malloc) */
     evf *filter;      /* the conjunct alone */
     bool labels_only; /* reads only service, host and level */
+    bool reads_host;
 } cqb_conj;
 
 typedef struct cqb_where {
@@ -57,10 +58,11 @@ void cqb_batch_begin(cqb_batch *x, const qr_batch *b);
 /* The events of the batch matching every conjunct of w, as ascending indexes into
  * b->events; valid until the next select or begin. 0 or QR_ENOMEM. */
 int cqb_batch_select(cqb_batch *x, const cqb_where *w, const uint32_t **rows, size_t *n);
-/* The label class of every event (equal service, host and level ⇔ equal class) and the number
- * of classes; NULL when the batch has more than CQB_CLASS_MAX classes (or no memory). */
+/* The label class of every event and the number of classes: equal (service, level) ⇔ equal
+ * class, or equal (service, host, level) with with_host; NULL when the batch has more than
+ * CQB_CLASS_MAX classes (or no memory). */
 #define CQB_CLASS_MAX 4096
-const uint16_t *cqb_batch_classes(cqb_batch *x, uint32_t *count);
+const uint16_t *cqb_batch_classes(cqb_batch *x, bool with_host, uint32_t *count);
 /* The value of column name for every event (cq_agg_event_value), computed once per batch and
  * name; NULL when out of memory. */
 const exec_value *cqb_batch_column(cqb_batch *x, const char *name);
