@@ -325,11 +325,14 @@ static void rule_feed_batch(alert_mgr *m, alert_rule *r, const qr_batch *b, int6
             rule_feed_event(m, r, b, idx, now_slot, NULL, NULL);
 }
 
-/* True when every GROUP BY label is service, host or level: a label class has one group. */
-static bool groups_by_class(const alert_rule *r)
+/* True when every GROUP BY label is service, host or level: a label class has one group
+ * (*host: one of them is host). */
+static bool groups_by_class(const alert_rule *r, bool *host)
 {
+    *host = false;
     for (uint32_t fi = 0; fi < r->group_count; fi++) {
         const char *f = r->group_fields[fi];
+        if (!strcmp(f, "host")) *host = true;
         if (strcmp(f, "service") && strcmp(f, "host") && strcmp(f, "level")) return false;
     }
     return true;
@@ -356,7 +359,9 @@ static int rule_feed_shared(alert_mgr *m, alert_rule *r, const qr_batch *b, int6
         }
     }
     uint32_t ncls = 0;
-    const uint16_t *cls = m->gcache && groups_by_class(r) ? cqb_batch_classes(m->cqb, &ncls) : NULL;
+    bool host = false;
+    const uint16_t *cls = NULL;
+    if (m->gcache && groups_by_class(r, &host)) cls = cqb_batch_classes(m->cqb, host, &ncls);
     uint32_t gen = ++m->gen;
     if (gen == 0) { /* wrapped: forget every slot */
         memset(m->gcache_gen, 0, CQB_CLASS_MAX * sizeof *m->gcache_gen);

@@ -287,7 +287,8 @@ static int observe_shared(rollup *r, cqb_batch *x, const qr_batch *batch, win_ca
             return QR_ENOMEM;
     }
     uint32_t ncls = 0;
-    const uint16_t *cls = def->labels_slh && cache ? cqb_batch_classes(x, &ncls) : NULL;
+    const uint16_t *cls = NULL; /* windows keyed by labels only: cached per class */
+    if (cache && def->labels_slh) cls = cqb_batch_classes(x, !def->labels_sl, &ncls);
     int64_t first = first_open_t(r), iv = def->interval_ns;
     for (size_t ri = 0; ri < n; ri++) {
         uint32_t ei = rows[ri];
@@ -329,25 +330,50 @@ static int observe_shared(rollup *r, cqb_batch *x, const qr_batch *batch, win_ca
     return 0;
 }
 
+/* The per-batch scratch: the manager's when free, else a new one (*own). */
+static void scratch_take(rollup_mgr *m, cqb_batch **x, win_cache **cache, bool *own)
+{
+    *own = pthread_mutex_trylock(&m->scratch_mu) != 0;
+    if (!*own) {
+        if (!m->scratch_cqb) m->scratch_cqb = cqb_batch_new();
+        if (!m->scratch_cache) m->scratch_cache = calloc(CQB_CLASS_MAX, sizeof *m->scratch_cache);
+        *x = m->scratch_cqb;
+        *cache = m->scratch_cache;
+        return;
+    }
+    *x = cqb_batch_new();
+    *cache = calloc(CQB_CLASS_MAX, sizeof **cache);
+}
+
+static void scratch_give(rollup_mgr *m, cqb_batch *x, win_cache *cache, bool own)
+{
+    if (!own) {
+        pthread_mutex_unlock(&m->scratch_mu);
+        return;
+    }
+    cqb_batch_free(x);
+    free(cache);
+}
+
 static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn)
 {
     (void)lsn;
     rollup_mgr *m = ctx;
     const char *tn = tenant ? tenant : DB_DEFAULT_TENANT;
-    /* per call (observers of different tenants may run at once): allocated on first need */
     cqb_batch *x = NULL;
     win_cache *cache = NULL;
-    bool tried = false;
+    bool taken = false, own = false;
     uint32_t gen = 0;
     pthread_rwlock_rdlock(&m->list_lock);
     for (size_t idx = 0; idx < m->count; idx++) {
         rollup *r = m->list[idx];
         if (strcmp(r->def.tenant, tn) != 0) continue;
-        if (!tried && !m->opts.per_event) {
-            tried = true;
-            x = cqb_batch_new();
-            cache = calloc(CQB_CLASS_MAX, sizeof *cache);
+        if (!taken && !m->opts.per_event) { /* on first need */
+            taken = true;
+            scratch_take(m, &x, &cache, &own);
             if (x) cqb_batch_begin(x, batch);
+            if (cache) /* entries of the previous batch must not match a turn of this one */
+                for (uint32_t c = 0; c < CQB_CLASS_MAX; c++) cache[c].gen = 0;
         }
         const ru_def *def = &r->def;
         pthread_mutex_lock(&r->mu);
@@ -367,8 +393,7 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
         pthread_mutex_unlock(&r->mu);
     }
     pthread_rwlock_unlock(&m->list_lock);
-    cqb_batch_free(x);
-    free(cache);
+    if (taken) scratch_give(m, x, cache, own);
 }
 
 /* ---- rollup objects ------------------------------------------------------------------------- */
@@ -1194,6 +1219,7 @@ int rollup_mgr_open(db_t *db, const rollup_opts *opts, rollup_mgr **out, qr_diag
     if (opts) m->opts = *opts;
     pthread_rwlock_init(&m->list_lock, NULL);
     pthread_mutex_init(&m->tick_mu, NULL);
+    pthread_mutex_init(&m->scratch_mu, NULL);
     pthread_cond_init(&m->tick_cv, NULL);
     char **tenants = NULL;
     size_t tenant_n = 0;
@@ -1279,6 +1305,9 @@ void rollup_mgr_close(rollup_mgr *m)
      * reads the (empty) list. db_close ends that; the caller closes the db right after. */
     pthread_mutex_destroy(&m->tick_mu);
     pthread_cond_destroy(&m->tick_cv);
+    pthread_mutex_destroy(&m->scratch_mu);
+    cqb_batch_free(m->scratch_cqb);
+    free(m->scratch_cache);
     free(m);
 }
 

@@ -180,6 +180,11 @@ struct rollup_mgr {
     pthread_mutex_t tick_mu;
     pthread_cond_t tick_cv;
     bool stop;
+    /* the observer's per-batch scratch, reused by whichever call holds scratch_mu (a call
+     * that finds it busy, another tenant's ingest, allocates its own) */
+    pthread_mutex_t scratch_mu;
+    cqb_batch *scratch_cqb;
+    struct win_cache *scratch_cache; /* CQB_CLASS_MAX */
 };
 
 int64_t ru_now(const rollup_mgr *m);
