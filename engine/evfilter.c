@@ -935,6 +935,22 @@ static bool search_may(const sql_search *s, const evf_toks *t)
     }
 }
 
+/* How rare a lower-cased token byte is in text: English letter frequency order (e most
+ * common); digits and other bytes count as rare. */
+static const uint8_t byte_rarity[256] = {
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 3,  20, 12, 11, 1,  15, 17, 9,  5,  24, 22, 10, 14, 6,  4,  16, 25, 8,  7,  2,  13, 21, 18,
+    23, 19, 26, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+};
+
 /* False only when text cannot hold tok as a token: a token is a run of token bytes,
  * ASCII-lower-cased (storage/tokenize.h), so a token equal to tok (or cut to tok's length,
  * which is at most QR_TOKEN_MAX_BYTES) appears in text as tok's bytes up to ASCII case. No
@@ -942,18 +958,29 @@ static bool search_may(const sql_search *s, const evf_toks *t)
 static bool text_may_have(const char *text, size_t len, const char *tok, size_t tok_len)
 {
     if (tok_len == 0 || tok_len > QR_TOKEN_MAX_BYTES) return true;
-    for (size_t idx = 0; idx < tok_len; idx++)
+    /* scan for the token's least common byte: fewer hits to compare */
+    size_t at = 0;
+    uint8_t best = 0;
+    for (size_t idx = 0; idx < tok_len; idx++) {
         if (!qr_token_byte[(uint8_t)tok[idx]]) return true; /* not one token: say maybe */
+        uint8_t rank = byte_rarity[qr_token_fold[(uint8_t)tok[idx]]];
+        if (rank > best) {
+            best = rank;
+            at = idx;
+        }
+    }
     if (len < tok_len) return false;
-    uint8_t c0 = qr_token_fold[(uint8_t)tok[0]];
+    uint8_t c0 = qr_token_fold[(uint8_t)tok[at]];
     uint8_t alt = (c0 >= 'a' && c0 <= 'z') ? (uint8_t)(c0 - 'a' + 'A') : c0;
-    size_t last = len - tok_len; /* the last start that fits */
+    /* tok[at] sits at text[at .. len - tok_len + at] */
     for (int pass = 0; pass < (alt != c0 ? 2 : 1); pass++) {
         uint8_t want = pass ? alt : c0;
-        const char *p = text, *end = text + last + 1;
+        const char *p = text + at, *end = text + (len - tok_len) + at + 1;
         while (p < end && (p = memchr(p, want, (size_t)(end - p)))) {
-            size_t k = 1;
-            while (k < tok_len && qr_token_fold[(uint8_t)p[k]] == qr_token_fold[(uint8_t)tok[k]])
+            const char *start = p - at;
+            size_t k = 0;
+            while (k < tok_len &&
+                   qr_token_fold[(uint8_t)start[k]] == qr_token_fold[(uint8_t)tok[k]])
                 k++;
             if (k == tok_len) return true;
             p++;
