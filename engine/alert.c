@@ -192,14 +192,20 @@ static void group_key(alert_rule *r, const qr_batch *b, const qr_event *e)
     }
 }
 
-/* A qr_str as a JSON string (an absent value has a NULL pointer: written as ""). */
-static void json_qstr(qr_buf *b, qr_str s, size_t max_len)
+/* A sample is kept as the event's bytes (copies, no formatting: capturing runs on the ingest
+ * path) and written as JSON only when a notification is built (sample_json). Strings are cut
+ * as the JSON will be: labels at QR_LABEL_MAX_BYTES, msg at 1,000, field keys at
+ * QR_KEY_MAX_BYTES, string values at 200, at most 32 fields. */
+static void raw_str(qr_buf *s, qr_str v, size_t max_len)
 {
-    qr_jsonw_str(b, s.ptr ? s.ptr : "", s.ptr ? (s.len > max_len ? max_len : s.len) : 0);
+    uint32_t n = (uint32_t)(v.ptr ? (v.len > max_len ? max_len : v.len) : 0);
+    qr_buf_append(s, &n, sizeof n);
+    if (n) qr_buf_append(s, v.ptr, n);
 }
 
 static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, const qr_event *e)
 {
+    (void)r;
     /* at most ALERT_MAX_SAMPLES per evaluation period: the cost stays off the busy path */
     if (g->fresh_samples >= ALERT_MAX_SAMPLES) return;
     g->fresh_samples++;
@@ -207,41 +213,105 @@ static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, con
     g->sample_next = (g->sample_next + 1) % ALERT_MAX_SAMPLES;
     if (g->sample_count < ALERT_MAX_SAMPLES) g->sample_count++;
     qr_buf_clear(s);
-    char t[40];
-    qr_time_format(e->ts_ns, t, sizeof t, true);
-    qr_jsonw_raw(s, "{\"ts\":");
-    qr_jsonw_cstr(s, t);
-    qr_jsonw_raw(s, ",\"service\":");
-    json_qstr(s, e->service, QR_LABEL_MAX_BYTES);
-    qr_jsonw_raw(s, ",\"host\":");
-    json_qstr(s, e->host, QR_LABEL_MAX_BYTES);
-    qr_jsonw_raw(s, ",\"level\":");
-    qr_jsonw_cstr(s, qr_level_name((qr_level)e->level));
-    qr_jsonw_raw(s, ",\"msg\":");
-    json_qstr(s, e->msg, 1000);
+    qr_buf_append(s, &e->ts_ns, sizeof e->ts_ns);
+    qr_buf_u8(s, e->level);
+    raw_str(s, e->service, QR_LABEL_MAX_BYTES);
+    raw_str(s, e->host, QR_LABEL_MAX_BYTES);
+    raw_str(s, e->msg, 1000);
     const qr_field *f = qr_event_fields(b, e);
-    for (uint32_t fi = 0; fi < e->field_count && fi < 32; fi++) {
-        qr_buf_u8(s, ',');
-        json_qstr(s, f[fi].key, QR_KEY_MAX_BYTES);
-        qr_buf_u8(s, ':');
+    uint8_t nf = (uint8_t)(e->field_count < 32 ? e->field_count : 32);
+    qr_buf_u8(s, nf);
+    for (uint32_t fi = 0; fi < nf; fi++) {
+        raw_str(s, f[fi].key, QR_KEY_MAX_BYTES);
+        qr_buf_u8(s, f[fi].type);
         switch (f[fi].type) {
         case QR_FT_STRING:
-            json_qstr(s, f[fi].v.s, 200);
+            raw_str(s, f[fi].v.s, 200);
             break;
         case QR_FT_INT:
-            qr_jsonw_int(s, f[fi].v.i);
+            qr_buf_append(s, &f[fi].v.i, sizeof f[fi].v.i);
             break;
         case QR_FT_FLOAT:
-            qr_jsonw_double(s, f[fi].v.f);
+            qr_buf_append(s, &f[fi].v.f, sizeof f[fi].v.f);
             break;
         case QR_FT_BOOL:
-            qr_jsonw_raw(s, f[fi].v.b ? "true" : "false");
+            qr_buf_u8(s, f[fi].v.b ? 1 : 0);
             break;
         default:
-            qr_jsonw_raw(s, "null");
+            break;
         }
     }
-    qr_buf_u8(s, '}');
+}
+
+static qr_str rd_str(qr_rd *rd)
+{
+    uint32_t n = 0;
+    const uint8_t *p = qr_rd_take(rd, sizeof n);
+    if (p) memcpy(&n, p, sizeof n);
+    const uint8_t *q = n ? qr_rd_take(rd, n) : NULL;
+    return q ? qr_str_make((const char *)q, n) : qr_str_make("", 0);
+}
+
+/* The JSON object of a captured sample into out (NUL-terminated); false if malformed. */
+static bool sample_json(const qr_buf *raw, qr_buf *out)
+{
+    qr_rd rd;
+    qr_rd_init(&rd, raw->data, raw->len);
+    int64_t ts = 0;
+    const uint8_t *p = qr_rd_take(&rd, sizeof ts);
+    if (!p) return false;
+    memcpy(&ts, p, sizeof ts);
+    uint8_t level = qr_rd_u8(&rd);
+    qr_str service = rd_str(&rd), host = rd_str(&rd), msg = rd_str(&rd);
+    char t[40];
+    qr_time_format(ts, t, sizeof t, true);
+    qr_jsonw_raw(out, "{\"ts\":");
+    qr_jsonw_cstr(out, t);
+    qr_jsonw_raw(out, ",\"service\":");
+    qr_jsonw_str(out, service.ptr, service.len);
+    qr_jsonw_raw(out, ",\"host\":");
+    qr_jsonw_str(out, host.ptr, host.len);
+    qr_jsonw_raw(out, ",\"level\":");
+    qr_jsonw_cstr(out, qr_level_name((qr_level)level));
+    qr_jsonw_raw(out, ",\"msg\":");
+    qr_jsonw_str(out, msg.ptr, msg.len);
+    uint8_t nf = qr_rd_u8(&rd);
+    for (uint32_t fi = 0; fi < nf; fi++) {
+        qr_str key = rd_str(&rd);
+        uint8_t type = qr_rd_u8(&rd);
+        qr_buf_u8(out, ',');
+        qr_jsonw_str(out, key.ptr, key.len);
+        qr_buf_u8(out, ':');
+        switch (type) {
+        case QR_FT_STRING: {
+            qr_str v = rd_str(&rd);
+            qr_jsonw_str(out, v.ptr, v.len);
+            break;
+        }
+        case QR_FT_INT: {
+            int64_t v = 0;
+            const uint8_t *q = qr_rd_take(&rd, sizeof v);
+            if (q) memcpy(&v, q, sizeof v);
+            qr_jsonw_int(out, v);
+            break;
+        }
+        case QR_FT_FLOAT: {
+            double v = 0;
+            const uint8_t *q = qr_rd_take(&rd, sizeof v);
+            if (q) memcpy(&v, q, sizeof v);
+            qr_jsonw_double(out, v);
+            break;
+        }
+        case QR_FT_BOOL:
+            qr_jsonw_raw(out, qr_rd_u8(&rd) ? "true" : "false");
+            break;
+        default:
+            qr_jsonw_raw(out, "null");
+        }
+    }
+    qr_buf_u8(out, '}');
+    qr_buf_u8(out, 0);
+    return !rd.bad && qr_buf_ok(out);
 }
 
 /* One matching event through one rule (caller holds mu). vals: per aggregate, the batch's
@@ -487,6 +557,10 @@ static char *channel_url(const sql_channel *ch)
 }
 
 /* Builds the payloads of one notification of g (caller holds mu). */
+static int build_notifies_with(alert_mgr *m, const alert_rule *r, const alert_group *g,
+                               const char *state, int64_t now, action *a, const notify_kv *group_kv,
+                               uint32_t gc, const char *const *samples, uint32_t sc);
+
 static int build_notifies(alert_mgr *m, const alert_rule *r, const alert_group *g,
                           const char *state, int64_t now, action *a)
 {
@@ -497,17 +571,30 @@ static int build_notifies(alert_mgr *m, const alert_rule *r, const alert_group *
         group_kv[idx].value = g->values[idx];
     }
     const char *samples[ALERT_MAX_SAMPLES];
+    qr_buf json[ALERT_MAX_SAMPLES];
     uint32_t sc = 0;
     for (uint32_t idx = 0; idx < g->sample_count; idx++) {
         /* oldest first */
         uint32_t pos =
             (g->sample_next + ALERT_MAX_SAMPLES - g->sample_count + idx) % ALERT_MAX_SAMPLES;
         const qr_buf *s = &g->samples[pos];
-        if (s->len && qr_buf_ok(s) && s->len < s->cap) {
-            s->data[s->len] = 0; /* within capacity: a C string for the builder */
-            samples[sc++] = (const char *)s->data;
+        qr_buf_init(&json[sc]);
+        if (s->len && qr_buf_ok(s) && sample_json(s, &json[sc])) {
+            samples[sc] = (const char *)json[sc].data;
+            sc++;
+        } else {
+            qr_buf_fini(&json[sc]);
         }
     }
+    int rc_all = build_notifies_with(m, r, g, state, now, a, group_kv, gc, samples, sc);
+    for (uint32_t idx = 0; idx < sc; idx++) qr_buf_fini(&json[idx]);
+    return rc_all;
+}
+
+static int build_notifies_with(alert_mgr *m, const alert_rule *r, const alert_group *g,
+                               const char *state, int64_t now, action *a, const notify_kv *group_kv,
+                               uint32_t gc, const char *const *samples, uint32_t sc)
+{
     notify_alert na = {
         .rule = r->name,
         .state = state,
