@@ -136,6 +136,7 @@ typedef struct cqb_strtab {
     uint16_t *ids; /* per event */
     size_t ids_cap;
     uint16_t *slots; /* CQB_CLASS_SLOTS: string + 1, 0 = empty */
+    size_t mask;     /* slots in use - 1 */
     cqb_str *strs;   /* CQB_CLASS_MAX */
     uint32_t count;
 } cqb_strtab;
@@ -154,6 +155,7 @@ struct cqb_batch {
     cqb_strtab tabs[2];          /* [0] service, [1] host */
     uint16_t *slots;             /* CQB_CLASS_SLOTS: class + 1, 0 = empty */
     uint64_t *slot_keys;         /* CQB_CLASS_SLOTS: the (service, host, level) of a slot */
+    size_t slot_mask;            /* slots in use - 1: twice the batch, at most CQB_CLASS_SLOTS */
     uint8_t pass[CQB_CLASS_MAX]; /* one conjunct's result per class */
     /* conjunct results */
     cqb_memo *memo;
@@ -195,6 +197,9 @@ void cqb_batch_begin(cqb_batch *x, const qr_batch *b)
 {
     x->b = b;
     x->words = (b->count + 63) / 64;
+    size_t slots = 64;
+    while (slots < 2 * b->count && slots < CQB_CLASS_SLOTS) slots *= 2;
+    x->slot_mask = slots - 1;
     for (int k = 0; k < 2; k++) {
         x->cs[k].done = x->cs[k].ok = false;
         x->cs[k].count = 0;
@@ -257,7 +262,7 @@ static uint32_t intern(cqb_strtab *t, qr_str s)
     str_key k = str_key_of(s);
     uint64_t h = mix64((k.a * 0x9e3779b97f4a7c15ULL) ^ k.b ^ (k.c * 0xc4ceb9fe1a85ec53ULL) ^
                        ((uint64_t)s.len << 56));
-    size_t pos = h & (CQB_CLASS_SLOTS - 1);
+    size_t pos = h & t->mask;
     for (;;) {
         uint16_t slot = t->slots[pos];
         if (!slot) break;
@@ -265,7 +270,7 @@ static uint32_t intern(cqb_strtab *t, qr_str s)
         if (e->key.a == k.a && e->key.b == k.b && e->key.c == k.c && e->s.len == s.len &&
             (s.len <= 24 || e->s.ptr == s.ptr || !memcmp(e->s.ptr, s.ptr, s.len)))
             return slot - 1u;
-        pos = (pos + 1) & (CQB_CLASS_SLOTS - 1);
+        pos = (pos + 1) & t->mask;
     }
     if (t->count == CQB_CLASS_MAX) return UINT32_MAX;
     t->strs[t->count].key = k;
@@ -286,7 +291,8 @@ static const uint16_t *ids_of(cqb_batch *x, int which)
     if (!grow((void **)&t->ids, &t->ids_cap, b->count ? b->count : 1, sizeof *t->ids)) return NULL;
     if (!t->slots && !(t->slots = malloc(CQB_CLASS_SLOTS * sizeof *t->slots))) return NULL;
     if (!t->strs && !(t->strs = malloc(CQB_CLASS_MAX * sizeof *t->strs))) return NULL;
-    memset(t->slots, 0, CQB_CLASS_SLOTS * sizeof *t->slots);
+    t->mask = x->slot_mask;
+    memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
     for (size_t idx = 0; idx < b->count; idx++) {
         uint32_t id = intern(t, which ? b->events[idx].host : b->events[idx].service);
         if (id == UINT32_MAX) return NULL;
@@ -309,7 +315,7 @@ static void classes_compute(cqb_batch *x, bool with_host)
     if (!grow((void **)&cs->cls, &cs->cls_cap, b->count ? b->count : 1, sizeof *cs->cls)) return;
     if (!x->slots && !(x->slots = malloc(CQB_CLASS_SLOTS * sizeof *x->slots))) return;
     if (!x->slot_keys && !(x->slot_keys = malloc(CQB_CLASS_SLOTS * sizeof *x->slot_keys))) return;
-    memset(x->slots, 0, CQB_CLASS_SLOTS * sizeof *x->slots);
+    memset(x->slots, 0, (x->slot_mask + 1) * sizeof *x->slots);
     uint64_t prev_key = UINT64_MAX;
     uint16_t prev = 0;
     for (size_t idx = 0; idx < b->count; idx++) {
@@ -320,14 +326,14 @@ static void classes_compute(cqb_batch *x, bool with_host)
             cs->cls[idx] = prev;
             continue;
         }
-        size_t pos = mix64(key * 0x9e3779b97f4a7c15ULL) & (CQB_CLASS_SLOTS - 1);
+        size_t pos = mix64(key * 0x9e3779b97f4a7c15ULL) & x->slot_mask;
         uint32_t c = UINT32_MAX;
         while (x->slots[pos]) {
             if (x->slot_keys[pos] == key) {
                 c = x->slots[pos] - 1u;
                 break;
             }
-            pos = (pos + 1) & (CQB_CLASS_SLOTS - 1);
+            pos = (pos + 1) & x->slot_mask;
         }
         if (c == UINT32_MAX) {
             if (cs->count == CQB_CLASS_MAX) return; /* too many: per-event evaluation */

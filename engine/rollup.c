@@ -372,8 +372,12 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
             taken = true;
             scratch_take(m, &x, &cache, &own);
             if (x) cqb_batch_begin(x, batch);
-            if (cache) /* entries of the previous batch must not match a turn of this one */
+            /* turns count on across batches (entries of an earlier batch never match) */
+            gen = own ? 0 : m->scratch_gen;
+            if (cache && gen > UINT32_MAX - 2 * (uint32_t)m->count - 2) {
                 for (uint32_t c = 0; c < CQB_CLASS_MAX; c++) cache[c].gen = 0;
+                gen = 0;
+            }
         }
         const ru_def *def = &r->def;
         pthread_mutex_lock(&r->mu);
@@ -392,6 +396,7 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
         }
         pthread_mutex_unlock(&r->mu);
     }
+    if (taken && !own) m->scratch_gen = gen; /* still under scratch_mu */
     pthread_rwlock_unlock(&m->list_lock);
     if (taken) scratch_give(m, x, cache, own);
 }

@@ -185,6 +185,7 @@ struct rollup_mgr {
     pthread_mutex_t scratch_mu;
     cqb_batch *scratch_cqb;
     struct win_cache *scratch_cache; /* CQB_CLASS_MAX */
+    uint32_t scratch_gen;            /* the last rollup turn given out with scratch_cache */
 };
 
 int64_t ru_now(const rollup_mgr *m);
