@@ -970,21 +970,37 @@ static bool text_may_have(const char *text, size_t len, const char *tok, size_t 
         }
     }
     if (len < tok_len) return false;
-    uint8_t c0 = qr_token_fold[(uint8_t)tok[at]];
-    uint8_t alt = (c0 >= 'a' && c0 <= 'z') ? (uint8_t)(c0 - 'a' + 'A') : c0;
-    /* tok[at] sits at text[at .. len - tok_len + at] */
-    for (int pass = 0; pass < (alt != c0 ? 2 : 1); pass++) {
-        uint8_t want = pass ? alt : c0;
-        const char *p = text + at, *end = text + (len - tok_len) + at + 1;
-        while (p < end && (p = memchr(p, want, (size_t)(end - p)))) {
-            const char *start = p - at;
-            size_t k = 0;
-            while (k < tok_len &&
-                   qr_token_fold[(uint8_t)start[k]] == qr_token_fold[(uint8_t)tok[k]])
-                k++;
-            if (k == tok_len) return true;
-            p++;
+    /* candidates: bytes equal to tok[at] up to ASCII case, found 8 at a time as the zero bytes
+     * of (word | 0x20..) ^ (tok[at] | 0x20)..; every occurrence is a candidate (folding only
+     * sets bit 0x20 of ASCII letters), others fail the compare */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const uint64_t lower = 0x2020202020202020ULL;
+    uint64_t want = ones * (uint64_t)(qr_token_fold[(uint8_t)tok[at]] | 0x20);
+    size_t pos = at, end = len - tok_len + at + 1; /* tok[at] sits at text[pos], pos < end */
+    while (pos < end) {
+        uint64_t hits;
+        size_t span = end - pos < 8 ? end - pos : 8;
+        if (span == 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) { /* byte k: bits 8k.. */
+            uint64_t w;
+            memcpy(&w, text + pos, 8);
+            uint64_t v = (w | lower) ^ want;
+            hits = (v - ones) & ~v & highs;
+        } else {
+            hits = 0;
+            for (size_t k = 0; k < span; k++)
+                if (((uint8_t)text[pos + k] | 0x20) == (uint8_t)want) hits |= 0x80ULL << (8 * k);
         }
+        while (hits) {
+            size_t k = (size_t)__builtin_ctzll(hits) / 8;
+            hits &= hits - 1;
+            const char *start = text + pos + k - at;
+            size_t m = 0;
+            while (m < tok_len &&
+                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
+                m++;
+            if (m == tok_len) return true;
+        }
+        pos += span;
     }
     return false;
 }

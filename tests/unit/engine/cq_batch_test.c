@@ -240,10 +240,25 @@ TEST(select_equals_per_event_filter)
         evf *f = NULL;
         REQUIRE(sql_parse(text, strlen(text), &arena, &st, &d) == 0);
         REQUIRE(evf_compile_where(text, st->u.select->where, &f, &d) == 0);
-        static const char *const msgs[] = {
-            "timeout",    "TIMEOUT!",  "a-TimeOut-b",     "timeouts",
-            "time out",   "xtimeout",  "timeou",          "",
-            "ttimeout t", "tImEoUt=1", "timeout\xc3\xa9", "\xc3\xa9timeout"};
+        static const char *const msgs[] = {"timeout",
+                                           "TIMEOUT!",
+                                           "a-TimeOut-b",
+                                           "timeouts",
+                                           "time out",
+                                           "xtimeout",
+                                           "timeou",
+                                           "",
+                                           "ttimeout t",
+                                           "tImEoUt=1",
+                                           "timeout\xc3\xa9",
+                                           "\xc3\xa9timeout",
+                                           "abcdefgh timeout",
+                                           "abcdefg.TIMEOUT",
+                                           "0123456789abcdef-tiMeout",
+                                           "a longer message without the word near it: timeou t",
+                                           "a longer message, the word is at the very end: Timeout",
+                                           "mmmmmmmmmmmmmmmmMMMMMMMMtimeout",
+                                           "timeoutMMMMMMMMMMMMMMMM"};
         for (size_t mi = 0; mi < sizeof msgs / sizeof msgs[0]; mi++) {
             qr_batch_reset(&b);
             qr_event *e = qr_batch_push(&b);
