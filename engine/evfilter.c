@@ -958,37 +958,51 @@ static const uint8_t byte_rarity[256] = {
 static bool text_may_have(const char *text, size_t len, const char *tok, size_t tok_len)
 {
     if (tok_len == 0 || tok_len > QR_TOKEN_MAX_BYTES) return true;
-    /* scan for the token's least common byte: fewer hits to compare */
-    size_t at = 0;
-    uint8_t best = 0;
-    for (size_t idx = 0; idx < tok_len; idx++) {
+    for (size_t idx = 0; idx < tok_len; idx++)
         if (!qr_token_byte[(uint8_t)tok[idx]]) return true; /* not one token: say maybe */
-        uint8_t rank = byte_rarity[qr_token_fold[(uint8_t)tok[idx]]];
+    if (len < tok_len) return false;
+    /* scan for the token's least common pair of adjacent bytes (or its one byte): fewer
+     * candidates to compare */
+    size_t at = 0;
+    unsigned best = 0;
+    for (size_t idx = 0; idx + 1 < tok_len; idx++) {
+        unsigned rank = byte_rarity[qr_token_fold[(uint8_t)tok[idx]]] +
+                        byte_rarity[qr_token_fold[(uint8_t)tok[idx + 1]]];
         if (rank > best) {
             best = rank;
             at = idx;
         }
     }
-    if (len < tok_len) return false;
-    /* candidates: bytes equal to tok[at] up to ASCII case, found 8 at a time as the zero bytes
-     * of (word | 0x20..) ^ (tok[at] | 0x20)..; every occurrence is a candidate (folding only
-     * sets bit 0x20 of ASCII letters), others fail the compare */
+    bool pair = tok_len >= 2;
+    /* candidates: positions whose bytes equal tok[at] (and tok[at + 1]) up to ASCII case,
+     * found 8 at a time as the zero bytes of (word | 0x20..) ^ (byte | 0x20)..; every
+     * occurrence is a candidate (folding only sets bit 0x20 of ASCII letters), the compare
+     * decides */
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     const uint64_t lower = 0x2020202020202020ULL;
-    uint64_t want = ones * (uint64_t)(qr_token_fold[(uint8_t)tok[at]] | 0x20);
+    uint8_t c1 = (uint8_t)(qr_token_fold[(uint8_t)tok[at]] | 0x20);
+    uint8_t c2 = pair ? (uint8_t)(qr_token_fold[(uint8_t)tok[at + 1]] | 0x20) : 0;
+    uint64_t want1 = ones * c1, want2 = ones * c2;
     size_t pos = at, end = len - tok_len + at + 1; /* tok[at] sits at text[pos], pos < end */
     while (pos < end) {
-        uint64_t hits;
+        uint64_t hits = 0;
         size_t span = end - pos < 8 ? end - pos : 8;
-        if (span == 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) { /* byte k: bits 8k.. */
+        /* byte k of a loaded word at bits 8k: little-endian; a pair reads text[pos + 8] */
+        if (span == 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
             uint64_t w;
             memcpy(&w, text + pos, 8);
-            uint64_t v = (w | lower) ^ want;
+            uint64_t v = (w | lower) ^ want1;
             hits = (v - ones) & ~v & highs;
+            if (pair && hits) {
+                memcpy(&w, text + pos + 1, 8);
+                v = (w | lower) ^ want2;
+                hits &= (v - ones) & ~v & highs;
+            }
         } else {
-            hits = 0;
             for (size_t k = 0; k < span; k++)
-                if (((uint8_t)text[pos + k] | 0x20) == (uint8_t)want) hits |= 0x80ULL << (8 * k);
+                if (((uint8_t)text[pos + k] | 0x20) == c1 &&
+                    (!pair || ((uint8_t)text[pos + k + 1] | 0x20) == c2))
+                    hits |= 0x80ULL << (8 * k);
         }
         while (hits) {
             size_t k = (size_t)__builtin_ctzll(hits) / 8;
