@@ -141,6 +141,18 @@ typedef struct cqb_strtab {
     uint32_t count;
 } cqb_strtab;
 
+typedef struct cqb_grp {
+    bool with_host;
+    int64_t interval_ns;
+    size_t n;
+    uint16_t *cls;
+    int64_t *t;
+    uint32_t *off, *rows, *gid;
+    size_t cap;      /* groups and events: at most the batch's events */
+    uint32_t *slots; /* group + 1 by (class, bucket) hash */
+    size_t slots_cap;
+} cqb_grp;
+
 typedef struct cqb_col {
     char name[QR_KEY_MAX_BYTES + 1];
     exec_value *vals;
@@ -168,6 +180,9 @@ struct cqb_batch {
     /* columns */
     cqb_col *cols;
     size_t col_n, col_cap;
+    /* groups by (class, bucket) */
+    cqb_grp *grps;
+    size_t grp_n, grp_cap;
 };
 
 cqb_batch *cqb_batch_new(void) { return calloc(1, sizeof(cqb_batch)); }
@@ -189,6 +204,16 @@ void cqb_batch_free(cqb_batch *x)
     free(x->sel);
     free(x->rows);
     for (size_t idx = 0; idx < x->col_cap; idx++) free(x->cols[idx].vals);
+    for (size_t idx = 0; idx < x->grp_cap; idx++) {
+        cqb_grp *g = &x->grps[idx];
+        free(g->cls);
+        free(g->t);
+        free(g->off);
+        free(g->rows);
+        free(g->gid);
+        free(g->slots);
+    }
+    free(x->grps);
     free(x->cols);
     free(x);
 }
@@ -207,6 +232,7 @@ void cqb_batch_begin(cqb_batch *x, const qr_batch *b)
     }
     x->memo_n = 0;
     x->col_n = 0;
+    x->grp_n = 0;
 }
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -461,4 +487,137 @@ const exec_value *cqb_batch_column(cqb_batch *x, const char *name)
     }
     x->col_n++;
     return c->vals;
+}
+
+/* ---- groups by (class, bucket) ----------------------------------------------------------------
+ */
+
+static int64_t bucket_of(int64_t t, int64_t w)
+{
+    int64_t b = t / w * w;
+    return (t < 0 && b != t) ? b - w : b;
+}
+
+int cqb_batch_groups(cqb_batch *x, bool with_host, int64_t interval_ns, cqb_groups *out)
+{
+    cqb_grp *g = NULL;
+    for (size_t idx = 0; idx < x->grp_n && !g; idx++)
+        if (x->grps[idx].with_host == with_host && x->grps[idx].interval_ns == interval_ns)
+            g = &x->grps[idx];
+    if (!g) {
+        uint32_t ncls = 0;
+        const uint16_t *cls = cqb_batch_classes(x, with_host, &ncls);
+        if (!cls) return QR_ELIMIT;
+        if (x->grp_n == x->grp_cap) {
+            size_t cap = x->grp_cap ? x->grp_cap * 2 : 4;
+            cqb_grp *grown = realloc(x->grps, cap * sizeof *grown);
+            if (!grown) return QR_ENOMEM;
+            memset(grown + x->grp_cap, 0, (cap - x->grp_cap) * sizeof *grown);
+            x->grps = grown;
+            x->grp_cap = cap;
+        }
+        g = &x->grps[x->grp_n];
+        const qr_batch *b = x->b;
+        size_t n = b->count ? b->count : 1;
+        size_t slots = 64;
+        while (slots < 2 * n) slots *= 2;
+        if (n > g->cap) {
+            free(g->cls);
+            free(g->t);
+            free(g->off);
+            free(g->rows);
+            free(g->gid);
+            g->cls = malloc(n * sizeof *g->cls);
+            g->t = malloc(n * sizeof *g->t);
+            g->off = malloc((n + 1) * sizeof *g->off);
+            g->rows = malloc(n * sizeof *g->rows);
+            g->gid = malloc(n * sizeof *g->gid);
+            g->cap = g->cls && g->t && g->off && g->rows && g->gid ? n : 0;
+            if (!g->cap) return QR_ENOMEM;
+        }
+        if (slots > g->slots_cap) {
+            free(g->slots);
+            g->slots = malloc(slots * sizeof *g->slots);
+            g->slots_cap = g->slots ? slots : 0;
+            if (!g->slots) return QR_ENOMEM;
+        }
+        memset(g->slots, 0, slots * sizeof *g->slots);
+        g->with_host = with_host;
+        g->interval_ns = interval_ns;
+        size_t ng = 0;
+        uint32_t prev = UINT32_MAX;
+        for (size_t idx = 0; idx < b->count; idx++) {
+            int64_t ts = b->events[idx].ts_ns;
+            uint16_t c = cls[idx];
+            if (prev != UINT32_MAX && g->cls[prev] == c && ts >= g->t[prev] &&
+                ts - g->t[prev] < interval_ns) {
+                g->gid[idx] = prev;
+                g->off[prev]++;
+                continue;
+            }
+            int64_t t = bucket_of(ts, interval_ns);
+            size_t pos = mix64(((uint64_t)t * 0x9e3779b97f4a7c15ULL) ^ c) & (slots - 1);
+            uint32_t gi = UINT32_MAX;
+            while (g->slots[pos]) {
+                uint32_t cand = g->slots[pos] - 1;
+                if (g->cls[cand] == c && g->t[cand] == t) {
+                    gi = cand;
+                    break;
+                }
+                pos = (pos + 1) & (slots - 1);
+            }
+            if (gi == UINT32_MAX) {
+                gi = (uint32_t)ng++;
+                g->cls[gi] = c;
+                g->t[gi] = t;
+                g->off[gi] = 0;
+                g->slots[pos] = gi + 1;
+            }
+            g->gid[idx] = gi;
+            g->off[gi]++;
+            prev = gi;
+        }
+        /* counts to offsets, then the events in batch order per group */
+        uint32_t sum = 0;
+        for (size_t gi = 0; gi < ng; gi++) {
+            uint32_t cnt = g->off[gi];
+            g->off[gi] = sum;
+            sum += cnt;
+        }
+        g->off[ng] = sum;
+        for (size_t idx = 0; idx < b->count; idx++) g->rows[g->off[g->gid[idx]]++] = (uint32_t)idx;
+        for (size_t gi = ng; gi > 0; gi--) g->off[gi] = g->off[gi - 1];
+        g->off[0] = 0;
+        g->n = ng;
+        x->grp_n++;
+    }
+    out->n = g->n;
+    out->cls = g->cls;
+    out->t = g->t;
+    out->off = g->off;
+    out->rows = g->rows;
+    return 0;
+}
+
+bool cqb_where_by_class(const cqb_where *w, bool with_host)
+{
+    for (uint32_t ci = 0; ci < w->count; ci++)
+        if (!w->conj[ci].labels_only || (w->conj[ci].reads_host && !with_host)) return false;
+    return true;
+}
+
+int cqb_batch_class_pass(cqb_batch *x, const cqb_where *w, bool with_host, uint8_t *pass)
+{
+    uint32_t ncls = 0;
+    if (!cqb_batch_classes(x, with_host, &ncls)) return QR_ELIMIT;
+    const uint32_t *rep = x->cs[with_host].rep;
+    memset(pass, 1, ncls);
+    for (uint32_t ci = 0; ci < w->count; ci++) {
+        /* a conjunct of labels only has one value per class: its bit at the class's event */
+        const uint64_t *bits = conj_bits(x, &w->conj[ci]);
+        if (!bits) return QR_ENOMEM;
+        for (uint32_t k = 0; k < ncls; k++)
+            pass[k] &= (uint8_t)(bits[rep[k] >> 6] >> (rep[k] & 63) & 1);
+    }
+    return 0;
 }

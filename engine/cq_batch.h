@@ -63,6 +63,24 @@ int cqb_batch_select(cqb_batch *x, const cqb_where *w, const uint32_t **rows, si
  * CQB_CLASS_MAX classes (or no memory). */
 #define CQB_CLASS_MAX 4096
 const uint16_t *cqb_batch_classes(cqb_batch *x, bool with_host, uint32_t *count);
+/* The batch's events grouped by (label class, bucket of interval_ns): group g holds class
+ * cls[g], bucket start t[g] (floor of ts to a multiple of interval_ns) and the events
+ * rows[off[g] .. off[g + 1]) in batch order; groups come in the order of their first event.
+ * Computed once per batch, class set and interval. Valid until the next begin. */
+typedef struct cqb_groups {
+    size_t n;
+    const uint16_t *cls;
+    const int64_t *t;
+    const uint32_t *off; /* n + 1 */
+    const uint32_t *rows;
+} cqb_groups;
+/* QR_ENOMEM, or QR_ELIMIT when the batch has no classes (too many). */
+int cqb_batch_groups(cqb_batch *x, bool with_host, int64_t interval_ns, cqb_groups *out);
+/* Whether w can be decided per class of that class set (every conjunct reads only labels, and
+ * host only when with_host). */
+bool cqb_where_by_class(const cqb_where *w, bool with_host);
+/* For such a w: pass[c] = 1 when the events of class c match w (0 or QR_ENOMEM / QR_ELIMIT). */
+int cqb_batch_class_pass(cqb_batch *x, const cqb_where *w, bool with_host, uint8_t *pass);
 /* The value of column name for every event (cq_agg_event_value), computed once per batch and
  * name; NULL when out of memory. */
 const exec_value *cqb_batch_column(cqb_batch *x, const char *name);

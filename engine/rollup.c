@@ -271,14 +271,59 @@ typedef struct win_cache {
 
 /* One rollup over a batch through the shared context. QR_ENOMEM: nothing was added (the caller
  * takes the per-event path). */
+/* A rollup whose filter reads only labels and whose windows are keyed by labels only, over
+ * the batch's (class, bucket) groups shared with the other rollups of the interval: per group
+ * one window lookup and count(*) += the group's size; other aggregates add the group's events
+ * in batch order. Every window sees the same adds in the same order as event by event (and
+ * new windows and late buckets appear in the same order). QR_ENOMEM / QR_ELIMIT: nothing was
+ * added. */
+static int observe_groups(rollup *r, cqb_batch *x, const qr_batch *batch, bool with_host,
+                          const exec_value *const *vals)
+{
+    const ru_def *def = &r->def;
+    cqb_groups g;
+    uint8_t pass[CQB_CLASS_MAX];
+    int rc = cqb_batch_groups(x, with_host, def->interval_ns, &g);
+    if (!rc) rc = cqb_batch_class_pass(x, &def->where, with_host, pass);
+    if (rc) return rc;
+    int64_t first = first_open_t(r);
+    for (size_t gi = 0; gi < g.n; gi++) {
+        if (!pass[g.cls[gi]]) continue;
+        int64_t t = g.t[gi];
+        uint32_t lo = g.off[gi], hi = g.off[gi + 1];
+        if (t < first) {
+            for (uint32_t k = lo; k < hi; k++) late_add(r, t);
+            continue;
+        }
+        const qr_event *e = &batch->events[g.rows[lo]];
+        qr_buf_clear(&r->key);
+        for (uint32_t li = 0; li < def->label_count; li++) {
+            exec_value v;
+            label_value(&def->labels[li], batch, e, &v);
+            ru_key_add(&r->key, &v);
+        }
+        int err = 0;
+        ru_win *w = qr_buf_ok(&r->key)
+                        ? ru_table_get(&r->open, def, t, r->key.data, (uint32_t)r->key.len, &err)
+                        : NULL;
+        if (!w) continue; /* out of memory: the window misses the events */
+        for (uint32_t ai = 0; ai < def->agg_count; ai++) {
+            const cq_agg_spec *sp = &def->aggs[ai].spec;
+            if (sp->kind == CQ_AGG_COUNT_STAR) {
+                cq_agg_add_count(sp, w->st[ai], hi - lo);
+                continue;
+            }
+            for (uint32_t k = lo; k < hi; k++)
+                cq_agg_add_value(sp, w->st[ai], &vals[ai][g.rows[k]]);
+        }
+    }
+    return 0;
+}
+
 static int observe_shared(rollup *r, cqb_batch *x, const qr_batch *batch, win_cache *cache,
                           uint32_t gen)
 {
     const ru_def *def = &r->def;
-    const uint32_t *rows;
-    size_t n;
-    if (cqb_batch_select(x, &def->where, &rows, &n)) return QR_ENOMEM;
-    if (!n) return 0;
     const exec_value *vals[RU_MAX_COLUMNS];
     for (uint32_t ai = 0; ai < def->agg_count; ai++) {
         const cq_agg_spec *sp = &def->aggs[ai].spec;
@@ -286,6 +331,18 @@ static int observe_shared(rollup *r, cqb_batch *x, const qr_batch *batch, win_ca
         if (sp->kind != CQ_AGG_COUNT_STAR && !(vals[ai] = cqb_batch_column(x, sp->field)))
             return QR_ENOMEM;
     }
+    if (cache && def->labels_slh) { /* whole label classes: by (class, bucket) group */
+        bool with_host = !def->labels_sl;
+        for (uint32_t ci = 0; ci < def->where.count; ci++)
+            with_host |= def->where.conj[ci].reads_host;
+        if (cqb_where_by_class(&def->where, with_host) &&
+            !observe_groups(r, x, batch, with_host, vals))
+            return 0;
+    }
+    const uint32_t *rows;
+    size_t n;
+    if (cqb_batch_select(x, &def->where, &rows, &n)) return QR_ENOMEM;
+    if (!n) return 0;
     uint32_t ncls = 0;
     const uint16_t *cls = NULL; /* windows keyed by labels only: cached per class */
     if (cache && def->labels_slh) cls = cqb_batch_classes(x, !def->labels_sl, &ncls);
