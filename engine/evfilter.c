@@ -8,6 +8,9 @@
 #include "storage/tokenize.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -984,6 +987,33 @@ static bool text_may_have(const char *text, size_t len, const char *tok, size_t 
     uint8_t c2 = pair ? (uint8_t)(qr_token_fold[(uint8_t)tok[at + 1]] | 0x20) : 0;
     uint64_t want1 = ones * c1, want2 = ones * c2;
     size_t pos = at, end = len - tok_len + at + 1; /* tok[at] sits at text[pos], pos < end */
+#ifdef __SSE2__
+    /* 16 positions a step: bytes | 0x20 compared with both wanted bytes (a pair reads
+     * text[pos + 16], within the text while pos + 16 < end) */
+    const __m128i lo16 = _mm_set1_epi8(0x20), w1 = _mm_set1_epi8((char)c1),
+                  w2 = _mm_set1_epi8((char)c2);
+    while (end - pos >= 16) {
+        __m128i a =
+            _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(text + pos)), lo16);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, w1));
+        if (pair && mask) {
+            __m128i b2 = _mm_or_si128(
+                _mm_loadu_si128((const __m128i *)(const void *)(text + pos + 1)), lo16);
+            mask &= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b2, w2));
+        }
+        while (mask) {
+            size_t k = (size_t)__builtin_ctz(mask);
+            mask &= mask - 1;
+            const char *start = text + pos + k - at;
+            size_t m = 0;
+            while (m < tok_len &&
+                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
+                m++;
+            if (m == tok_len) return true;
+        }
+        pos += 16;
+    }
+#endif
     while (pos < end) {
         uint64_t hits = 0;
         size_t span = end - pos < 8 ? end - pos : 8;
