@@ -200,6 +200,7 @@ def definition(i):
 if args.print_definitions:
     for i in range(max(int(x) for x in args.rules.split(","))):
         print(definition(i))
+    shutil.rmtree(work, ignore_errors=True)
     sys.exit(0)
 
 counts = [int(x) for x in args.rules.split(",")]
