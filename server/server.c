@@ -88,8 +88,8 @@ static const route ROUTES[R_COUNT] = {
 
 static bool route_is_query(int r) { return r == R_QUERY || r == R_SEARCH || r == R_AGGREGATE; }
 
-static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408,
-                               413, 415, 422, 429, 431, 500, 501, 503};
+static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
+                               415, 422, 429, 431, 499, 500, 501, 503};
 #define STATUS_COUNT (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
 
 typedef struct tenant_state {
@@ -146,6 +146,7 @@ typedef struct server {
     /* queries and live tail */
     uint64_t queries_running;
     atomic_uint_fast64_t streams_abandoned; /* streamed results whose client left */
+    atomic_uint_fast64_t queries_cancelled; /* queries stopped because their client left */
     uint32_t queries_max;
     metrics_hist query_latency[3]; /* query, search, aggregate */
     tail_hub *tail;
@@ -526,6 +527,10 @@ static void query_error(job *j, int rc, const char *sql)
         job_fail(j, 422, "limit_exceeded");
     } else if (rc == QR_ENOMEM) {
         job_fail(j, 503, "out_of_memory");
+    } else if (rc == QR_ECANCELED) {
+        /* the client left (eo.cancel is req->peer_closed): nobody reads this answer */
+        job_fail(j, 499, "client_closed_request");
+        atomic_fetch_add_explicit(&j->srv->queries_cancelled, 1, memory_order_relaxed);
     } else {
         job_fail(j, 500, "internal");
     }
@@ -677,6 +682,10 @@ static void stream_query(job *j, const char *text, exec_opts eo, const char *cur
             break;
         }
         qr_buf_clear(&page);
+        if (rc == QR_ECANCELED) {
+            atomic_fetch_add_explicit(&s->queries_cancelled, 1, memory_order_relaxed);
+            break;
+        }
         if (rc) {
             stream_error_line(&page, rc, d.msg[0] ? d.msg : qr_strerror(rc));
         } else {
@@ -740,6 +749,7 @@ static void work_query(uv_work_t *w)
     eo.timeout_ms = s->cfg->query_timeout_ms;
     eo.alerts = s->alerts;
     eo.rollups = s->rollups;
+    eo.cancel = &j->req->peer_closed; /* a client that hangs up cancels its query */
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
         api_query q;
@@ -1238,6 +1248,10 @@ static void render_metrics(server *s, qr_buf *o)
                  "streamed /v1/query results stopped because the client left");
     metrics_sample_u64(o, "quarry_query_streams_abandoned_total", "",
                        atomic_load_explicit(&s->streams_abandoned, memory_order_relaxed));
+    metrics_head(o, "quarry_queries_cancelled_total", "counter",
+                 "queries stopped because their client closed the connection");
+    metrics_sample_u64(o, "quarry_queries_cancelled_total", "",
+                       atomic_load_explicit(&s->queries_cancelled, memory_order_relaxed));
     if (s->tail) {
         tail_hub_stats ts;
         tail_hub_get_stats(s->tail, &ts);
