@@ -11,8 +11,11 @@
  * batch borrows from the next seconds, and Retry-After says when the debt is repaid).
  *
  * lag_hint: "critical" when a tenant's flushes lag (frozen memtables at the limit, so the
- * next ingest waits) or the job queue is 4x the workers; "elevated" when a flush is pending
- * or the queue exceeds the workers; else "normal". */
+ * next ingest waits), the job queue is 4x the workers, or this request itself waited
+ * LAG_CRITICAL_NS (queue + commit: backpressure, group commit, fsync); "elevated" when a
+ * flush is pending, the queue exceeds the workers or the request waited LAG_ELEVATED_NS;
+ * else "normal". The request's own wait is measured, not sampled: a shipper is told to slow
+ * down by the very answer that was slow. */
 #include "server/server.h"
 
 #include "common/qr_fs.h"
@@ -142,6 +145,7 @@ typedef struct server {
     /* metrics */
     atomic_uint_fast64_t requests[R_COUNT][STATUS_COUNT];
     metrics_hist ingest_latency;
+    metrics_hist ingest_stage[3]; /* queue (body read → worker), decode, commit (durable) */
     metrics_hist wal_fsync;
     /* queries and live tail */
     uint64_t queries_running;
@@ -171,6 +175,9 @@ typedef struct job {
     size_t encoding_len;
     const uint8_t *body;
     size_t body_len;
+    int64_t queued_ns; /* monotonic, when the job was queued */
+    int64_t queue_ns;  /* ingest: queued → a worker took it */
+    int64_t commit_ns; /* ingest: time spent making batches durable (db + WAL + fsync) */
     /* results, filled on the worker */
     int rc;
     int status;
@@ -234,13 +241,19 @@ static void on_response(void *ctx, http_req *req, int status)
     atomic_fetch_add_explicit(&s->requests[r][status_idx(status)], 1, memory_order_relaxed);
 }
 
-static const char *lag_hint(server *s)
+#define LAG_ELEVATED_NS (100 * QR_NS_PER_MS)
+#define LAG_CRITICAL_NS (1000 * QR_NS_PER_MS)
+
+static const char *lag_hint(server *s, int64_t waited_ns)
 {
     uint32_t max_frozen = s->cfg->db.max_frozen ? s->cfg->db.max_frozen : 2;
     uint64_t workers = s->cfg->workers;
-    if (s->last_stats.frozen_memtables >= max_frozen || s->jobs_pending >= 4 * workers)
+    if (s->last_stats.frozen_memtables >= max_frozen || s->jobs_pending >= 4 * workers ||
+        waited_ns >= LAG_CRITICAL_NS)
         return "critical";
-    if (s->last_stats.frozen_memtables > 0 || s->jobs_pending > workers) return "elevated";
+    if (s->last_stats.frozen_memtables > 0 || s->jobs_pending > workers ||
+        waited_ns >= LAG_ELEVATED_NS)
+        return "elevated";
     return "normal";
 }
 
@@ -288,8 +301,11 @@ static void quota_charge(tenant_state *t, uint64_t events, uint64_t bytes)
 static int emit_to_db(void *ctx, qr_batch *b, qr_diag *d)
 {
     job *j = ctx;
-    return tail_hub_ingest(j->srv->tail, j->srv->db, j->tenant_idx,
-                           j->srv->tenants[j->tenant_idx].name, b, d);
+    int64_t t0 = qr_monotonic_ns();
+    int rc = tail_hub_ingest(j->srv->tail, j->srv->db, j->tenant_idx,
+                             j->srv->tenants[j->tenant_idx].name, b, d);
+    j->commit_ns += qr_monotonic_ns() - t0;
+    return rc;
 }
 
 static void line_col(const uint8_t *p, size_t len, size_t off, int64_t *line, int64_t *col)
@@ -316,6 +332,9 @@ static void job_fail(job *j, int status, const char *code)
 static void work_ingest(uv_work_t *w)
 {
     job *j = w->data;
+    int64_t start_ns = qr_monotonic_ns();
+    j->queue_ns = start_ns - j->queued_ns;
+    metrics_hist_observe(&j->srv->ingest_stage[0], (uint64_t)j->queue_ns, 1);
     qr_buf plain;
     qr_buf_init(&plain);
     const uint8_t *data = NULL;
@@ -372,6 +391,9 @@ static void work_ingest(uv_work_t *w)
         j->status = 202;
     }
     qr_buf_fini(&plain);
+    int64_t work_ns = qr_monotonic_ns() - start_ns;
+    metrics_hist_observe(&j->srv->ingest_stage[1], (uint64_t)(work_ns - j->commit_ns), 1);
+    metrics_hist_observe(&j->srv->ingest_stage[2], (uint64_t)j->commit_ns, 1);
 }
 
 static void work_discover(uv_work_t *w)
@@ -461,7 +483,7 @@ static void after_ingest(uv_work_t *w, int status)
     qr_jsonw_raw(o, "]");
     if (res->failed > res->error_count) qr_jsonw_raw(o, ",\"errors_truncated\":true");
     qr_jsonw_raw(o, ",\"lag_hint\":");
-    qr_jsonw_cstr(o, lag_hint(s));
+    qr_jsonw_cstr(o, lag_hint(s, j->queue_ns + j->commit_ns));
     qr_jsonw_raw(o, "}\n");
     if (!qr_buf_ok(o))
         http_respond_error(j->req, 503, "out_of_memory", "out of memory", NULL, NULL);
@@ -1236,6 +1258,14 @@ static void render_metrics(server *s, qr_buf *o)
     metrics_head(o, "quarry_ingest_request_duration_seconds", "histogram",
                  "ingest request time from headers received to durable answer");
     metrics_hist_render(o, "quarry_ingest_request_duration_seconds", "", &s->ingest_latency);
+    metrics_head(o, "quarry_ingest_stage_seconds", "histogram",
+                 "ingest request time by stage: queue (waiting for a worker), decode "
+                 "(decompress + JSON to events), commit (WAL append, fsync, memtable; includes "
+                 "waiting for flushes)");
+    static const char *const stages[3] = {"stage=\"queue\"", "stage=\"decode\"",
+                                          "stage=\"commit\""};
+    for (size_t si = 0; si < 3; si++)
+        metrics_hist_render(o, "quarry_ingest_stage_seconds", stages[si], &s->ingest_stage[si]);
     metrics_head(o, "quarry_query_duration_seconds", "histogram",
                  "query request time from headers received to answer, by route");
     static const char *const qroutes[3] = {"route=\"query\"", "route=\"search\"",
@@ -1546,6 +1576,7 @@ static void on_body(void *ctx, http_req *req)
         j->encoding_len = enc_len;
         j->body = req->body;
         j->body_len = req->body_len;
+        j->queued_ns = qr_monotonic_ns();
         rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
     } else if (r == R_SERVICES || r == R_FIELDS) {
         rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
