@@ -313,7 +313,7 @@ static void print_stages(const char *url)
         print_hist(text, "quarry_ingest_stage_seconds", "stage=\"decode\"", "decode");
         print_hist(text, "quarry_ingest_stage_seconds", "stage=\"commit\"", "commit");
         print_hist(text, "quarry_wal_fsync_seconds", "", "WAL fsync");
-        const char *k = "quarry_wal_appends_total ", *f = "quarry_wal_fsyncs_total ";
+        const char *k = "\nquarry_wal_appends_total ", *f = "\nquarry_wal_fsyncs_total ";
         const char *pa = strstr(text, k), *pf = strstr(text, f);
         if (pa && pf)
             printf("    WAL          %.0f appends, %.0f fsyncs\n", strtod(pa + strlen(k), NULL),
