@@ -100,10 +100,10 @@ static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
 #define STATUS_COUNT (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
 
 /* Group commit (see work_ingest and committer_main): ingest jobs are decoded on the worker
- * pool, then made durable by COMMIT_THREADS committer threads, each taking every queued job
- * of one tenant (up to GROUP_MAX_BYTES of events) into one batch: one WAL record, one fsync,
- * one memtable append for the lot. */
-#define COMMIT_THREADS 2
+ * pool, then made durable by committer threads (as many as workers: a WAL append encodes and
+ * compresses its batch on the calling thread, so fewer committers would serialize that CPU
+ * work), each taking every queued job of one tenant (up to GROUP_MAX_BYTES of events) into
+ * one batch: one WAL record, one fsync, one memtable append for the lot. */
 #define GROUP_MAX_BYTES (8u * 1024 * 1024)
 
 typedef struct tenant_state {
@@ -154,7 +154,7 @@ typedef struct server {
     struct job *commit_head, *commit_tail; /* decoded, waiting for a committer */
     struct job *done_head, *done_tail;     /* committed, waiting for the loop */
     bool commit_stop;
-    pthread_t committers[COMMIT_THREADS];
+    pthread_t *committers;
     size_t committer_count;
     uv_async_t commit_async;
     /* loop-thread state */
@@ -2167,7 +2167,9 @@ int server_run(const server_opts *o, qr_diag *d)
     pthread_cond_init(&s->commit_cv, NULL);
     uv_async_init(&s->loop, &s->commit_async, on_commit_async);
     s->commit_async.data = s;
-    for (size_t ci = 0; ci < COMMIT_THREADS; ci++)
+    size_t committers = c->workers > 2 ? c->workers : 2;
+    s->committers = calloc(committers, sizeof *s->committers);
+    for (size_t ci = 0; s->committers && ci < committers; ci++)
         if (pthread_create(&s->committers[s->committer_count], NULL, committer_main, s) == 0)
             s->committer_count++;
     if (!s->committer_count) logf_(s, "cannot start committer threads: ingest will fail");
@@ -2205,6 +2207,7 @@ int server_run(const server_opts *o, qr_diag *d)
     pthread_cond_broadcast(&s->commit_cv);
     pthread_mutex_unlock(&s->commit_mu);
     for (size_t ci = 0; ci < s->committer_count; ci++) pthread_join(s->committers[ci], NULL);
+    free(s->committers);
     pthread_mutex_destroy(&s->commit_mu);
     pthread_cond_destroy(&s->commit_cv);
     if (s->db) {
