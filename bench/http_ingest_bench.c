@@ -268,6 +268,60 @@ static double self_cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* One histogram of the server's /metrics text: mean and the bucket bounds holding p50 and
+ * p99 (the histogram's resolution: 1-2.5-5 steps). series = name + "{labels" prefix. */
+static void print_hist(const char *text, const char *name, const char *labels, const char *what)
+{
+    char key[160];
+    double les[32], counts[32], sum = 0, count = 0;
+    size_t n = 0;
+    snprintf(key, sizeof key, "%s_bucket{%s%sle=\"", name, labels, *labels ? "," : "");
+    for (const char *p = strstr(text, key); p && n < 32; p = strstr(p + 1, key)) {
+        const char *v = p + strlen(key);
+        les[n] = strncmp(v, "+Inf", 4) == 0 ? 1e9 : strtod(v, NULL);
+        const char *sp = strchr(v, ' ');
+        counts[n++] = sp ? strtod(sp + 1, NULL) : 0;
+    }
+    snprintf(key, sizeof key, *labels ? "%s_sum{%s} " : "%s_sum%s ", name, labels);
+    const char *p = strstr(text, key);
+    if (p) sum = strtod(p + strlen(key), NULL);
+    snprintf(key, sizeof key, *labels ? "%s_count{%s} " : "%s_count%s ", name, labels);
+    p = strstr(text, key);
+    if (p) count = strtod(p + strlen(key), NULL);
+    double p50 = 0, p99 = 0;
+    for (size_t bi = 0; bi < n && count > 0; bi++) { /* cumulative counts */
+        if (p50 == 0 && counts[bi] >= count * 0.5) p50 = les[bi];
+        if (p99 == 0 && counts[bi] >= count * 0.99) p99 = les[bi];
+    }
+    printf("    %-12s mean %.2f ms, p50 <= %g ms, p99 <= %g ms (%.0f)\n", what,
+           count > 0 ? sum / count * 1e3 : 0, p50 * 1e3, p99 * 1e3, count);
+}
+
+/* Where the server's ingest time goes, from its /metrics. */
+static void print_stages(const char *url)
+{
+    hclient_response r;
+    hclient_response_init(&r);
+    qr_diag d;
+    qr_diag_init(&d);
+    if (!hclient_request(url, "GET", "/metrics", "", NULL, 0, 10000, 1 << 24, &r, &d) &&
+        r.status == 200) {
+        qr_buf_u8(&r.body, 0);
+        const char *text = (const char *)r.body.data;
+        printf("  server, from /metrics (p50/p99 are histogram bucket bounds):\n");
+        print_hist(text, "quarry_ingest_stage_seconds", "stage=\"queue\"", "queue");
+        print_hist(text, "quarry_ingest_stage_seconds", "stage=\"decode\"", "decode");
+        print_hist(text, "quarry_ingest_stage_seconds", "stage=\"commit\"", "commit");
+        print_hist(text, "quarry_wal_fsync_seconds", "", "WAL fsync");
+        const char *k = "\nquarry_wal_appends_total ", *f = "\nquarry_wal_fsyncs_total ";
+        const char *pa = strstr(text, k), *pf = strstr(text, f);
+        if (pa && pf)
+            printf("    WAL          %.0f appends, %.0f fsyncs\n", strtod(pa + strlen(k), NULL),
+                   strtod(pf + strlen(f), NULL));
+    }
+    hclient_response_fini(&r);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -436,6 +490,7 @@ int main(int argc, char **argv)
         print_pcts("/v1/query service x level", pr->agg_ms, pr->agg_n);
         if (pr->failures) printf("  probe failures: %llu\n", (unsigned long long)pr->failures);
     }
+    print_stages(pr->url);
     free(pr);
     kill(pid, SIGTERM);
     int wstatus = 0;

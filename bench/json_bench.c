@@ -3,12 +3,16 @@
  *   qr_json  qr_json_parse per line, tape reused         (ns/event, MB/s)
  *   jansson  json_loadb + json_decref per line           (ns/event, MB/s; when found)
  *   evdec    evdec_ndjson_line into a batch reset every 4096 events (ns/event)
- * Usage: json_bench [events=200000] [seed=1] [stage: all|json|jansson|evdec].
+ *   ingest   /v1/ingest bodies of 1,000 events ({"source": {...}, "logs": [...]}) through
+ *            ingest_decode_json: the one-pass decoder, then the same events with "logs"
+ *            before "source", which takes the general path (whole-body tape, then evdec)
+ * Usage: json_bench [events=200000] [seed=1] [stage: all|json|jansson|evdec|ingest].
  * Best of 5 runs per stage, timed in thread CPU time (the machine is shared, so wall time would
  * count other processes' slices). */
 #include "common/qr_gen.h"
 #include "common/qr_json.h"
 #include "common/qr_time.h"
+#include "server/ingest.h"
 #include "storage/evdec.h"
 
 #include <stdbool.h>
@@ -33,6 +37,13 @@ typedef struct lines {
     size_t *off; /* line i spans off[i] .. off[i+1]-1 (newline excluded) */
     size_t count;
 } lines;
+
+static int emit_count(void *ctx, qr_batch *b, qr_diag *d)
+{
+    (void)d;
+    *(size_t *)ctx += b->count;
+    return 0;
+}
 
 static void report(const char *what, double ns, size_t count, size_t bytes)
 {
@@ -155,6 +166,74 @@ int main(int argc, char **argv)
         report("evdec", best, count, bytes);
         printf("         (%.1f fields per event)\n", (double)fields / 5 / (double)count);
         qr_batch_fini(&b);
+    }
+    /* /v1/ingest bodies */
+    if (all || strcmp(stage, "ingest") == 0) {
+        const char *src = "{\"service\":\"bench\",\"host\":\"loadgen\"}";
+        size_t body_count = (count + 999) / 1000;
+        qr_buf *bodies[2];
+        for (int order = 0; order < 2; order++) {
+            bodies[order] = calloc(body_count, sizeof(qr_buf));
+            for (size_t bi = 0; bi < body_count; bi++) {
+                qr_buf *body = &bodies[order][bi];
+                qr_buf_init(body);
+                if (order == 0) {
+                    qr_buf_append(body, "{\"source\":", 10);
+                    qr_buf_append(body, src, strlen(src));
+                    qr_buf_append(body, ",\"logs\":[", 9);
+                } else {
+                    qr_buf_append(body, "{\"logs\":[", 9);
+                }
+                for (size_t row = bi * 1000; row < count && row < bi * 1000 + 1000; row++) {
+                    if (row > bi * 1000) qr_buf_u8(body, ',');
+                    qr_buf_append(body, L.text.data + L.off[row], L.off[row + 1] - L.off[row] - 1);
+                }
+                qr_buf_u8(body, ']');
+                if (order == 1) {
+                    qr_buf_append(body, ",\"source\":", 10);
+                    qr_buf_append(body, src, strlen(src));
+                }
+                qr_buf_u8(body, '}');
+            }
+        }
+        ingest_result *res = calloc(1, sizeof *res);
+        qr_batch b;
+        qr_batch_init(&b);
+        for (int order = 0; order < 2; order++) {
+            best = 1e30;
+            for (int run = 0; run < 5; run++) {
+                size_t events = 0;
+                int64_t t0 = cpu_ns();
+                for (size_t bi = 0; bi < body_count; bi++) {
+                    qr_diag d;
+                    qr_diag_init(&d);
+                    ingest_opts io = {1750000000LL * QR_NS_PER_SEC, 0, 0, emit_count, &events};
+                    res->accepted = res->failed = res->error_count = 0;
+                    const qr_buf *body = &bodies[order][bi];
+                    if (ingest_decode_json((const char *)body->data, body->len, &io, &b, res, &d) !=
+                            0 ||
+                        res->failed) {
+                        fprintf(stderr, "ingest failed on body %zu: %s\n", bi, d.msg);
+                        return 1;
+                    }
+                }
+                double ns = (double)(cpu_ns() - t0);
+                if (events != count) {
+                    fprintf(stderr, "ingest decoded %zu of %zu events\n", events, count);
+                    return 1;
+                }
+                if (ns < best) best = ns;
+            }
+            report(order == 0 ? "ingest1" : "ingest2", best, count, bytes);
+        }
+        printf("         (ingest1: one pass, source first; ingest2: \"logs\" first, general "
+               "path)\n");
+        for (int order = 0; order < 2; order++) {
+            for (size_t bi = 0; bi < body_count; bi++) qr_buf_fini(&bodies[order][bi]);
+            free(bodies[order]);
+        }
+        qr_batch_fini(&b);
+        free(res);
     }
     qr_buf_fini(&L.text);
     free(L.off);

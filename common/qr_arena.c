@@ -63,6 +63,22 @@ void qr_arena_reset(qr_arena *a)
     a->over_budget = false;
 }
 
+void qr_arena_adopt(qr_arena *dst, qr_arena *src)
+{
+    if (!src->head) return;
+    qr_arena_chunk *last = src->head;
+    while (last->next) last = last->next;
+    if (dst->head) { /* behind dst's current chunk, which stays the one allocated from */
+        last->next = dst->head->next;
+        dst->head->next = src->head;
+    } else {
+        dst->head = src->head;
+    }
+    dst->total_bytes += src->total_bytes;
+    src->head = NULL;
+    src->total_bytes = 0;
+}
+
 void *qr_arena_alloc(qr_arena *a, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;

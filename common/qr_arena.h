@@ -28,6 +28,10 @@ void qr_arena_fini(qr_arena *a);
 /* Makes all memory reusable: default-size chunks are kept (up to 16 MiB) so a reused arena
  * does not fault its pages in again; oversized chunks are freed. */
 void qr_arena_reset(qr_arena *a);
+/* Moves every allocation of src into dst (its chunks join dst's; nothing is copied): they
+ * live until dst is reset or finished. src is left empty (its spare chunks stay with it).
+ * dst's budget is not checked. */
+void qr_arena_adopt(qr_arena *dst, qr_arena *src);
 /* 16-byte aligned; NULL on OOM or over budget. */
 void *qr_arena_alloc(qr_arena *a, size_t bytes);
 void *qr_arena_calloc(qr_arena *a, size_t count, size_t size);

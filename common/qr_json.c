@@ -406,10 +406,7 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-static inline bool is_digit(char c)
-{
-    return (unsigned char)(c - '0') < 10;
-}
+static inline bool is_digit(char c) { return (unsigned char)(c - '0') < 10; }
 
 static const char *parse_number(jp *s, const char *p)
 {
@@ -642,6 +639,39 @@ int qr_json_parse(qr_json_doc *doc, const char *p, size_t len, const qr_json_opt
         doc->count = 0;
         return s.err ? s.err : QR_ESYNTAX;
     }
+    return 0;
+}
+
+int qr_json_parse_at(qr_json_doc *doc, const char *text, size_t len, size_t pos, uint32_t depth,
+                     const qr_json_opts *opts, size_t *end, qr_diag *d)
+{
+    jp s;
+    s.base = text;
+    s.end = text + len;
+    s.doc = doc;
+    s.d = d;
+    s.err = 0;
+    s.max_depth = opts && opts->max_depth ? opts->max_depth : QR_JSON_DEPTH_DEFAULT;
+    if (s.max_depth > QR_JSON_DEPTH_MAX) s.max_depth = QR_JSON_DEPTH_MAX;
+    size_t max_bytes = opts && opts->max_bytes ? opts->max_bytes : QR_JSON_BYTES_DEFAULT;
+    if (max_bytes > UINT32_MAX) max_bytes = UINT32_MAX;
+    doc->count = 0;
+    if (len > max_bytes) {
+        if (d && d->code == 0) {
+            qr_diag_set(d, QR_ELIMIT, "JSON text of %zu bytes is over the limit of %zu bytes", len,
+                        max_bytes);
+            d->offset = 0;
+        }
+        return QR_ELIMIT;
+    }
+    if (!doc->arena) return qr_diag_set(d, QR_EINVAL, "qr_json_doc has no arena");
+    if (pos > len) pos = len;
+    const char *q = parse_value(&s, skip_ws(text + pos, s.end), depth);
+    if (!q) {
+        doc->count = 0;
+        return s.err ? s.err : QR_ESYNTAX;
+    }
+    *end = (size_t)(q - text);
     return 0;
 }
 

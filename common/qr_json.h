@@ -108,20 +108,21 @@ void qr_json_doc_fini(qr_json_doc *doc);
 int qr_json_parse(qr_json_doc *doc, const char *p, size_t len, const qr_json_opts *opts,
                   qr_diag *d);
 
-static inline const qr_json_val *qr_json_root(const qr_json_doc *doc)
-{
-    return doc->vals;
-}
+/* Parses the one JSON value that starts at text[pos] (after optional whitespace) and stops
+ * right after it, for a caller walking a larger document itself (e.g. one element of an
+ * array at a time): *end gets the offset just past the value; what follows is not looked at.
+ * text[0..len) is the whole input: string views point into it, diag offsets count from
+ * text[0], and nothing at or past len is read. `depth` is the nesting depth of the value
+ * (containers below it count from there against max_depth). Errors as qr_json_parse
+ * (a value cut off by len is QR_ESYNTAX "unexpected end of input"); *end is untouched then. */
+int qr_json_parse_at(qr_json_doc *doc, const char *text, size_t len, size_t pos, uint32_t depth,
+                     const qr_json_opts *opts, size_t *end, qr_diag *d);
+
+static inline const qr_json_val *qr_json_root(const qr_json_doc *doc) { return doc->vals; }
 /* First child of a non-empty container (for objects: the first key). */
-static inline const qr_json_val *qr_json_first(const qr_json_val *v)
-{
-    return v + 1;
-}
+static inline const qr_json_val *qr_json_first(const qr_json_val *v) { return v + 1; }
 /* The value after v's subtree: its next sibling when there is one. */
-static inline const qr_json_val *qr_json_next(const qr_json_val *v)
-{
-    return v + v->skip;
-}
+static inline const qr_json_val *qr_json_next(const qr_json_val *v) { return v + v->skip; }
 static inline bool qr_json_is_container(const qr_json_val *v)
 {
     return v->type == QR_JSON_ARRAY || v->type == QR_JSON_OBJECT;

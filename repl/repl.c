@@ -3,7 +3,8 @@
  * Globals: libedit's completion callback and the SIGINT handler take no context argument, so
  * the shell's state lives in one g_repl, set up before anything runs; no threads touch it.
  * Ctrl-C sets g_repl.interrupted: at the prompt it clears the line, during a query it cancels
- * the query (exec_opts.cancel), during \tail or \import it stops them. */
+ * the query (exec_opts.cancel; connected to a server: the request's connection is closed and
+ * the server cancels the query it was running), during \tail or \import it stops them. */
 #include "repl/repl.h"
 
 #include "common/qr_input.h"
@@ -46,7 +47,7 @@ static struct {
     bool explain;
     volatile sig_atomic_t interrupted;
     struct alert_mgr *alerts; /* open when the data directory is local */
-    char **words; /* completion candidates: keywords, functions, fields, services */
+    char **words;             /* completion candidates: keywords, functions, fields, services */
     size_t word_count;
     size_t word_cap;
     rollup_mgr *rollups; /* the data directory's rollups (local mode) */
@@ -363,13 +364,24 @@ static void print_result(const exec_result *r)
  * is noticed when the answer is in; the server's deadline bounds a query). \tail keeps its own
  * socket so that Ctrl-C ends the stream at once. */
 
-static int remote_call(const char *method, const char *path, const char *ctype, const void *body,
-                       size_t len, hclient_response *r, qr_diag *d)
+/* With cancelable, Ctrl-C stops waiting with QR_ECANCELED and closes the connection, which
+ * makes the server cancel the query it runs for it (http_req.peer_closed). */
+static int remote_call_opt(const char *method, const char *path, const char *ctype,
+                           const void *body, size_t len, bool cancelable, hclient_response *r,
+                           qr_diag *d)
 {
     char hdr[1280];
     snprintf(hdr, sizeof hdr, "%s%s%s%s", ctype ? "Content-Type: " : "", ctype ? ctype : "",
              ctype ? "\r\n" : "", g_repl.headers);
-    return hclient_request(g_repl.url, method, path, hdr, body, len, 0, REPL_REMOTE_MAX_BODY, r, d);
+    return hclient_request_cancelable(g_repl.url, method, path, hdr, body, len, 0,
+                                      REPL_REMOTE_MAX_BODY, cancelable ? &g_repl.interrupted : NULL,
+                                      r, d);
+}
+
+static int remote_call(const char *method, const char *path, const char *ctype, const void *body,
+                       size_t len, hclient_response *r, qr_diag *d)
+{
+    return remote_call_opt(method, path, ctype, body, len, false, r, d);
 }
 
 static bool remote_parse(qr_json_doc *doc, const hclient_response *r)
@@ -545,8 +557,8 @@ static int remote_statement(const char *run, qr_diag *d)
     qr_jsonw_raw(&body, "}");
     hclient_response resp;
     hclient_response_init(&resp);
-    int rc = qr_buf_ok(&body) ? remote_call("POST", "/v1/query", "application/json", body.data,
-                                            body.len, &resp, d)
+    int rc = qr_buf_ok(&body) ? remote_call_opt("POST", "/v1/query", "application/json", body.data,
+                                                body.len, true, &resp, d)
                               : QR_ENOMEM;
     if (!rc && resp.status != 200) rc = remote_error(&resp, d);
     if (!rc && g_repl.interrupted) rc = QR_ECANCELED;

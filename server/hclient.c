@@ -75,19 +75,35 @@ static int url_split(const char *url, char *host, size_t hcap, char *port, size_
     return 0;
 }
 
-static int wait_fd(int fd, short ev, uint32_t timeout_ms)
+#define CANCEL_POLL_MS                                                                             \
+    100 /* how often a wait looks at the cancel flag (a signal may come                            \
+           between the look and poll) */
+
+/* 0 when fd is ready, -1 on timeout or error, -2 once *cancel is non-zero. */
+static int wait_fd(int fd, short ev, uint32_t timeout_ms, const volatile sig_atomic_t *cancel)
 {
     struct pollfd p = {fd, ev, 0};
-    int n;
-    do n = poll(&p, 1, timeout_ms ? (int)timeout_ms : -1);
-    while (n < 0 && errno == EINTR);
-    return n > 0 ? 0 : -1;
+    int64_t left_ms = timeout_ms ? (int64_t)timeout_ms : -1;
+    for (;;) {
+        if (cancel && *cancel) return -2;
+        int slice = left_ms < 0 ? -1 : (int)left_ms;
+        if (cancel && (slice < 0 || slice > CANCEL_POLL_MS)) slice = CANCEL_POLL_MS;
+        int n = poll(&p, 1, slice);
+        if (n > 0) return 0;
+        if (n < 0 && errno != EINTR) return -1;
+        if (n == 0 && left_ms >= 0) {
+            left_ms -= slice;
+            if (left_ms <= 0) return -1;
+        }
+    }
 }
 
-static int send_all(int fd, const char *p, size_t n, uint32_t timeout_ms)
+static int send_all(int fd, const char *p, size_t n, uint32_t timeout_ms,
+                    const volatile sig_atomic_t *cancel)
 {
     while (n) {
-        if (wait_fd(fd, POLLOUT, timeout_ms)) return -1;
+        int wr = wait_fd(fd, POLLOUT, timeout_ms, cancel);
+        if (wr) return wr;
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
@@ -118,6 +134,16 @@ static int dechunk(const char *raw, size_t n, qr_buf *out)
 int hclient_request(const char *url, const char *method, const char *path,
                     const char *extra_headers, const void *body, size_t body_len,
                     uint32_t timeout_ms, size_t max_body, hclient_response *out, qr_diag *d)
+{
+    return hclient_request_cancelable(url, method, path, extra_headers, body, body_len, timeout_ms,
+                                      max_body, NULL, out, d);
+}
+
+int hclient_request_cancelable(const char *url, const char *method, const char *path,
+                               const char *extra_headers, const void *body, size_t body_len,
+                               uint32_t timeout_ms, size_t max_body,
+                               const volatile sig_atomic_t *cancel, hclient_response *out,
+                               qr_diag *d)
 {
     char host[256], port[16];
     if (url_split(url, host, sizeof host, port, sizeof port))
@@ -160,12 +186,22 @@ int hclient_request(const char *url, const char *method, const char *path,
         rc = QR_ENOMEM;
         goto out;
     }
-    if (send_all(fd, (const char *)req.data, req.len, timeout_ms)) {
+    int wr = send_all(fd, (const char *)req.data, req.len, timeout_ms, cancel);
+    if (wr == -2) {
+        rc = qr_diag_set(d, QR_ECANCELED, "request canceled");
+        goto out;
+    }
+    if (wr) {
         rc = qr_diag_set(d, QR_EIO, "cannot send to %s: %s", url, strerror(errno));
         goto out;
     }
     for (;;) {
-        if (wait_fd(fd, POLLIN, timeout_ms)) {
+        wr = wait_fd(fd, POLLIN, timeout_ms, cancel);
+        if (wr == -2) { /* closing the connection tells the server to stop */
+            rc = qr_diag_set(d, QR_ECANCELED, "request canceled");
+            goto out;
+        }
+        if (wr) {
             rc = qr_diag_set(d, QR_EIO, "no answer from %s within %u ms", url, timeout_ms);
             goto out;
         }
@@ -175,7 +211,10 @@ int hclient_request(const char *url, const char *method, const char *path,
             goto out;
         }
         ssize_t n = recv(fd, p, 65536, 0);
-        if (n < 0 && errno == EINTR) n = 0;
+        if (n < 0 && errno == EINTR) { /* not the end of the answer: wait again */
+            raw.len -= 65536;
+            continue;
+        }
         if (n < 0) {
             rc = qr_diag_set(d, QR_EIO, "read from %s failed: %s", url, strerror(errno));
             goto out;

@@ -12,6 +12,7 @@
 #include "common/qr_buf.h"
 #include "common/qr_err.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,13 @@ int hclient_header(const hclient_response *r, const char *name, char *out, size_
 int hclient_request(const char *url, const char *method, const char *path,
                     const char *extra_headers, const void *body, size_t body_len,
                     uint32_t timeout_ms, size_t max_body, hclient_response *out, qr_diag *d);
+/* The same, stopping with QR_ECANCELED (diag "request canceled") once *cancel is non-zero
+ * (e.g. set by a SIGINT handler; looked at every 100 ms and after each interrupted wait).
+ * The connection is closed then, which cancels a query the server runs for it. */
+int hclient_request_cancelable(const char *url, const char *method, const char *path,
+                               const char *extra_headers, const void *body, size_t body_len,
+                               uint32_t timeout_ms, size_t max_body,
+                               const volatile sig_atomic_t *cancel, hclient_response *out,
+                               qr_diag *d);
 
 #endif

@@ -25,6 +25,8 @@
 #define WRITE_BACKLOG_BYTES (4u * 1024 * 1024) /* stop parsing pipelined requests past this */
 #define LINGER_MS 1000
 #define LINGER_BYTES (256 * 1024)
+#define READ_AHEAD_BYTES (64 * 1024) /* read while a request is handled, to see the client leave   \
+                                      */
 
 struct http_server {
     uv_loop_t *loop;
@@ -128,6 +130,8 @@ const char *http_status_text(int status)
         return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
+    case 499:
+        return "Client Closed Request";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -695,6 +699,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn *c = st->data;
     if (nread < 0) {
+        /* the client closed (or reset) while its request is handled: the handler may stop
+         * work nobody waits for (a half-close looks the same: the answer is still sent) */
+        if (c->req && (c->in_handler || c->req_ready) && !c->lingering) c->req->peer_closed = 1;
         if (nread == UV_EOF && !c->lingering && (c->in_handler || c->req_ready) && !c->shut) {
             /* the client half-closed after its request: answer, then close */
             c->close_after = true;
@@ -728,8 +735,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void conn_update_reading(http_conn *c)
 {
     if (c->closing) return;
-    bool want = c->lingering || (!c->shut && !c->close_after && !c->in_handler && !c->req_ready &&
-                                 c->write_pending < WRITE_BACKLOG_BYTES);
+    /* while a request is handled, read on (a bounded read-ahead) only to notice a close */
+    bool busy = c->in_handler || c->req_ready;
+    bool want =
+        c->lingering || (!c->shut && !c->close_after && c->write_pending < WRITE_BACKLOG_BYTES &&
+                         (!busy || c->pending.len - c->pending_off < READ_AHEAD_BYTES));
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {

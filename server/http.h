@@ -2,9 +2,11 @@
  *
  * Parsing is Debian's http-parser (libhttp-parser-dev; see server/README.md for why not re2c).
  * Each connection handles one request at a time: when a request is complete the parser is
- * paused and reading stops until the handler has responded, then the bytes already read (a
- * pipelined next request) are parsed. Responses therefore leave in request order without any
- * reordering queue, and a client that pipelines faster than we answer is held back by TCP.
+ * paused until the handler has responded, then the bytes already read (a pipelined next
+ * request) are parsed; meanwhile reading goes on only to notice the client leaving
+ * (http_req.peer_closed) and stops at a bounded read-ahead (64 KiB). Responses therefore
+ * leave in request order without any reordering queue, and a client that pipelines faster
+ * than we answer is held back by TCP.
  *
  * A request goes through two hooks, both on the loop thread:
  *   head(ctx, req)  after the request line and headers. The handler may respond here (routing,
@@ -33,6 +35,7 @@
 #include "common/qr_buf.h"
 #include "common/qr_err.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +74,11 @@ typedef struct http_req {
     void *user;        /* the handler's; e.g. the route */
     int user_route;    /* the handler's; e.g. a route index for metrics */
     int status;        /* set once a response starts */
+    /* set (loop thread) to 1 when the client closed or reset its side of the connection while
+     * this request was unanswered (also a half-close: its answer is still sent if the socket
+     * takes it). Work nobody may wait for can poll it from any thread, e.g. as
+     * exec_opts.cancel. */
+    volatile sig_atomic_t peer_closed;
     /* internal */
     http_conn *conn;
     qr_buf store; /* url, header names and values */

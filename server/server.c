@@ -2,8 +2,12 @@
  *
  * Request path: http head hook (loop thread) → route lookup (404/405) → auth (401/403) →
  * readiness (503) → quota and memory admission (429/503) → body hook → a job on the libuv
- * thread pool (decompress, decode, db_ingest_take: returns once durable) → after-work
- * callback on the loop: charge the quota, count, answer 202.
+ * thread pool (decompress, decode into batches) → the commit queue: a committer thread takes
+ * every queued job of the tenant and makes their batches durable together (one
+ * tail_hub_ingest → db_ingest_take: one WAL record and fsync for the group) → the loop
+ * (commit_async): charge the quota, count, answer 202. Workers never wait for the disk, so
+ * under load the group grows instead of the number of blocked threads; a client that
+ * closes before its 202 does not cancel its ingest.
  *
  * Quotas are token buckets per tenant (events/s and bytes/s, depth burst_seconds of quota).
  * The cost of a request is only known after decoding, so admission asks for a non-negative
@@ -11,8 +15,11 @@
  * batch borrows from the next seconds, and Retry-After says when the debt is repaid).
  *
  * lag_hint: "critical" when a tenant's flushes lag (frozen memtables at the limit, so the
- * next ingest waits) or the job queue is 4x the workers; "elevated" when a flush is pending
- * or the queue exceeds the workers; else "normal". */
+ * next ingest waits), the job queue is 4x the workers, or this request itself waited
+ * LAG_CRITICAL_NS (queue + commit: backpressure, group commit, fsync); "elevated" when a
+ * flush is pending, the queue exceeds the workers or the request waited LAG_ELEVATED_NS;
+ * else "normal". The request's own wait is measured, not sampled: a shipper is told to slow
+ * down by the very answer that was slow. */
 #include "server/server.h"
 
 #include "common/qr_fs.h"
@@ -88,9 +95,16 @@ static const route ROUTES[R_COUNT] = {
 
 static bool route_is_query(int r) { return r == R_QUERY || r == R_SEARCH || r == R_AGGREGATE; }
 
-static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408,
-                               413, 415, 422, 429, 431, 500, 501, 503};
+static const int STATUSES[] = {200, 202, 400, 401, 403, 404, 405, 408, 413,
+                               415, 422, 429, 431, 499, 500, 501, 503};
 #define STATUS_COUNT (sizeof STATUSES / sizeof STATUSES[0] + 1) /* + "other" */
+
+/* Group commit (see work_ingest and committer_main): ingest jobs are decoded on the worker
+ * pool, then made durable by committer threads (as many as workers: a WAL append encodes and
+ * compresses its batch on the calling thread, so fewer committers would serialize that CPU
+ * work), each taking every queued job of one tenant (up to GROUP_MAX_BYTES of events) into
+ * one batch: one WAL record, one fsync, one memtable append for the lot. */
+#define GROUP_MAX_BYTES (8u * 1024 * 1024)
 
 typedef struct tenant_state {
     const char *name;
@@ -135,18 +149,30 @@ typedef struct server {
     tenant_state *tenants;
     size_t tenant_count;
     bool open_mode;
+    /* ingest group commit (see "group commit" below) */
+    pthread_mutex_t commit_mu;
+    pthread_cond_t commit_cv;
+    struct job *commit_head, *commit_tail; /* decoded, waiting for a committer */
+    struct job *done_head, *done_tail;     /* committed, waiting for the loop */
+    bool commit_stop;
+    pthread_t *committers;
+    size_t committer_count;
+    uv_async_t commit_async;
     /* loop-thread state */
     uint64_t inflight_bytes;
     uint64_t jobs_pending;
+    uint64_t jobs_committing; /* of jobs_pending: decoded, not yet durable (off the workers) */
     db_stats last_stats;
     int64_t start_ns;
     /* metrics */
     atomic_uint_fast64_t requests[R_COUNT][STATUS_COUNT];
     metrics_hist ingest_latency;
+    metrics_hist ingest_stage[3]; /* queue (body read → worker), decode, commit (durable) */
     metrics_hist wal_fsync;
     /* queries and live tail */
     uint64_t queries_running;
     atomic_uint_fast64_t streams_abandoned; /* streamed results whose client left */
+    atomic_uint_fast64_t queries_cancelled; /* queries stopped because their client left */
     uint32_t queries_max;
     metrics_hist query_latency[3]; /* query, search, aggregate */
     tail_hub *tail;
@@ -171,6 +197,21 @@ typedef struct job {
     size_t encoding_len;
     const uint8_t *body;
     size_t body_len;
+    int64_t queued_ns; /* monotonic, when the job was queued */
+    int64_t queue_ns;  /* ingest: queued → a worker took it */
+    int64_t commit_ns; /* ingest: decoded → durable (commit queue, WAL, fsync, memtable) */
+    /* ingest group commit: the decoded batches, handed to a committer */
+    qr_batch *batches;
+    size_t batch_count, batch_cap;
+    int64_t commit_queued_ns;
+    uint64_t durable;  /* events of this job made durable */
+    uint64_t in_group; /* committer: events of this job in the group batch being built */
+    int commit_rc;     /* first commit error */
+    qr_diag commit_diag;
+    bool commit_queued; /* worker: handed to the committers (answered when they are done) */
+    bool commit_done;   /* loop: the committers are done with it */
+    bool work_done;     /* loop: the worker's after-work callback ran */
+    struct job *commit_next;
     /* results, filled on the worker */
     int rc;
     int status;
@@ -234,13 +275,19 @@ static void on_response(void *ctx, http_req *req, int status)
     atomic_fetch_add_explicit(&s->requests[r][status_idx(status)], 1, memory_order_relaxed);
 }
 
-static const char *lag_hint(server *s)
+#define LAG_ELEVATED_NS (100 * QR_NS_PER_MS)
+#define LAG_CRITICAL_NS (1000 * QR_NS_PER_MS)
+
+static const char *lag_hint(server *s, int64_t waited_ns)
 {
     uint32_t max_frozen = s->cfg->db.max_frozen ? s->cfg->db.max_frozen : 2;
     uint64_t workers = s->cfg->workers;
-    if (s->last_stats.frozen_memtables >= max_frozen || s->jobs_pending >= 4 * workers)
+    uint64_t queued = s->jobs_pending - s->jobs_committing; /* waiting for or on a worker */
+    if (s->last_stats.frozen_memtables >= max_frozen || queued >= 4 * workers ||
+        waited_ns >= LAG_CRITICAL_NS)
         return "critical";
-    if (s->last_stats.frozen_memtables > 0 || s->jobs_pending > workers) return "elevated";
+    if (s->last_stats.frozen_memtables > 0 || queued > workers || waited_ns >= LAG_ELEVATED_NS)
+        return "elevated";
     return "normal";
 }
 
@@ -285,11 +332,145 @@ static void quota_charge(tenant_state *t, uint64_t events, uint64_t bytes)
 
 /* ---- workers ---- */
 
-static int emit_to_db(void *ctx, qr_batch *b, qr_diag *d)
+/* Decoded events: kept in the job for the committers (no copy: the batch moves). */
+static int emit_to_job(void *ctx, qr_batch *b, qr_diag *d)
 {
     job *j = ctx;
-    return tail_hub_ingest(j->srv->tail, j->srv->db, j->tenant_idx,
-                           j->srv->tenants[j->tenant_idx].name, b, d);
+    if (j->batch_count == j->batch_cap) {
+        size_t cap = j->batch_cap ? 2 * j->batch_cap : 2;
+        qr_batch *p = realloc(j->batches, cap * sizeof *p);
+        if (!p) return qr_diag_set(d, QR_ENOMEM, "out of memory queueing events");
+        j->batches = p;
+        j->batch_cap = cap;
+    }
+    j->batches[j->batch_count++] = *b;
+    qr_batch_init(b);
+    return 0;
+}
+
+static void job_batches_free(job *j)
+{
+    for (size_t bi = 0; bi < j->batch_count; bi++) qr_batch_fini(&j->batches[bi]);
+    free(j->batches);
+    j->batches = NULL;
+    j->batch_count = j->batch_cap = 0;
+}
+
+/* ---- group commit (committer threads) ---- */
+
+/* Makes the group batch durable and credits (or fails) the jobs that put events in it. */
+static void group_flush(server *s, job *list, qr_batch *group)
+{
+    if (!group->count) return;
+    qr_diag d;
+    qr_diag_init(&d);
+    size_t tenant = list->tenant_idx;
+    int rc = tail_hub_ingest(s->tail, s->db, tenant, s->tenants[tenant].name, group, &d);
+    for (job *j = list; j; j = j->commit_next) {
+        if (!j->in_group) continue;
+        if (rc == 0) {
+            j->durable += j->in_group;
+        } else if (!j->commit_rc) {
+            j->commit_rc = rc;
+            j->commit_diag = d;
+        }
+        j->in_group = 0;
+    }
+    qr_batch_reset(group);
+}
+
+/* Absorbs every batch of the jobs in list (one tenant) into group, flushing it whenever the
+ * next batch would take it past GROUP_MAX_BYTES, then flushes the rest. */
+static void group_commit(server *s, job *list, qr_batch *group)
+{
+    for (job *j = list; j; j = j->commit_next) {
+        for (size_t bi = 0; bi < j->batch_count; bi++) {
+            qr_batch *b = &j->batches[bi];
+            size_t count = b->count;
+            if (group->count && group->bytes + b->bytes > GROUP_MAX_BYTES)
+                group_flush(s, list, group);
+            int rc = qr_batch_absorb(group, b);
+            if (rc && group->count) {
+                group_flush(s, list, group);
+                rc = qr_batch_absorb(group, b);
+            }
+            if (rc) {
+                if (!j->commit_rc) {
+                    j->commit_rc = rc;
+                    qr_diag_set(&j->commit_diag, rc, "out of memory committing events");
+                }
+                continue;
+            }
+            j->in_group += count;
+        }
+    }
+    group_flush(s, list, group);
+    int64_t now = qr_monotonic_ns();
+    for (job *j = list; j; j = j->commit_next) {
+        j->commit_ns = now - j->commit_queued_ns;
+        metrics_hist_observe(&s->ingest_stage[2], (uint64_t)j->commit_ns, 1);
+        job_batches_free(j);
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    server *s = arg;
+    qr_batch group;
+    qr_batch_init(&group);
+    pthread_mutex_lock(&s->commit_mu);
+    for (;;) {
+        while (!s->commit_head && !s->commit_stop) pthread_cond_wait(&s->commit_cv, &s->commit_mu);
+        if (!s->commit_head) break; /* stopping, and nothing is left */
+        /* the oldest job and every later one of its tenant, up to GROUP_MAX_BYTES */
+        size_t tenant = s->commit_head->tenant_idx;
+        job *taken = NULL, **taken_end = &taken, *kept_last = NULL;
+        size_t bytes = 0;
+        for (job **pp = &s->commit_head; *pp;) {
+            job *j = *pp;
+            size_t jb = 0;
+            for (size_t bi = 0; bi < j->batch_count; bi++) jb += j->batches[bi].bytes;
+            if (j->tenant_idx == tenant && (!taken || bytes + jb <= GROUP_MAX_BYTES)) {
+                *pp = j->commit_next;
+                j->commit_next = NULL;
+                *taken_end = j;
+                taken_end = &j->commit_next;
+                bytes += jb;
+            } else {
+                kept_last = j;
+                pp = &j->commit_next;
+            }
+        }
+        s->commit_tail = kept_last;
+        pthread_mutex_unlock(&s->commit_mu);
+        group_commit(s, taken, &group);
+        pthread_mutex_lock(&s->commit_mu);
+        if (s->done_tail)
+            s->done_tail->commit_next = taken;
+        else
+            s->done_head = taken;
+        job *last = taken;
+        while (last->commit_next) last = last->commit_next;
+        s->done_tail = last;
+        uv_async_send(&s->commit_async);
+    }
+    pthread_mutex_unlock(&s->commit_mu);
+    qr_batch_fini(&group);
+    return NULL;
+}
+
+static void commit_enqueue(server *s, job *j)
+{
+    j->commit_queued_ns = qr_monotonic_ns();
+    pthread_mutex_lock(&s->commit_mu);
+    j->commit_next = NULL;
+    if (s->commit_tail)
+        s->commit_tail->commit_next = j;
+    else
+        s->commit_head = j;
+    s->commit_tail = j;
+    pthread_cond_signal(&s->commit_cv);
+    pthread_mutex_unlock(&s->commit_mu);
 }
 
 static void line_col(const uint8_t *p, size_t len, size_t off, int64_t *line, int64_t *col)
@@ -316,6 +497,9 @@ static void job_fail(job *j, int status, const char *code)
 static void work_ingest(uv_work_t *w)
 {
     job *j = w->data;
+    int64_t start_ns = qr_monotonic_ns();
+    j->queue_ns = start_ns - j->queued_ns;
+    metrics_hist_observe(&j->srv->ingest_stage[0], (uint64_t)j->queue_ns, 1);
     qr_buf plain;
     qr_buf_init(&plain);
     const uint8_t *data = NULL;
@@ -342,7 +526,7 @@ static void work_ingest(uv_work_t *w)
     }
     qr_batch b;
     qr_batch_init(&b);
-    ingest_opts io = {qr_now_ns(), j->srv->cfg->batch_events, 0, emit_to_db, j};
+    ingest_opts io = {qr_now_ns(), j->srv->cfg->batch_events, 0, emit_to_job, j};
     if (j->route == R_INGEST)
         rc = ingest_decode_json((const char *)data, data_len, &io, &b, j->res, &j->diag);
     else
@@ -365,13 +549,30 @@ static void work_ingest(uv_work_t *w)
     } else if (rc == QR_ENOMEM) {
         job_fail(j, 503, "out_of_memory");
     } else if (rc) {
-        job_fail(j, 503, "storage_error");
-        snprintf(j->extra, sizeof j->extra, ",\"accepted\":%llu",
-                 (unsigned long long)j->res->accepted);
+        job_fail(j, 503, "internal");
     } else {
         j->status = 202;
     }
     qr_buf_fini(&plain);
+    metrics_hist_observe(&j->srv->ingest_stage[1], (uint64_t)(qr_monotonic_ns() - start_ns), 1);
+    if (rc || !j->batch_count) { /* nothing to commit (what was decoded before an error is
+                                    dropped with it: the answer is an error) */
+        job_batches_free(j);
+        j->res->accepted = 0;
+        return;
+    }
+    j->commit_queued = true;
+    if (!j->srv->committer_count) { /* no committer thread could start: commit here */
+        qr_batch group;
+        qr_batch_init(&group);
+        j->commit_queued_ns = qr_monotonic_ns();
+        j->commit_next = NULL;
+        group_commit(j->srv, j, &group);
+        qr_batch_fini(&group);
+        j->commit_done = true;
+        return;
+    }
+    commit_enqueue(j->srv, j); /* from here the committers own j until the loop gets it back */
 }
 
 static void work_discover(uv_work_t *w)
@@ -394,6 +595,7 @@ static void job_destroy(job *j)
         pthread_mutex_destroy(&j->stream_mu);
         pthread_cond_destroy(&j->stream_cv);
     }
+    job_batches_free(j);
     free(j->res);
     free(j);
 }
@@ -423,13 +625,28 @@ static void after_job_common(job *j)
     s->inflight_bytes -= j->body_len;
 }
 
-static void after_ingest(uv_work_t *w, int status)
+/* Loop: the answer, once decoded and (when there was something to commit) durable. */
+static void ingest_finish(job *j)
 {
-    job *j = w->data;
     server *s = j->srv;
     after_job_common(j);
     tenant_state *t = &s->tenants[j->tenant_idx];
     ingest_result *res = j->res;
+    if (j->commit_queued) {
+        s->jobs_committing--;
+        res->accepted = j->durable;
+        if (j->commit_rc) {
+            j->diag = j->commit_diag;
+            j->rc = j->commit_rc;
+            if (j->commit_rc == QR_ENOMEM) {
+                job_fail(j, 503, "out_of_memory");
+            } else {
+                job_fail(j, 503, "storage_error");
+                snprintf(j->extra, sizeof j->extra, ",\"accepted\":%llu",
+                         (unsigned long long)j->durable);
+            }
+        }
+    }
     if (res) {
         atomic_fetch_add(&t->events, res->accepted);
         atomic_fetch_add(&t->bytes, res->decoded_bytes);
@@ -461,13 +678,39 @@ static void after_ingest(uv_work_t *w, int status)
     qr_jsonw_raw(o, "]");
     if (res->failed > res->error_count) qr_jsonw_raw(o, ",\"errors_truncated\":true");
     qr_jsonw_raw(o, ",\"lag_hint\":");
-    qr_jsonw_cstr(o, lag_hint(s));
+    qr_jsonw_cstr(o, lag_hint(s, j->queue_ns + j->commit_ns));
     qr_jsonw_raw(o, "}\n");
     if (!qr_buf_ok(o))
         http_respond_error(j->req, 503, "out_of_memory", "out of memory", NULL, NULL);
     else
         http_respond(j->req, 202, "application/json", NULL, o->data, o->len);
     job_free(j);
+}
+
+static void after_ingest(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    j->work_done = true;
+    if (j->commit_queued) {
+        j->srv->jobs_committing++;   /* ingest_finish counts it down */
+        if (!j->commit_done) return; /* answered from on_commit_async */
+    }
+    ingest_finish(j);
+}
+
+static void on_commit_async(uv_async_t *a)
+{
+    server *s = a->data;
+    pthread_mutex_lock(&s->commit_mu);
+    job *list = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->commit_mu);
+    while (list) {
+        job *j = list;
+        list = j->commit_next;
+        j->commit_done = true;
+        if (j->work_done) ingest_finish(j);
+    }
 }
 
 static void work_rollups(uv_work_t *w)
@@ -527,6 +770,10 @@ static void query_error(job *j, int rc, const char *sql)
         job_fail(j, 422, "limit_exceeded");
     } else if (rc == QR_ENOMEM) {
         job_fail(j, 503, "out_of_memory");
+    } else if (rc == QR_ECANCELED) {
+        /* the client left (eo.cancel is req->peer_closed): nobody reads this answer */
+        job_fail(j, 499, "client_closed_request");
+        atomic_fetch_add_explicit(&j->srv->queries_cancelled, 1, memory_order_relaxed);
     } else {
         job_fail(j, 500, "internal");
     }
@@ -678,6 +925,10 @@ static void stream_query(job *j, const char *text, exec_opts eo, const char *cur
             break;
         }
         qr_buf_clear(&page);
+        if (rc == QR_ECANCELED) {
+            atomic_fetch_add_explicit(&s->queries_cancelled, 1, memory_order_relaxed);
+            break;
+        }
         if (rc) {
             stream_error_line(&page, rc, d.msg[0] ? d.msg : qr_strerror(rc));
         } else {
@@ -742,6 +993,7 @@ static void work_query(uv_work_t *w)
     eo.alerts = s->alerts;
     eo.rollups = s->rollups;
     eo.msg_cache = s->msg_cache;
+    eo.cancel = &j->req->peer_closed; /* a client that hangs up cancels its query */
     exec_result *res = NULL;
     if (j->route == R_QUERY) {
         api_query q;
@@ -1228,6 +1480,14 @@ static void render_metrics(server *s, qr_buf *o)
     metrics_head(o, "quarry_ingest_request_duration_seconds", "histogram",
                  "ingest request time from headers received to durable answer");
     metrics_hist_render(o, "quarry_ingest_request_duration_seconds", "", &s->ingest_latency);
+    metrics_head(o, "quarry_ingest_stage_seconds", "histogram",
+                 "ingest request time by stage: queue (waiting for a worker), decode "
+                 "(decompress + JSON to events), commit (WAL append, fsync, memtable; includes "
+                 "waiting for flushes)");
+    static const char *const stages[3] = {"stage=\"queue\"", "stage=\"decode\"",
+                                          "stage=\"commit\""};
+    for (size_t si = 0; si < 3; si++)
+        metrics_hist_render(o, "quarry_ingest_stage_seconds", stages[si], &s->ingest_stage[si]);
     metrics_head(o, "quarry_query_duration_seconds", "histogram",
                  "query request time from headers received to answer, by route");
     static const char *const qroutes[3] = {"route=\"query\"", "route=\"search\"",
@@ -1240,6 +1500,10 @@ static void render_metrics(server *s, qr_buf *o)
                  "streamed /v1/query results stopped because the client left");
     metrics_sample_u64(o, "quarry_query_streams_abandoned_total", "",
                        atomic_load_explicit(&s->streams_abandoned, memory_order_relaxed));
+    metrics_head(o, "quarry_queries_cancelled_total", "counter",
+                 "queries stopped because their client closed the connection");
+    metrics_sample_u64(o, "quarry_queries_cancelled_total", "",
+                       atomic_load_explicit(&s->queries_cancelled, memory_order_relaxed));
     if (s->tail) {
         tail_hub_stats ts;
         tail_hub_get_stats(s->tail, &ts);
@@ -1534,6 +1798,7 @@ static void on_body(void *ctx, http_req *req)
         j->encoding_len = enc_len;
         j->body = req->body;
         j->body_len = req->body_len;
+        j->queued_ns = qr_monotonic_ns();
         rc = uv_queue_work(&s->loop, &j->work, work_ingest, after_ingest);
     } else if (r == R_SERVICES || r == R_FIELDS) {
         rc = uv_queue_work(&s->loop, &j->work, work_discover, after_discover);
@@ -1773,6 +2038,7 @@ static void on_drain_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&s->demo_timer);
     close_handle((uv_handle_t *)&s->heartbeat_timer);
     close_handle((uv_handle_t *)&s->tail_async);
+    close_handle((uv_handle_t *)&s->commit_async);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
 }
@@ -1900,6 +2166,16 @@ int server_run(const server_opts *o, qr_diag *d)
     if (tail_hub_new(&to, &s->tail) != 0) logf_(s, "live tail disabled: out of memory");
     uv_async_init(&s->loop, &s->tail_async, on_tail_async);
     s->tail_async.data = s;
+    pthread_mutex_init(&s->commit_mu, NULL);
+    pthread_cond_init(&s->commit_cv, NULL);
+    uv_async_init(&s->loop, &s->commit_async, on_commit_async);
+    s->commit_async.data = s;
+    size_t committers = c->workers > 2 ? c->workers : 2;
+    s->committers = calloc(committers, sizeof *s->committers);
+    for (size_t ci = 0; s->committers && ci < committers; ci++)
+        if (pthread_create(&s->committers[s->committer_count], NULL, committer_main, s) == 0)
+            s->committer_count++;
+    if (!s->committer_count) logf_(s, "cannot start committer threads: ingest will fail");
     uv_timer_init(&s->loop, &s->heartbeat_timer);
     s->heartbeat_timer.data = s;
     uv_timer_start(&s->heartbeat_timer, on_heartbeat_timer, c->tail_heartbeat_ms,
@@ -1928,6 +2204,15 @@ int server_run(const server_opts *o, qr_diag *d)
     uv_run(&s->loop, UV_RUN_DEFAULT);
 
     int exit_rc = s->exit_code;
+    /* every ingest job was answered (jobs_pending reached 0): the committers are idle */
+    pthread_mutex_lock(&s->commit_mu);
+    s->commit_stop = true;
+    pthread_cond_broadcast(&s->commit_cv);
+    pthread_mutex_unlock(&s->commit_mu);
+    for (size_t ci = 0; ci < s->committer_count; ci++) pthread_join(s->committers[ci], NULL);
+    free(s->committers);
+    pthread_mutex_destroy(&s->commit_mu);
+    pthread_cond_destroy(&s->commit_cv);
     if (s->db) {
         rollup_mgr_close(s->rollups);
         s->rollups = NULL;

@@ -513,6 +513,17 @@ int evdec_json_object(const qr_json_val *obj, const evdec_opts *opts, qr_batch *
     return dec_event(obj, obj->u.str, obj->src_len, true, opts, b, d);
 }
 
+int evdec_json_object_same_arena(const qr_json_val *obj, const evdec_opts *opts, qr_batch *b,
+                                 qr_diag *d)
+{
+    if (obj->type != QR_JSON_OBJECT)
+        return qr_diag_set(d, QR_ESYNTAX, "an event must be a JSON object");
+    if (obj->src_len > EVDEC_LINE_MAX_BYTES)
+        return qr_diag_set(d, QR_ELIMIT, "event of %zu bytes is over the %d-byte limit",
+                           (size_t)obj->src_len, EVDEC_LINE_MAX_BYTES);
+    return dec_event(obj, obj->u.str, obj->src_len, false, opts, b, d);
+}
+
 /* ---- plain text ---- */
 
 static inline bool is_dig(char c) { return c >= '0' && c <= '9'; }

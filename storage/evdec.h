@@ -59,6 +59,12 @@ int evdec_ndjson_line(const char *line, size_t len, const evdec_opts *opts, qr_b
  * e.g. an element of /v1/ingest's "logs"): its source text (obj->u.str, obj->src_len) and
  * decoded strings are copied into the batch, so the document may be freed afterwards. */
 int evdec_json_object(const qr_json_val *obj, const evdec_opts *opts, qr_batch *b, qr_diag *d);
+/* The same for an object that qr_json parsed with the batch's arena as the doc's arena (its
+ * decoded strings already live in the batch): the object's source text is copied into the
+ * batch once and the other strings point into that copy, as evdec_ndjson_line does — one
+ * copy per event instead of one per string. The document may be freed afterwards. */
+int evdec_json_object_same_arena(const qr_json_val *obj, const evdec_opts *opts, qr_batch *b,
+                                 qr_diag *d);
 int evdec_text_line(const char *line, size_t len, const evdec_opts *opts, qr_batch *b, qr_diag *d);
 
 #endif

@@ -34,17 +34,23 @@ bool qr_level_parse(const char *s, size_t len, qr_level *out)
         const char *name;
         qr_level level;
     } aliases[] = {
-        {"trace", QR_LEVEL_TRACE},    {"debug", QR_LEVEL_DEBUG},   {"dbg", QR_LEVEL_DEBUG},
-        {"info", QR_LEVEL_INFO},      {"information", QR_LEVEL_INFO}, {"informational", QR_LEVEL_INFO},
-        {"notice", QR_LEVEL_INFO},    {"inf", QR_LEVEL_INFO},      {"warn", QR_LEVEL_WARN},
-        {"warning", QR_LEVEL_WARN},   {"wrn", QR_LEVEL_WARN},      {"error", QR_LEVEL_ERROR},
-        {"err", QR_LEVEL_ERROR},      {"eror", QR_LEVEL_ERROR},    {"fatal", QR_LEVEL_FATAL},
-        {"critical", QR_LEVEL_FATAL}, {"crit", QR_LEVEL_FATAL},    {"alert", QR_LEVEL_FATAL},
-        {"emerg", QR_LEVEL_FATAL},    {"emergency", QR_LEVEL_FATAL}, {"panic", QR_LEVEL_FATAL},
-        {"severe", QR_LEVEL_ERROR},   {"fine", QR_LEVEL_DEBUG},    {"finer", QR_LEVEL_TRACE},
-        {"finest", QR_LEVEL_TRACE},   {"t", QR_LEVEL_TRACE},       {"d", QR_LEVEL_DEBUG},
-        {"i", QR_LEVEL_INFO},         {"w", QR_LEVEL_WARN},        {"e", QR_LEVEL_ERROR},
-        {"f", QR_LEVEL_FATAL},        {"c", QR_LEVEL_FATAL},       {"v", QR_LEVEL_TRACE},
+        {"trace", QR_LEVEL_TRACE},      {"debug", QR_LEVEL_DEBUG},
+        {"dbg", QR_LEVEL_DEBUG},        {"info", QR_LEVEL_INFO},
+        {"information", QR_LEVEL_INFO}, {"informational", QR_LEVEL_INFO},
+        {"notice", QR_LEVEL_INFO},      {"inf", QR_LEVEL_INFO},
+        {"warn", QR_LEVEL_WARN},        {"warning", QR_LEVEL_WARN},
+        {"wrn", QR_LEVEL_WARN},         {"error", QR_LEVEL_ERROR},
+        {"err", QR_LEVEL_ERROR},        {"eror", QR_LEVEL_ERROR},
+        {"fatal", QR_LEVEL_FATAL},      {"critical", QR_LEVEL_FATAL},
+        {"crit", QR_LEVEL_FATAL},       {"alert", QR_LEVEL_FATAL},
+        {"emerg", QR_LEVEL_FATAL},      {"emergency", QR_LEVEL_FATAL},
+        {"panic", QR_LEVEL_FATAL},      {"severe", QR_LEVEL_ERROR},
+        {"fine", QR_LEVEL_DEBUG},       {"finer", QR_LEVEL_TRACE},
+        {"finest", QR_LEVEL_TRACE},     {"t", QR_LEVEL_TRACE},
+        {"d", QR_LEVEL_DEBUG},          {"i", QR_LEVEL_INFO},
+        {"w", QR_LEVEL_WARN},           {"e", QR_LEVEL_ERROR},
+        {"f", QR_LEVEL_FATAL},          {"c", QR_LEVEL_FATAL},
+        {"v", QR_LEVEL_TRACE},
     };
     while (len && (s[0] == ' ' || s[0] == '\t')) s++, len--;
     while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
@@ -168,6 +174,40 @@ int qr_batch_add_field(qr_batch *b, const qr_field *f)
     b->fields[b->field_count++] = *f;
     e->field_count++;
     b->bytes += sizeof *f;
+    return 0;
+}
+
+int qr_batch_absorb(qr_batch *dst, qr_batch *src)
+{
+    if (!src->count) return 0;
+    if (dst->count + src->count > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 1024;
+        while (cap < dst->count + src->count) cap *= 2;
+        qr_event *p = realloc(dst->events, cap * sizeof *p);
+        if (!p) return QR_ENOMEM;
+        dst->events = p;
+        dst->cap = cap;
+    }
+    if (dst->field_count + src->field_count > dst->field_cap) {
+        size_t cap = dst->field_cap ? dst->field_cap : 4096;
+        while (cap < dst->field_count + src->field_count) cap *= 2;
+        qr_field *p = realloc(dst->fields, cap * sizeof *p);
+        if (!p) return QR_ENOMEM;
+        dst->fields = p;
+        dst->field_cap = cap;
+    }
+    for (size_t idx = 0; idx < src->count; idx++) {
+        qr_event *e = &dst->events[dst->count + idx];
+        *e = src->events[idx];
+        e->field_off += (uint32_t)dst->field_count;
+    }
+    if (src->field_count)
+        memcpy(dst->fields + dst->field_count, src->fields, src->field_count * sizeof *src->fields);
+    dst->count += src->count;
+    dst->field_count += src->field_count;
+    dst->bytes += src->bytes;
+    qr_arena_adopt(&dst->arena, &src->arena);
+    src->count = src->field_count = src->bytes = 0;
     return 0;
 }
 
@@ -378,7 +418,9 @@ int qr_batch_encode(const qr_batch *b, qr_buf *out)
                 *p++ = QR_FT_BOOL;
                 *p++ = f->v.b ? 1 : 0;
                 break;
-            default: *p++ = f->type; break;
+            default:
+                *p++ = f->type;
+                break;
             }
         }
     }
@@ -403,8 +445,7 @@ typedef struct batch_rdtab {
     uint32_t count;
 } batch_rdtab;
 
-static int take_sref(qr_rd *r, qr_batch *b, batch_rdtab *t, size_t max, uint32_t limit,
-                     qr_str *out)
+static int take_sref(qr_rd *r, qr_batch *b, batch_rdtab *t, size_t max, uint32_t limit, qr_str *out)
 {
     uint64_t u = qr_rd_uvarint(r);
     if (r->bad) return QR_ECORRUPT;
@@ -503,15 +544,22 @@ int qr_batch_decode(const uint8_t *p, size_t len, qr_batch *b, qr_diag *d)
             uint8_t type = qr_rd_u8(&r);
             f.type = type;
             switch (type) {
-            case QR_FT_NULL: break;
-            case QR_FT_STRING: rc = take_str(&r, b, QR_MSG_MAX_BYTES, &f.v.s); break;
-            case QR_FT_INT: f.v.i = qr_rd_svarint(&r); break;
+            case QR_FT_NULL:
+                break;
+            case QR_FT_STRING:
+                rc = take_str(&r, b, QR_MSG_MAX_BYTES, &f.v.s);
+                break;
+            case QR_FT_INT:
+                f.v.i = qr_rd_svarint(&r);
+                break;
             case QR_FT_FLOAT: {
                 uint64_t bits = qr_rd_u64(&r);
                 memcpy(&f.v.f, &bits, 8);
                 break;
             }
-            case QR_FT_BOOL: f.v.b = qr_rd_u8(&r) != 0; break;
+            case QR_FT_BOOL:
+                f.v.b = qr_rd_u8(&r) != 0;
+                break;
             case BATCH_FT_STRING_HEX:
                 if (!v2) goto bad_type;
                 f.type = QR_FT_STRING;

@@ -20,10 +20,10 @@
 #include <stdint.h>
 
 /* Limits, enforced with a clear error by every decoder. */
-#define QR_MSG_MAX_BYTES (256 * 1024)      /* a log line longer than this is a bug upstream */
-#define QR_FIELDS_MAX 256                  /* per event; keeps per-row work bounded */
-#define QR_KEY_MAX_BYTES 128               /* field names are identifiers, not payload */
-#define QR_LABEL_MAX_BYTES 256             /* service/host: dictionary entries */
+#define QR_MSG_MAX_BYTES (256 * 1024)         /* a log line longer than this is a bug upstream */
+#define QR_FIELDS_MAX 256                     /* per event; keeps per-row work bounded */
+#define QR_KEY_MAX_BYTES 128                  /* field names are identifiers, not payload */
+#define QR_LABEL_MAX_BYTES 256                /* service/host: dictionary entries */
 #define QR_BATCH_MAX_BYTES (16 * 1024 * 1024) /* decoded batch; bounds WAL records and memory */
 #define QR_TENANT_MAX_BYTES 64
 
@@ -108,6 +108,9 @@ void qr_batch_reset(qr_batch *b);
 /* Appends a zeroed event (field_off set to the batch's field count) and returns it; NULL on
  * OOM. The pointer is valid until the next push. */
 qr_event *qr_batch_push(qr_batch *b);
+/* Appends all of src's events to dst without copying their strings: src's arena joins dst's.
+ * src is left empty (reusable). QR_ENOMEM leaves both unchanged. */
+int qr_batch_absorb(qr_batch *dst, qr_batch *src);
 /* Removes the last pushed event and its fields (used when a decoder rejects an event). */
 void qr_batch_pop(qr_batch *b);
 /* Copies bytes into the batch's arena. */

@@ -21,9 +21,10 @@
  *   uvarint field_count; per field: (uvarint len, key bytes), u8 type (qr_field_type),
  *       uvarint row_count, u8 kind (0 plain, 1 dict); dict: uvarint dict_count, ref
  *       (dict chunk: u8 0, then dict_count x (uvarint len, bytes), sorted by bytes)
- *   u8 has_index (0 none, 1 full, 2 sparse: compaction); if 1 or 2: ref of the inverted
- *       index blob (storage/invidx.h); its crc covers the whole blob and is checked by
- *       seg_verify; reads check the blob's inner crcs
+ *   u8 has_index (0 none, 1 full, 2 sparse: compaction; | 4 when adjacency pairs
+ *       follow); if 1 or 2: ref of the inverted index blob (storage/invidx.h); its crc
+ *       covers the whole blob and is checked by seg_verify; reads check the blob's inner
+ *       crcs; if | 4: ref of the adjacency pairs blob (storage/phrase.h)
  *   per block: uvarint row_count, uvarint min_ts - segment min_ts, uvarint max_ts - min_ts,
  *       uvarint count_n, count_n x (uvarint service_id, u8 level, uvarint rows) sorted by
  *       (service_id, level), then refs: bloom, ts, ingest_ts, level, service, host, msg,
@@ -61,6 +62,7 @@
 #include "storage/bloom.h"
 #include "storage/codec.h"
 #include "storage/invidx.h"
+#include "storage/phrase.h"
 #include "storage/seg_int.h"
 
 #include <errno.h>
@@ -279,6 +281,8 @@ typedef struct seg_w {
     uint32_t field_count;
     uint32_t first_fid; /* the first field of the previous event (key prediction) */
     invidx_builder *ix;
+    phrase_builder *ph; /* adjacency pairs (opts->phrase_pairs), else NULL */
+    bool phrase_check;  /* intersect postings for the pairs the counts cannot decide */
     bool postings;
     bool sparse_index;
     bool msg_inline_lengths;
@@ -820,6 +824,10 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         rc = invidx_builder_add_text(w->ix, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
         if (rc) return rc;
     }
+    for (uint32_t r = 0; w->ph && r < n; r++) {
+        rc = phrase_builder_add_text(w->ph, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
+        if (rc) return rc;
+    }
     {
         const uint64_t *hs;
         size_t cnt = invidx_builder_block_hashes(w->ix, &hs);
@@ -950,10 +958,28 @@ static int w_dict_chunk(seg_w *w, const qr_str *strs, uint32_t count, seg_ref *r
     return w_put_chunk(w, false, ref, &w->st.meta_bytes);
 }
 
+/* The adjacency pairs, checked against the index just written (still in w->scratch). */
+static int w_phrase(seg_w *w, seg_ref *ref)
+{
+    invidx ix;
+    qr_diag ixd;
+    qr_diag_init(&ixd);
+    int rc = 0;
+    if (w->phrase_check) rc = invidx_open(&ix, w->scratch.data, w->scratch.len, w->row_count, &ixd);
+    if (rc) return rc;
+    qr_buf_clear(&w->scratch2);
+    uint32_t pairs = 0;
+    rc = phrase_builder_finish(w->ph, w->phrase_check ? &ix : NULL, &w->scratch2, &pairs);
+    if (rc || !pairs) return rc;
+    rc = w_put(w, w->scratch2.data, w->scratch2.len, ref);
+    if (!rc) w->st.postings_bytes += ref->len;
+    return rc;
+}
+
 static int w_finish(seg_w *w, const seg_write_opts *opts)
 {
     int rc;
-    seg_ref ix_ref = {0, 0, 0};
+    seg_ref ix_ref = {0, 0, 0}, ph_ref = {0, 0, 0};
     if (w->postings) {
         qr_buf_clear(&w->scratch);
         rc = invidx_builder_finish_sparse(w->ix, w->sparse_index ? w->block_rows : 0, &w->scratch);
@@ -961,6 +987,8 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
         rc = w_put(w, w->scratch.data, w->scratch.len, &ix_ref);
         if (rc) return rc;
         w->st.postings_bytes += ix_ref.len;
+        if (w->ph) rc = w_phrase(w, &ph_ref);
+        if (rc) return rc;
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
         wfield *wf = &w->fields[fid];
@@ -998,8 +1026,11 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
             put_ref(&footer, &wf->dict_ref);
         }
     }
-    qr_buf_u8(&footer, w->postings ? (w->sparse_index ? 2 : 1) : 0);
+    uint8_t has_index = w->postings ? (w->sparse_index ? 2 : 1) : 0;
+    if (ph_ref.len) has_index |= SEG_INDEX_PHRASE;
+    qr_buf_u8(&footer, has_index);
     if (w->postings) put_ref(&footer, &ix_ref);
+    if (ph_ref.len) put_ref(&footer, &ph_ref);
     qr_buf_append(&footer, w->footer_blocks.data, w->footer_blocks.len);
     if (!qr_buf_ok(&footer) || footer.len > UINT32_MAX) {
         qr_buf_fini(&footer);
@@ -1089,6 +1120,7 @@ static void w_fini(seg_w *w)
     }
     free(w->fields);
     invidx_builder_free(w->ix);
+    phrase_builder_free(w->ph);
     free(w->i64a);
     free(w->i64b);
     free(w->u64a);
@@ -1134,6 +1166,8 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     w.ix = w.postings ? invidx_builder_new() : invidx_builder_new_terms_only();
     if (w.ix && w.postings && w.sparse_index) invidx_builder_block_hashes_first_seen(w.ix);
     if (!w.ix) goto out;
+    if (w.postings && opts->phrase_pairs && !(w.ph = phrase_builder_new())) goto out;
+    w.phrase_check = opts->phrase_pairs == SEG_PHRASE_CHECKED;
     w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
     w.slots = SEG_SLOT_FIELD0 + w.field_count;
     size_t brows = w.block_rows < w.row_count ? w.block_rows : w.row_count;

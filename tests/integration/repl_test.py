@@ -163,6 +163,11 @@ srv_data = os.path.join(srv_cwd, "quarry-data")
 os.makedirs(srv_cwd)
 subprocess.run([BIN, "ingest", "--data", srv_data, "--quiet"], input=gen, check=True,
                capture_output=True)
+# more rows for a query slow enough to interrupt (a backtracking regex: ~0.1 ms per row)
+gen_more = subprocess.run([BIN, "gen", "--events", "40000", "--seed", "22"],
+                          capture_output=True).stdout
+subprocess.run([BIN, "ingest", "--data", srv_data, "--quiet"], input=gen_more, check=True,
+               capture_output=True)
 srv_log = open(os.path.join(work, "serve.log"), "wb")
 server = subprocess.Popen([BIN, "serve", "--data", srv_data, "--listen", "127.0.0.1:0"],
                           stdout=srv_log, stderr=subprocess.STDOUT)
@@ -174,6 +179,14 @@ while time.time() < deadline and not os.path.exists(addr_file):
 addr = open(addr_file).read().strip() if os.path.exists(addr_file) else ""
 url = "http://" + addr
 check("the server writes its address", addr.startswith("127.0.0.1:"), addr)
+
+
+def metric(name):
+    with urllib.request.urlopen(url + "/metrics", timeout=10 * SLOW) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 def post_ndjson(text):
@@ -227,6 +240,34 @@ try:
     idx = max((i for i, l in enumerate(lines) if l.startswith("count(*)")), default=-1)
     check("remote: Ctrl-C stops \\tail and the shell goes on",
           idx >= 0 and idx + 2 < len(lines) and lines[idx + 2].strip() == "1", out)
+
+    # Ctrl-C during a (non-streamed) remote query cancels it on the server, not only the wait
+    cancelled_before = metric("quarry_queries_cancelled_total")
+    send("SELECT count(*) FROM logs WHERE msg ~ '(.*)(.*)(.*)(.*)zq';")
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and metric("quarry_queries_running") != 1:
+        time.sleep(0.05)
+    running = metric("quarry_queries_running")
+    time.sleep(0.3)
+    tmux("send-keys", "-t", session, "C-c")
+    out = wait_for("canceled")
+    check("remote: Ctrl-C during a query prints that it was canceled",
+          running == 1 and "canceled" in out, "running=%s\n%s" % (running, out))
+    deadline = time.time() + 15 * SLOW
+    while time.time() < deadline and metric("quarry_queries_running") != 0:
+        time.sleep(0.05)
+    cancelled = metric("quarry_queries_cancelled_total")
+    check("remote: the server cancelled the query (quarry_queries_cancelled_total)",
+          cancelled_before == 0 and cancelled == 1 and metric("quarry_queries_running") == 0,
+          "before=%s after=%s" % (cancelled_before, cancelled))
+    wait_prompt()
+    rows_before = screen().count("(1 row)")
+    send("SELECT count(*) FROM logs WHERE service = 'tailprobe';")
+    deadline = time.time() + 10 * SLOW
+    while time.time() < deadline and screen().count("(1 row)") <= rows_before:
+        time.sleep(0.1)
+    check("remote: the shell goes on after a canceled query",
+          screen().count("(1 row)") > rows_before, screen())
     send("\\q")
 finally:
     tmux("kill-server")

@@ -381,6 +381,12 @@ check("metrics: Prometheus text with the documented series",
 m = {l.split(" ")[0]: float(l.split(" ")[1]) for l in text.splitlines() if l and l[0] != "#"}
 check("metrics: rejected events counted", m.get('quarry_ingest_rejected_events_total{tenant="default"}') == 6,
       m.get('quarry_ingest_rejected_events_total{tenant="default"}'))
+ingest_202 = m.get('quarry_http_requests_total{route="ingest",status="202"}', 0) + \
+    m.get('quarry_http_requests_total{route="ingest_ndjson",status="202"}', 0)
+check("metrics: every accepted ingest request timed by stage (queue, decode, commit)",
+      ingest_202 > 0 and all(m.get('quarry_ingest_stage_seconds_count{stage="%s"}' % st_name, 0)
+                             >= ingest_202 for st_name in ("queue", "decode", "commit")),
+      [(k, v) for k, v in m.items() if "stage" in k and "_count" in k])
 
 # graceful shutdown: a request in flight when SIGTERM arrives still completes
 s = socket.create_connection((srv.host, srv.port), timeout=20)

@@ -3,6 +3,8 @@
 #include "qr_test.h"
 #include "server/ingest.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -19,6 +21,17 @@ static int sink_emit(void *ctx, qr_batch *b, qr_diag *d)
     if (s->fail_at && s->emits == s->fail_at) return qr_diag_set(d, QR_EIO, "disk on fire");
     for (size_t idx = 0; idx < b->count; idx++) qr_batch_copy_event(&s->all, b, idx);
     return 0;
+}
+
+static void buf_printf(qr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(qr_buf *b, const char *fmt, ...)
+{
+    char tmp[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) qr_buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 static int run_json(const char *body, sink *s, ingest_result *r, qr_diag *d, uint32_t max_events,
@@ -83,6 +96,126 @@ TEST(partial_acceptance_and_source)
     CHECK(field_of(&s.all, e2, "env") != NULL);
     CHECK_EQ_INT(e0->ingest_ts_ns, 1000);
     qr_batch_fini(&s.all);
+}
+
+/* The usual body (source first) takes the one-pass decoder; with "logs" first and "source"
+ * after it the general path decodes it. Both must give the same answer for the same events. */
+static void run_both_orders(const char *logs, sink *s1, sink *s2, ingest_result *r1,
+                            ingest_result *r2, int *rc1, int *rc2)
+{
+    const char *src =
+        "{\"service\":\"pay\",\"host\":\"h1\",\"env\":\"prod\",\"k8s\":{\"ns\":\"a\"}}";
+    qr_buf a, b;
+    qr_buf_init(&a);
+    qr_buf_init(&b);
+    buf_printf(&a, "{\"source\": %s, \"logs\": %s}", src, logs);
+    buf_printf(&b, "{\"logs\": %s, \"source\": %s}", logs, src);
+    qr_buf_u8(&a, 0);
+    qr_buf_u8(&b, 0);
+    qr_diag d;
+    *rc1 = run_json((const char *)a.data, s1, r1, &d, 0, 0);
+    *rc2 = run_json((const char *)b.data, s2, r2, &d, 0, 0);
+    qr_buf_fini(&a);
+    qr_buf_fini(&b);
+}
+
+static bool fields_equal(const qr_batch *b1, const qr_event *e1, const qr_batch *b2,
+                         const qr_event *e2)
+{
+    if (e1->field_count != e2->field_count) return false;
+    const qr_field *f1 = qr_event_fields(b1, e1), *f2 = qr_event_fields(b2, e2);
+    for (uint32_t fi = 0; fi < e1->field_count; fi++) {
+        if (!qr_str_eq(f1[fi].key, f2[fi].key) || f1[fi].type != f2[fi].type) return false;
+        if (f1[fi].type == QR_FT_STRING ? !qr_str_eq(f1[fi].v.s, f2[fi].v.s)
+            : f1[fi].type == QR_FT_BOOL ? f1[fi].v.b != f2[fi].v.b
+                                        : f1[fi].v.i != f2[fi].v.i)
+            return false;
+    }
+    return true;
+}
+
+TEST(one_pass_matches_general_path)
+{
+    const char *cases[] = {
+        "[{\"ts\":\"2025-06-15T14:23:01.123Z\",\"level\":\"ERROR\",\"msg\":\"card declined\","
+        "\"meta\":{\"trace_id\":\"abc\",\"latency_ms\":342,\"ok\":true,\"r\":0.5,\"t\":[1,\"x\"]}},"
+        "\"WARN plain text\", {\"message\":\"esc \\\"q\\\" "
+        "\\u00e9\",\"Service\":\"own\",\"env\":\"dev\"},"
+        "7, null, [], {\"timestamp\":1718461381123,\"severity\":3,\"host.name\":\"h2\"}, \"\","
+        "{\"log.level\":\"debug\",\"service.name\":\"x\",\"msg\":\"\xff bad utf8\"},"
+        "{\"msg\":\"a\",\"f1\":1,\"f2\":2,\"k8s\":{\"ns\":\"own\"}}]",
+        "[]",
+        "[\"only text\"]",
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        sink s1 = {0}, s2 = {0};
+        qr_batch_init(&s1.all);
+        qr_batch_init(&s2.all);
+        ingest_result r1, r2;
+        int rc1, rc2;
+        run_both_orders(cases[ci], &s1, &s2, &r1, &r2, &rc1, &rc2);
+        CHECK_EQ_INT(rc1, 0);
+        CHECK_EQ_INT(rc2, 0);
+        CHECK_EQ_INT(r1.accepted, r2.accepted);
+        CHECK_EQ_INT(r1.failed, r2.failed);
+        REQUIRE(r1.error_count == r2.error_count);
+        for (size_t ei = 0; ei < r1.error_count; ei++) {
+            CHECK_EQ_INT(r1.errors[ei].index, r2.errors[ei].index);
+            CHECK(strcmp(r1.errors[ei].reason, r2.errors[ei].reason) == 0);
+        }
+        REQUIRE(s1.all.count == s2.all.count);
+        for (size_t idx = 0; idx < s1.all.count; idx++) {
+            const qr_event *e1 = &s1.all.events[idx], *e2 = &s2.all.events[idx];
+            CHECK(e1->ts_ns == e2->ts_ns && e1->level == e2->level);
+            CHECK(qr_str_eq(e1->service, e2->service) && qr_str_eq(e1->host, e2->host));
+            CHECK(qr_str_eq(e1->msg, e2->msg));
+            CHECK(fields_equal(&s1.all, e1, &s2.all, e2));
+        }
+        if (ci == 0) { /* and the answer itself is right */
+            CHECK_EQ_INT(r1.accepted, 6);
+            CHECK_EQ_INT(r1.failed, 4);
+            REQUIRE(r1.error_count == 4);
+            CHECK_EQ_INT(r1.errors[0].index, 3);
+            CHECK_EQ_INT(r1.errors[3].index, 7);
+            CHECK(qr_str_eq_cstr(s1.all.events[2].msg, "esc \"q\" \xc3\xa9"));
+            CHECK(qr_str_eq_cstr(s1.all.events[2].service, "own"));
+            CHECK(qr_str_eq_cstr(s1.all.events[0].service, "pay"));
+            CHECK(qr_str_eq_cstr(s1.all.events[4].msg, "\xef\xbf\xbd bad utf8"));
+            const qr_field *ns = field_of(&s1.all, &s1.all.events[5], "k8s.ns");
+            CHECK(ns && qr_str_eq_cstr(ns->v.s, "own"));
+        }
+        qr_batch_fini(&s1.all);
+        qr_batch_fini(&s2.all);
+    }
+}
+
+TEST(one_pass_cut_and_limits)
+{
+    /* over cut_bytes or max_events the general path answers (several emits / 413) */
+    qr_buf body;
+    qr_buf_init(&body);
+    buf_printf(&body, "{\"source\":{\"service\":\"s\"},\"logs\":[");
+    for (int idx = 0; idx < 200; idx++)
+        buf_printf(&body, "%s{\"msg\":\"event number %d\"}", idx ? "," : "", idx);
+    buf_printf(&body, "]}");
+    qr_buf_u8(&body, 0);
+    sink s = {0};
+    qr_batch_init(&s.all);
+    ingest_result r;
+    qr_diag d;
+    CHECK_EQ_INT(run_json((const char *)body.data, &s, &r, &d, 0, 4096), 0);
+    CHECK_EQ_INT(r.accepted, 200);
+    CHECK(s.emits > 1);
+    CHECK_EQ_INT(s.all.count, 200);
+    CHECK(qr_str_eq_cstr(s.all.events[199].msg, "event number 199"));
+    sink s2 = {0};
+    qr_batch_init(&s2.all);
+    CHECK_EQ_INT(run_json((const char *)body.data, &s2, &r, &d, 199, 0), QR_ELIMIT);
+    CHECK_EQ_INT(s2.all.count, 0);
+    CHECK(strstr(d.msg, "200 events") != NULL);
+    qr_batch_fini(&s.all);
+    qr_batch_fini(&s2.all);
+    qr_buf_fini(&body);
 }
 
 TEST(body_errors)
@@ -219,6 +352,8 @@ TEST(decompress_bounded)
 int main(void)
 {
     RUN(partial_acceptance_and_source);
+    RUN(one_pass_matches_general_path);
+    RUN(one_pass_cut_and_limits);
     RUN(body_errors);
     RUN(cutting_and_emit_failure);
     RUN(ndjson_lines);

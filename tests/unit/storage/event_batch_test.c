@@ -315,8 +315,68 @@ TEST(v2_bad_reference_rejected)
     qr_buf_fini(&buf);
 }
 
+/* Two batches made one without copying strings: events, fields and strings intact, the
+ * source's arena moved over (its strings live on after the source is freed). */
+TEST(absorb_moves_events_and_strings)
+{
+    qr_batch a, b;
+    qr_batch_init(&a);
+    qr_batch_init(&b);
+    for (int idx = 0; idx < 3; idx++) {
+        qr_batch *dst = idx < 1 ? &a : &b;
+        qr_event *e = qr_batch_push(dst);
+        REQUIRE(e != NULL);
+        char msg[32];
+        snprintf(msg, sizeof msg, "message %d", idx);
+        e->ts_ns = idx;
+        e->msg = qr_batch_str(dst, msg, strlen(msg));
+        e->service = qr_batch_str(dst, "svc", 3);
+        for (int fi = 0; fi <= idx; fi++) {
+            qr_field f;
+            memset(&f, 0, sizeof f);
+            char key[16];
+            snprintf(key, sizeof key, "k%d_%d", idx, fi);
+            f.key = qr_batch_str(dst, key, strlen(key));
+            f.type = QR_FT_INT;
+            f.v.i = idx * 10 + fi;
+            REQUIRE(qr_batch_add_field(dst, &f) == 0);
+        }
+    }
+    size_t bytes = a.bytes + b.bytes;
+    REQUIRE(qr_batch_absorb(&a, &b) == 0);
+    CHECK_EQ_INT(a.count, 3);
+    CHECK_EQ_INT(a.field_count, 6);
+    CHECK_EQ_INT(a.bytes, bytes);
+    CHECK_EQ_INT(b.count, 0);
+    CHECK_EQ_INT(b.bytes, 0);
+    qr_batch_fini(&b); /* a's strings must not depend on b any more */
+    for (int idx = 0; idx < 3; idx++) {
+        const qr_event *e = &a.events[idx];
+        char msg[32];
+        snprintf(msg, sizeof msg, "message %d", idx);
+        CHECK(qr_str_eq_cstr(e->msg, msg) && e->ts_ns == idx);
+        CHECK_EQ_INT(e->field_count, idx + 1);
+        const qr_field *f = qr_event_fields(&a, e);
+        for (int fi = 0; fi <= idx; fi++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d_%d", idx, fi);
+            CHECK(qr_str_eq_cstr(f[fi].key, key) && f[fi].v.i == idx * 10 + fi);
+        }
+    }
+    /* a keeps allocating after the absorb, and absorbing an empty batch changes nothing */
+    qr_str more = qr_batch_str(&a, "after", 5);
+    CHECK(qr_str_eq_cstr(more, "after"));
+    qr_batch empty;
+    qr_batch_init(&empty);
+    REQUIRE(qr_batch_absorb(&a, &empty) == 0);
+    CHECK_EQ_INT(a.count, 3);
+    qr_batch_fini(&empty);
+    qr_batch_fini(&a);
+}
+
 int main(void)
 {
+    RUN(absorb_moves_events_and_strings);
     RUN(empty_batch);
     RUN(edge_values);
     RUN(max_sizes);
