@@ -74,6 +74,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
+/* Rows ahead whose scattered bytes (msg, string values) a row-by-row loop prefetches. */
+#define SEG_PREFETCH_ROWS 8
+
 /* ------------------------------------------------------------ string interning */
 
 typedef struct strtab {
@@ -221,10 +224,17 @@ static int strtab_sorted(const strtab *t, qr_str **sorted_out, uint32_t **remap_
 
 /* ------------------------------------------------------------ writer state */
 
-typedef struct occ_ref {
-    uint32_t batch;
-    uint32_t occ; /* index into the batch's fields */
-} occ_ref;
+/* A block's value of one field, copied out of the event's field in the row-major gather
+ * (reading the batches field by field later would miss the cache on every row). */
+typedef struct wval {
+    union {
+        qr_str s;
+        int64_t i;
+        double f;
+        bool b;
+    } v;
+    uint32_t vid; /* value id (dictionary-encoded string fields) */
+} wval;
 
 typedef struct wfield {
     qr_str key;
@@ -240,7 +250,7 @@ typedef struct wfield {
     uint32_t *remap;
     seg_ref dict_ref;
     /* per block */
-    occ_ref *vals;
+    wval *vals;
     uint32_t val_count;
     uint64_t *present;
 } wfield;
@@ -323,10 +333,7 @@ static int w_flush(seg_w *w)
     return 0;
 }
 
-static uint64_t w_pos(const seg_w *w)
-{
-    return w->off + w->out.len;
-}
+static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
 
 /* Appends bytes to the file and returns their ref. */
 static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
@@ -607,7 +614,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
         for (size_t byte = 0; byte < bytes; byte++)
             p[byte] = (uint8_t)(wf->present[byte / 8] >> (8 * (byte % 8)));
     }
-#define FVAL(idx) (&w->batches[wf->vals[idx].batch]->fields[wf->vals[idx].occ])
+#define FVAL(idx) (&wf->vals[idx])
     switch (wf->type) {
     case QR_FT_NULL:
         qr_buf_u8(s, SEG_FENC_NULL);
@@ -663,8 +670,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
     case QR_FT_STRING: {
         if (wf->is_dict) {
             qr_buf_u8(s, SEG_FENC_DICT);
-            for (uint32_t idx = 0; idx < m; idx++)
-                w->u64a[idx] = wf->remap[w->fval[wf->vals[idx].batch][wf->vals[idx].occ]];
+            for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = wf->remap[wf->vals[idx].vid];
             codec_u64_encode(w->u64a, m, s);
             break;
         }
@@ -682,6 +688,8 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
             if (!p) return QR_ENOMEM;
             unsigned any = 0, all = HEXF_DIGIT;
             for (uint32_t idx = 0; idx < m && all; idx++) {
+                if (idx + SEG_PREFETCH_ROWS < m)
+                    __builtin_prefetch(FVAL(idx + SEG_PREFETCH_ROWS)->v.s.ptr);
                 qr_str v = FVAL(idx)->v.s;
                 if (v.len != hex_len) {
                     all = 0;
@@ -705,6 +713,8 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
         for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = FVAL(idx)->v.s.len;
         codec_u64_encode(w->u64a, m, s);
         for (uint32_t idx = 0; idx < m; idx++) {
+            if (idx + SEG_PREFETCH_ROWS < m)
+                __builtin_prefetch(FVAL(idx + SEG_PREFETCH_ROWS)->v.s.ptr);
             qr_str v = FVAL(idx)->v.s;
             qr_buf_append(s, v.ptr, v.len);
         }
@@ -817,6 +827,12 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
     /* Tokens: the index builder interns them (postings) and lists the block's distinct
      * token hashes for its bloom. */
     for (uint32_t r = 0; r < n; r++) {
+        /* messages lie scattered in the batches: fetch a few rows ahead */
+        if (r + SEG_PREFETCH_ROWS < n) {
+            const char *ahead = w->bmsg[r + SEG_PREFETCH_ROWS].ptr;
+            __builtin_prefetch(ahead);
+            __builtin_prefetch(ahead + 64);
+        }
         rc = invidx_builder_add_text(w->ix, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
         if (rc) return rc;
     }
@@ -894,7 +910,9 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
                 if (!wf->vals || !wf->present) return QR_ENOMEM;
             }
             wf->present[r >> 6] |= 1ull << (r & 63);
-            wf->vals[wf->val_count++] = (occ_ref){batch, occ};
+            wval *wv = &wf->vals[wf->val_count++];
+            memcpy(&wv->v, &w->batches[batch]->fields[occ].v, sizeof wv->v);
+            wv->vid = w->fval[batch][occ];
         }
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
