@@ -20,6 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -794,8 +797,23 @@ static int db_load_tenants(db_t *db, qr_diag *d)
     return rc;
 }
 
+/* Every flush frees a memtable's batches and the segment writer's work arrays (hundreds of
+ * MB) and the next ones are allocated right after: glibc would hand that memory back to the
+ * kernel (trim, munmap of large blocks) and take page faults to get it again, ~10 % of the
+ * ingest CPU. Keeping freed memory in the heap for reuse costs nothing in steady state (the
+ * peak is bounded by the memtable limits either way). Process-wide, set once. */
+static void db_malloc_tune(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report, qr_diag *d)
 {
+    static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+    pthread_once(&malloc_once, db_malloc_tune);
     if (strlen(dir) >= PATH_CAP - 200) return qr_diag_set(d, QR_EINVAL, "data path too long");
     db_t *db = calloc(1, sizeof *db);
     if (!db) return QR_ENOMEM;
