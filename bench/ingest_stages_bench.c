@@ -1,6 +1,7 @@
 /* ingest_stages_bench — CPU time per event of each stage of `quarry ingest`, one thread.
  *
- *   ingest_stages_bench FILE.ndjson [BATCH=1000] [FLUSH_ROWS=262144] [DIR=/tmp] [WAL_LEVEL=-1]
+ *   ingest_stages_bench FILE.ndjson [BATCH=1000] [FLUSH_ROWS=262144] [DIR=/tmp]
+ *                       [WAL_LEVEL=DB_WAL_ZSTD_LEVEL]
  *
  * Runs the stages the ingest path runs, in the same order and on the same batch sizes, but
  * one after the other on one thread so each is timed alone (thread CPU time: the machine is
@@ -8,6 +9,7 @@
  * WAL_LEVEL), memtable (memtab_append_take), seg_write (every FLUSH_ROWS rows, as the flush
  * thread does). No fsync, no locks, no threads: their cost is what the CLI figure adds. */
 #include "common/qr_time.h"
+#include "storage/db.h"
 #include "storage/evdec.h"
 #include "storage/memtable.h"
 #include "storage/segment.h"
@@ -106,7 +108,7 @@ int main(int argc, char **argv)
     bench bn;
     memset(&bn, 0, sizeof bn);
     bn.dir = argc > 4 ? argv[4] : "/tmp";
-    bn.wal_level = argc > 5 ? atoi(argv[5]) : -1;
+    bn.wal_level = argc > 5 ? atoi(argv[5]) : DB_WAL_ZSTD_LEVEL;
     bn.cctx = ZSTD_createCCtx();
     qr_buf_init(&bn.enc);
     qr_buf_init(&bn.comp);

@@ -42,9 +42,11 @@
 #include <stdint.h>
 
 #define DB_DEFAULT_TENANT "default"
+/* zstd level of WAL records under db_open: fast enough that zstd only frames the bytes */
+#define DB_WAL_ZSTD_LEVEL (-200)
 
 typedef struct db_opts {
-    wal_opts wal;           /* wal.zstd_level 0 = -1 here (fast; the WAL is short-lived) */
+    wal_opts wal;           /* wal.zstd_level 0 = DB_WAL_ZSTD_LEVEL here (the WAL is short-lived) */
     uint32_t flush_rows;    /* freeze the active memtable at this many rows; 0 = 262144 */
     uint64_t flush_bytes;   /* ... or this many bytes; 0 = 128 MiB */
     uint32_t flush_age_ms;  /* ... or when its oldest row is this old; 0 = 5000 */
