@@ -105,6 +105,7 @@ int main(int argc, char **argv)
     }
     size_t batch_rows = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000;
     uint64_t flush_rows = argc > 3 ? strtoull(argv[3], NULL, 10) : 262144;
+    db_malloc_tune(); /* as under db_open */
     bench bn;
     memset(&bn, 0, sizeof bn);
     bn.dir = argc > 4 ? argv[4] : "/tmp";

@@ -804,7 +804,7 @@ static int db_load_tenants(db_t *db, qr_diag *d)
  * kernel (trim, munmap of large blocks) and take page faults to get it again, ~10 % of the
  * ingest CPU. Keeping freed memory in the heap for reuse costs nothing in steady state (the
  * peak is bounded by the memtable limits either way). Process-wide, set once. */
-static void db_malloc_tune(void)
+static void db_malloc_tune_once(void)
 {
 #ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -812,10 +812,15 @@ static void db_malloc_tune(void)
 #endif
 }
 
-int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report, qr_diag *d)
+void db_malloc_tune(void)
 {
     static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
-    pthread_once(&malloc_once, db_malloc_tune);
+    pthread_once(&malloc_once, db_malloc_tune_once);
+}
+
+int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report, qr_diag *d)
+{
+    db_malloc_tune();
     if (strlen(dir) >= PATH_CAP - 200) return qr_diag_set(d, QR_EINVAL, "data path too long");
     db_t *db = calloc(1, sizeof *db);
     if (!db) return QR_ENOMEM;

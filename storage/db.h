@@ -70,6 +70,10 @@ typedef struct db_snapshot db_snapshot;
 /* Opens or creates DIR. report (optional) receives what WAL recovery found. */
 int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report,
             qr_diag *d);
+/* Tells glibc malloc to keep freed memory for reuse instead of returning it to the kernel
+ * after every flush (page faults were ~10 % of ingest CPU); process-wide, idempotent.
+ * db_open calls it; benchmarks that drive the storage stages without a db call it too. */
+void db_malloc_tune(void);
 /* Flushes memtables (unless no_flush_on_close), stops the flush thread, closes the WAL and
  * unlocks the directory. NULL is a no-op. */
 void db_close(db_t *db);
