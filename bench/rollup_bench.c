@@ -1,8 +1,11 @@
 /* rollup_bench — a long-range 5-minute aggregate answered from a rollup vs from raw events,
- * the rollup's backfill, and ingest throughput with 0, 10 and 100 active rollups.
+ * the rollup's backfill, and ingest throughput with 0, 10 and 100 active rollups, then with
+ * 0, 10 and 100 rules + rollups.
  *
  *   rollup_bench [EVENTS=1000000] [DAYS=30] [DIR=/tmp] [RUNS=5] [INGEST_EVENTS=300000]
+ *                [MIXED_RUNS=3]
  *
+ * EVENTS = 0 skips the query part. *
  * EVENTS generated events (common/qr_gen) spread over the last DAYS days are ingested and
  * flushed; then each query runs RUNS times over the whole range (5-minute buckets per
  * service: count(*) and p99(latency_ms)) from the raw events, a rollup
@@ -11,9 +14,14 @@
  * equal). Medians of wall time are printed. Ingest: INGEST_EVENTS events with ts near now
  * into a fresh directory (fsync never, 4,096-event batches) with N rollups of varied filters
  * and labels; events per CPU second of the ingesting thread (db_ingest_take: WAL append,
- * memtable, observers). */
+ * memtable, observers). Rules + rollups: the definitions of `bench/alert_bench.py --mixed`
+ * (half alert rules, half rollups, listed by mixed_definition), INGEST_EVENTS events per run,
+ * MIXED_RUNS runs of each count interleaved (0, 10, 100, 0, ...); CPU µs per event of the
+ * ingesting thread inside db_ingest_take (the observers run there; the alert evaluator thread
+ * is off: it runs per evaluation period, not per event). */
 #include "common/qr_gen.h"
 #include "common/qr_time.h"
+#include "engine/alert.h"
 #include "engine/engine.h"
 #include "engine/rollup.h"
 #include "storage/db.h"
@@ -139,6 +147,106 @@ static bool body_equal(const qr_buf *a, const qr_buf *b)
     return xl == yl && memcmp(x, y, xl) == 0;
 }
 
+/* The i-th definition of `bench/alert_bench.py --mixed` (keep the two in step). */
+static void mixed_definition(int i, char *out, size_t cap)
+{
+    static const char *const svcs[] = {"auth",     "search",    "api-gateway", "payment",
+                                       "checkout", "inventory", "user",        "notification",
+                                       "shipping", "catalog"};
+    int k = i / 2;
+    const char *svc = svcs[k % 10];
+    if (i % 2 == 0) {
+        const char *sel = NULL, *when = "count(*) > 1000000000";
+        char buf[300];
+        switch (k % 4) {
+        case 0:
+            snprintf(buf, sizeof buf,
+                     "SELECT count(*) FROM logs WHERE service = '%s' AND level >= ERROR", svc);
+            sel = buf;
+            break;
+        case 1:
+            sel = "SELECT service, count(*) FROM logs WHERE level = 'WARN' GROUP BY service";
+            break;
+        case 2:
+            snprintf(buf, sizeof buf, "SELECT p99(latency_ms) FROM logs WHERE service = '%s'", svc);
+            sel = buf;
+            when = "p99(latency_ms) > 1000000000";
+            break;
+        default:
+            sel = "SELECT count(*) FROM logs WHERE msg MATCH 'timeout'";
+        }
+        snprintf(out, cap,
+                 "CREATE ALERT r%d AS %s WINDOW 5m EVERY 30s WHEN %s NOTIFY WEBHOOK "
+                 "'http://127.0.0.1:9/hook'",
+                 k, sel, when);
+        return;
+    }
+    switch (k % 4) {
+    case 0:
+        snprintf(out, cap,
+                 "CREATE ROLLUP ru%d AS SELECT bucket(ts, 5m) AS t, service, level, count(*) AS n "
+                 "FROM logs GROUP BY t, service, level",
+                 k);
+        return;
+    case 1:
+        snprintf(out, cap,
+                 "CREATE ROLLUP ru%d AS SELECT bucket(ts, 1m) AS t, host, count(*) AS n, "
+                 "p99(latency_ms) AS p FROM logs WHERE service = '%s' GROUP BY t, host",
+                 k, svc);
+        return;
+    case 2:
+        snprintf(out, cap,
+                 "CREATE ROLLUP ru%d AS SELECT bucket(ts, 5m) AS t, service, count(*) AS n, "
+                 "avg(latency_ms) AS a FROM logs WHERE level >= WARN GROUP BY t, service",
+                 k);
+        return;
+    default:
+        snprintf(out, cap,
+                 "CREATE ROLLUP ru%d AS SELECT bucket(ts, 1h) AS t, service, count(*) AS n FROM "
+                 "logs WHERE msg MATCH 'timeout' GROUP BY t, service",
+                 k);
+    }
+}
+
+/* One run of the rules + rollups benchmark: CPU µs per event of the ingesting thread. */
+static double mixed_run(const char *dir, int count, size_t n, int run)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/mixed%d-%d", dir, count, run);
+    db_t *db = open_db(sub);
+    rollup_opts ro = {.no_thread = true};
+    rollup_mgr *rm = NULL;
+    alert_mgr_opts ao;
+    memset(&ao, 0, sizeof ao);
+    ao.no_thread = true;
+    alert_mgr *am = NULL;
+    qr_diag d;
+    qr_diag_init(&d);
+    if (rollup_mgr_open(db, &ro, &rm, &d) || alert_mgr_open(db, &ao, &am, &d)) {
+        fprintf(stderr, "managers: %s\n", d.msg);
+        exit(1);
+    }
+    for (int k = 0; k < count; k++) {
+        char sql[600];
+        mixed_definition(k, sql, sizeof sql);
+        exec_opts o;
+        memset(&o, 0, sizeof o);
+        o.rollups = rm;
+        o.alerts = am;
+        exec_result *r = NULL;
+        if (exec_run(db, NULL, sql, &o, &r, &d)) {
+            fprintf(stderr, "%s\n  -> %s\n", sql, d.msg);
+            exit(1);
+        }
+        exec_result_free(r);
+    }
+    double secs = load(db, n, qr_now_ns() - 30 * QR_NS_PER_SEC, 100000, 42);
+    alert_mgr_close(am);
+    rollup_mgr_close(rm);
+    db_close(db);
+    return 1e6 * secs / (double)n;
+}
+
 int main(int argc, char **argv)
 {
     size_t events = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
@@ -146,6 +254,7 @@ int main(int argc, char **argv)
     const char *base = argc > 3 ? argv[3] : "/tmp";
     int runs = argc > 4 ? atoi(argv[4]) : 5;
     size_t ingest_events = argc > 5 ? strtoull(argv[5], NULL, 10) : 300000;
+    int mixed_runs = argc > 6 ? atoi(argv[6]) : 3;
     char dir[512], cmd[1100];
     snprintf(dir, sizeof dir, "%s/rollup_bench.%d", base, (int)getpid());
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
@@ -167,85 +276,90 @@ int main(int argc, char **argv)
         fprintf(stderr, "rollups: %s\n", d.msg);
         return 1;
     }
-    double t0 = now_s();
-    load(db, events, start, rate, 11);
-    db_flush(db, &d);
-    printf("loaded %zu events over %d days (%.3f events/s of event time) in %.2f s\n", events, days,
-           rate, now_s() - t0);
+    if (events > 0) { /* the query part */
+        double t0 = now_s();
+        load(db, events, start, rate, 11);
+        db_flush(db, &d);
+        printf("loaded %zu events over %d days (%.3f events/s of event time) in %.2f s\n", events,
+               days, rate, now_s() - t0);
 
-    char lo[40], hi[40];
-    qr_time_format(start, lo, sizeof lo, false);
-    qr_time_format(start + span_ns, hi, sizeof hi, false);
-    char q_count[512], q_p99[512];
-    char q_svc[512];
-    snprintf(q_count, sizeof q_count,
-             "SELECT bucket(ts, 5m) AS t, count(*) FROM logs WHERE ts >= '%s' AND ts < '%s' "
-             "GROUP BY t",
-             lo, hi);
-    snprintf(q_p99, sizeof q_p99,
-             "SELECT bucket(ts, 5m) AS t, count(*), p99(latency_ms) FROM logs WHERE ts >= '%s' "
-             "AND ts < '%s' GROUP BY t",
-             lo, hi);
-    snprintf(q_svc, sizeof q_svc,
-             "SELECT bucket(ts, 5m) AS t, service, count(*), p99(latency_ms) FROM logs WHERE ts "
-             ">= '%s' AND ts < '%s' GROUP BY t, service",
-             lo, hi);
-    qr_buf raw1, raw2, raw3, ru1, ru2, ru3;
-    qr_buf_init(&raw1);
-    qr_buf_init(&raw2);
-    qr_buf_init(&raw3);
-    qr_buf_init(&ru1);
-    qr_buf_init(&ru2);
-    qr_buf_init(&ru3);
-    double raw_count = median_ms(db, NULL, q_count, runs, &raw1);
-    double raw_p99 = median_ms(db, NULL, q_p99, runs, &raw2);
-    double raw_svc = median_ms(db, NULL, q_svc, runs, &raw3);
+        char lo[40], hi[40];
+        qr_time_format(start, lo, sizeof lo, false);
+        qr_time_format(start + span_ns, hi, sizeof hi, false);
+        char q_count[512], q_p99[512];
+        char q_svc[512];
+        snprintf(q_count, sizeof q_count,
+                 "SELECT bucket(ts, 5m) AS t, count(*) FROM logs WHERE ts >= '%s' AND ts < '%s' "
+                 "GROUP BY t",
+                 lo, hi);
+        snprintf(q_p99, sizeof q_p99,
+                 "SELECT bucket(ts, 5m) AS t, count(*), p99(latency_ms) FROM logs WHERE ts >= '%s' "
+                 "AND ts < '%s' GROUP BY t",
+                 lo, hi);
+        snprintf(
+            q_svc, sizeof q_svc,
+            "SELECT bucket(ts, 5m) AS t, service, count(*), p99(latency_ms) FROM logs WHERE ts "
+            ">= '%s' AND ts < '%s' GROUP BY t, service",
+            lo, hi);
+        qr_buf raw1, raw2, raw3, ru1, ru2, ru3;
+        qr_buf_init(&raw1);
+        qr_buf_init(&raw2);
+        qr_buf_init(&raw3);
+        qr_buf_init(&ru1);
+        qr_buf_init(&ru2);
+        qr_buf_init(&ru3);
+        double raw_count = median_ms(db, NULL, q_count, runs, &raw1);
+        double raw_p99 = median_ms(db, NULL, q_p99, runs, &raw2);
+        double raw_svc = median_ms(db, NULL, q_svc, runs, &raw3);
 
-    t0 = now_s();
-    exec_result *r = run(db, m,
-                         "CREATE ROLLUP r5m AS SELECT bucket(ts, 5m) AS t, service, count(*) AS "
-                         "n, p99(latency_ms) AS p FROM logs GROUP BY t, service");
-    double backfill_s = now_s() - t0;
-    exec_result_free(r);
-    rollup_info *infos = NULL;
-    size_t n_infos = 0;
-    rollup_list(m, NULL, &infos, &n_infos);
-    printf("rollup r5m: backfill of %llu events in %.2f s; %llu rows, %llu windows, %llu files "
-           "(%llu bytes)\n",
-           (unsigned long long)(n_infos ? infos[0].backfill_events : 0), backfill_s,
-           (unsigned long long)(n_infos ? infos[0].rows : 0),
-           (unsigned long long)(n_infos ? infos[0].windows : 0),
-           (unsigned long long)(n_infos ? infos[0].files : 0),
-           (unsigned long long)(n_infos ? infos[0].file_bytes : 0));
-    rollup_infos_free(infos, n_infos);
+        t0 = now_s();
+        exec_result *r =
+            run(db, m,
+                "CREATE ROLLUP r5m AS SELECT bucket(ts, 5m) AS t, service, count(*) AS "
+                "n, p99(latency_ms) AS p FROM logs GROUP BY t, service");
+        double backfill_s = now_s() - t0;
+        exec_result_free(r);
+        rollup_info *infos = NULL;
+        size_t n_infos = 0;
+        rollup_list(m, NULL, &infos, &n_infos);
+        printf("rollup r5m: backfill of %llu events in %.2f s; %llu rows, %llu windows, %llu files "
+               "(%llu bytes)\n",
+               (unsigned long long)(n_infos ? infos[0].backfill_events : 0), backfill_s,
+               (unsigned long long)(n_infos ? infos[0].rows : 0),
+               (unsigned long long)(n_infos ? infos[0].windows : 0),
+               (unsigned long long)(n_infos ? infos[0].files : 0),
+               (unsigned long long)(n_infos ? infos[0].file_bytes : 0));
+        rollup_infos_free(infos, n_infos);
 
-    char explain[600];
-    snprintf(explain, sizeof explain, "EXPLAIN %s", q_p99);
-    r = run(db, m, explain);
-    bool used = false;
-    for (uint64_t row = 0; row < r->row_count; row++)
-        used |= r->cells[row].v.s.len >= 11 && !memcmp(r->cells[row].v.s.ptr, "rollup: r5m", 11);
-    exec_result_free(r);
-    double ru_count = median_ms(db, m, q_count, runs, &ru1);
-    double ru_p99 = median_ms(db, m, q_p99, runs, &ru2);
-    double ru_svc = median_ms(db, m, q_svc, runs, &ru3);
-    printf("30-day 5-minute aggregate (%d runs, median wall ms):\n", runs);
-    printf("  count(*) per 5m:                raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
-           raw_count, ru_count, raw_count / ru_count,
-           body_equal(&raw1, &ru1) ? "same rows" : "ROWS DIFFER");
-    printf("  count(*), p99(latency_ms):      raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
-           raw_p99, ru_p99, raw_p99 / ru_p99,
-           body_equal(&raw2, &ru2) ? "same rows" : "ROWS DIFFER");
-    printf("  same per service:               raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
-           raw_svc, ru_svc, raw_svc / ru_svc,
-           body_equal(&raw3, &ru3) ? "same rows" : "ROWS DIFFER");
-    printf("  EXPLAIN: %s\n", used ? "rollup: r5m" : "ROLLUP NOT USED");
-    qr_buf_fini(&raw1);
-    qr_buf_fini(&raw2);
-    qr_buf_fini(&ru1);
-    qr_buf_fini(&ru2);
-    qr_buf_fini(&raw3);
-    qr_buf_fini(&ru3);
+        char explain[600];
+        snprintf(explain, sizeof explain, "EXPLAIN %s", q_p99);
+        r = run(db, m, explain);
+        bool used = false;
+        for (uint64_t row = 0; row < r->row_count; row++)
+            used |=
+                r->cells[row].v.s.len >= 11 && !memcmp(r->cells[row].v.s.ptr, "rollup: r5m", 11);
+        exec_result_free(r);
+        double ru_count = median_ms(db, m, q_count, runs, &ru1);
+        double ru_p99 = median_ms(db, m, q_p99, runs, &ru2);
+        double ru_svc = median_ms(db, m, q_svc, runs, &ru3);
+        printf("30-day 5-minute aggregate (%d runs, median wall ms):\n", runs);
+        printf("  count(*) per 5m:                raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
+               raw_count, ru_count, raw_count / ru_count,
+               body_equal(&raw1, &ru1) ? "same rows" : "ROWS DIFFER");
+        printf("  count(*), p99(latency_ms):      raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
+               raw_p99, ru_p99, raw_p99 / ru_p99,
+               body_equal(&raw2, &ru2) ? "same rows" : "ROWS DIFFER");
+        printf("  same per service:               raw %8.2f ms   rollup %8.2f ms   (%.1fx) %s\n",
+               raw_svc, ru_svc, raw_svc / ru_svc,
+               body_equal(&raw3, &ru3) ? "same rows" : "ROWS DIFFER");
+        printf("  EXPLAIN: %s\n", used ? "rollup: r5m" : "ROLLUP NOT USED");
+        qr_buf_fini(&raw1);
+        qr_buf_fini(&raw2);
+        qr_buf_fini(&ru1);
+        qr_buf_fini(&ru2);
+        qr_buf_fini(&raw3);
+        qr_buf_fini(&ru3);
+    }
     rollup_mgr_close(m);
     db_close(db);
 
@@ -277,6 +391,28 @@ int main(int argc, char **argv)
                100.0 * ev_s / base_rate);
         rollup_mgr_close(m);
         db_close(db);
+    }
+
+    /* rules + rollups, counts interleaved run by run */
+    if (mixed_runs > 0) {
+        double cpu[3][64];
+        int nr = mixed_runs > 64 ? 64 : mixed_runs;
+        for (int run_idx = 0; run_idx < nr; run_idx++)
+            for (int ci = 0; ci < 3; ci++)
+                cpu[ci][run_idx] = mixed_run(dir, counts[ci], ingest_events, run_idx);
+        double base_min = 0, base_med = 0;
+        for (int ci = 0; ci < 3; ci++) {
+            printf("rules+rollups %3d: CPU us/event of the ingesting thread:", counts[ci]);
+            for (int run_idx = 0; run_idx < nr; run_idx++) printf(" %.3f", cpu[ci][run_idx]);
+            qsort(cpu[ci], (size_t)nr, sizeof cpu[ci][0], dbl_cmp);
+            double mn = cpu[ci][0], med = cpu[ci][nr / 2];
+            if (ci == 0) {
+                base_min = mn;
+                base_med = med;
+            }
+            printf(" (min %.3f, median %.3f; +%.1f%% / +%.1f%% vs 0)\n", mn, med,
+                   100.0 * (mn / base_min - 1), 100.0 * (med / base_med - 1));
+        }
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) return 1;

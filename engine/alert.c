@@ -34,35 +34,12 @@
 #define KEY_SEP '\x1f'
 #define KEY_NULL '\x1e'
 
-typedef struct filter_memo_entry {
-    uint64_t key;
-    qr_buf rows; /* uint32 indexes of the current batch's events the filter matches */
-    size_t count;
-} filter_memo_entry;
-
-/* The current batch's events by level and by service, built on first use (rules whose WHERE
- * requires a service or levels look only at those events). */
-typedef struct svc_bucket {
-    uint64_t hash;
-    qr_str service;
-    uint32_t stamp; /* == batch_index.stamp: in use for this batch */
-    qr_buf rows;    /* uint32 event indexes */
-} svc_bucket;
-
-typedef struct batch_index {
-    uint32_t stamp; /* bumped per batch */
-    bool levels_built, services_built;
-    qr_buf level_rows[QR_LEVEL_COUNT];
-    svc_bucket *buckets;
-    uint32_t bucket_cap, bucket_n;
-    qr_buf scratch; /* candidate rows of one rule */
-} batch_index;
-
 struct alert_mgr {
     db_t *db;
-    filter_memo_entry *memo; /* per batch, under mu */
-    uint32_t memo_n, memo_cap;
-    batch_index bix;
+    cqb_batch *cqb;       /* the current batch shared by the rules (under mu) */
+    alert_group **gcache; /* CQB_CLASS_MAX: a rule's group per label class (under mu) */
+    uint32_t *gcache_gen; /* CQB_CLASS_MAX: gcache[c] is valid when == the rule's turn */
+    uint32_t gen;
     alert_mgr_opts opts;
     char base_url[256];
     char source[256];
@@ -215,14 +192,20 @@ static void group_key(alert_rule *r, const qr_batch *b, const qr_event *e)
     }
 }
 
-/* A qr_str as a JSON string (an absent value has a NULL pointer: written as ""). */
-static void json_qstr(qr_buf *b, qr_str s, size_t max_len)
+/* A sample is kept as the event's bytes (copies, no formatting: capturing runs on the ingest
+ * path) and written as JSON only when a notification is built (sample_json). Strings are cut
+ * as the JSON will be: labels at QR_LABEL_MAX_BYTES, msg at 1,000, field keys at
+ * QR_KEY_MAX_BYTES, string values at 200, at most 32 fields. */
+static void raw_str(qr_buf *s, qr_str v, size_t max_len)
 {
-    qr_jsonw_str(b, s.ptr ? s.ptr : "", s.ptr ? (s.len > max_len ? max_len : s.len) : 0);
+    uint32_t n = (uint32_t)(v.ptr ? (v.len > max_len ? max_len : v.len) : 0);
+    qr_buf_append(s, &n, sizeof n);
+    if (n) qr_buf_append(s, v.ptr, n);
 }
 
 static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, const qr_event *e)
 {
+    (void)r;
     /* at most ALERT_MAX_SAMPLES per evaluation period: the cost stays off the busy path */
     if (g->fresh_samples >= ALERT_MAX_SAMPLES) return;
     g->fresh_samples++;
@@ -230,48 +213,114 @@ static void sample_capture(alert_rule *r, alert_group *g, const qr_batch *b, con
     g->sample_next = (g->sample_next + 1) % ALERT_MAX_SAMPLES;
     if (g->sample_count < ALERT_MAX_SAMPLES) g->sample_count++;
     qr_buf_clear(s);
-    char t[40];
-    qr_time_format(e->ts_ns, t, sizeof t, true);
-    qr_jsonw_raw(s, "{\"ts\":");
-    qr_jsonw_cstr(s, t);
-    qr_jsonw_raw(s, ",\"service\":");
-    json_qstr(s, e->service, QR_LABEL_MAX_BYTES);
-    qr_jsonw_raw(s, ",\"host\":");
-    json_qstr(s, e->host, QR_LABEL_MAX_BYTES);
-    qr_jsonw_raw(s, ",\"level\":");
-    qr_jsonw_cstr(s, qr_level_name((qr_level)e->level));
-    qr_jsonw_raw(s, ",\"msg\":");
-    json_qstr(s, e->msg, 1000);
+    qr_buf_append(s, &e->ts_ns, sizeof e->ts_ns);
+    qr_buf_u8(s, e->level);
+    raw_str(s, e->service, QR_LABEL_MAX_BYTES);
+    raw_str(s, e->host, QR_LABEL_MAX_BYTES);
+    raw_str(s, e->msg, 1000);
     const qr_field *f = qr_event_fields(b, e);
-    for (uint32_t fi = 0; fi < e->field_count && fi < 32; fi++) {
-        qr_buf_u8(s, ',');
-        json_qstr(s, f[fi].key, QR_KEY_MAX_BYTES);
-        qr_buf_u8(s, ':');
+    uint8_t nf = (uint8_t)(e->field_count < 32 ? e->field_count : 32);
+    qr_buf_u8(s, nf);
+    for (uint32_t fi = 0; fi < nf; fi++) {
+        raw_str(s, f[fi].key, QR_KEY_MAX_BYTES);
+        qr_buf_u8(s, f[fi].type);
         switch (f[fi].type) {
         case QR_FT_STRING:
-            json_qstr(s, f[fi].v.s, 200);
+            raw_str(s, f[fi].v.s, 200);
             break;
         case QR_FT_INT:
-            qr_jsonw_int(s, f[fi].v.i);
+            qr_buf_append(s, &f[fi].v.i, sizeof f[fi].v.i);
             break;
         case QR_FT_FLOAT:
-            qr_jsonw_double(s, f[fi].v.f);
+            qr_buf_append(s, &f[fi].v.f, sizeof f[fi].v.f);
             break;
         case QR_FT_BOOL:
-            qr_jsonw_raw(s, f[fi].v.b ? "true" : "false");
+            qr_buf_u8(s, f[fi].v.b ? 1 : 0);
             break;
         default:
-            qr_jsonw_raw(s, "null");
+            break;
         }
     }
-    qr_buf_u8(s, '}');
 }
 
-/* One event through one rule (caller holds mu). */
-/* One matching event through one rule (caller holds mu). */
-static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, const qr_event *e,
-                            int64_t now_slot)
+static qr_str rd_str(qr_rd *rd)
 {
+    uint32_t n = 0;
+    const uint8_t *p = qr_rd_take(rd, sizeof n);
+    if (p) memcpy(&n, p, sizeof n);
+    const uint8_t *q = n ? qr_rd_take(rd, n) : NULL;
+    return q ? qr_str_make((const char *)q, n) : qr_str_make("", 0);
+}
+
+/* The JSON object of a captured sample into out (NUL-terminated); false if malformed. */
+static bool sample_json(const qr_buf *raw, qr_buf *out)
+{
+    qr_rd rd;
+    qr_rd_init(&rd, raw->data, raw->len);
+    int64_t ts = 0;
+    const uint8_t *p = qr_rd_take(&rd, sizeof ts);
+    if (!p) return false;
+    memcpy(&ts, p, sizeof ts);
+    uint8_t level = qr_rd_u8(&rd);
+    qr_str service = rd_str(&rd), host = rd_str(&rd), msg = rd_str(&rd);
+    char t[40];
+    qr_time_format(ts, t, sizeof t, true);
+    qr_jsonw_raw(out, "{\"ts\":");
+    qr_jsonw_cstr(out, t);
+    qr_jsonw_raw(out, ",\"service\":");
+    qr_jsonw_str(out, service.ptr, service.len);
+    qr_jsonw_raw(out, ",\"host\":");
+    qr_jsonw_str(out, host.ptr, host.len);
+    qr_jsonw_raw(out, ",\"level\":");
+    qr_jsonw_cstr(out, qr_level_name((qr_level)level));
+    qr_jsonw_raw(out, ",\"msg\":");
+    qr_jsonw_str(out, msg.ptr, msg.len);
+    uint8_t nf = qr_rd_u8(&rd);
+    for (uint32_t fi = 0; fi < nf; fi++) {
+        qr_str key = rd_str(&rd);
+        uint8_t type = qr_rd_u8(&rd);
+        qr_buf_u8(out, ',');
+        qr_jsonw_str(out, key.ptr, key.len);
+        qr_buf_u8(out, ':');
+        switch (type) {
+        case QR_FT_STRING: {
+            qr_str v = rd_str(&rd);
+            qr_jsonw_str(out, v.ptr, v.len);
+            break;
+        }
+        case QR_FT_INT: {
+            int64_t v = 0;
+            const uint8_t *q = qr_rd_take(&rd, sizeof v);
+            if (q) memcpy(&v, q, sizeof v);
+            qr_jsonw_int(out, v);
+            break;
+        }
+        case QR_FT_FLOAT: {
+            double v = 0;
+            const uint8_t *q = qr_rd_take(&rd, sizeof v);
+            if (q) memcpy(&v, q, sizeof v);
+            qr_jsonw_double(out, v);
+            break;
+        }
+        case QR_FT_BOOL:
+            qr_jsonw_raw(out, qr_rd_u8(&rd) ? "true" : "false");
+            break;
+        default:
+            qr_jsonw_raw(out, "null");
+        }
+    }
+    qr_buf_u8(out, '}');
+    qr_buf_u8(out, 0);
+    return !rd.bad && qr_buf_ok(out);
+}
+
+/* One matching event through one rule (caller holds mu). vals: per aggregate, the batch's
+ * column (NULL: read the event); gslot: the rule's group of the event's label class when
+ * known, filled when found (NULL: no class cache). */
+static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, size_t ei,
+                            int64_t now_slot, const exec_value *const *vals, alert_group **gslot)
+{
+    const qr_event *e = &b->events[ei];
     /* consecutive events mostly share a slot: divide only when the slot changes */
     int64_t slot_id;
     uint32_t ring;
@@ -291,9 +340,10 @@ static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, cons
     }
     if (slot_id < now_slot + 2 - (int64_t)r->nslots) return; /* older than any window */
     alert_group *g;
-    if (r->group_count == 0) {
+    if (gslot && *gslot) {
+        g = *gslot;
+    } else if (r->group_count == 0) {
         g = r->last_group ? r->last_group : group_get(r, "", 0);
-        r->last_group = g;
     } else {
         group_key(r, b, e);
         const char *key = r->keybuf.data ? (const char *)r->keybuf.data : "";
@@ -301,8 +351,9 @@ static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, cons
         g = r->last_group;
         if (!g || g->key_len != r->keybuf.len || memcmp(g->key, key, g->key_len) != 0)
             g = qr_buf_ok(&r->keybuf) ? group_get(r, key, r->keybuf.len) : NULL;
-        r->last_group = g;
     }
+    r->last_group = g;
+    if (gslot) *gslot = g;
     if (!g) {
         m->events_dropped++;
         return;
@@ -324,7 +375,10 @@ static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, cons
             m->events_dropped++;
             return;
         }
-        cq_agg_add_event(&r->aggs[ai], st[ai], b, e);
+        if (vals && vals[ai])
+            cq_agg_add_value(&r->aggs[ai], st[ai], &vals[ai][ei]);
+        else
+            cq_agg_add_event(&r->aggs[ai], st[ai], b, e);
     }
     sample_capture(r, g, b, e);
     g->dirty = true;
@@ -332,166 +386,73 @@ static void rule_feed_event(alert_mgr *m, alert_rule *r, const qr_batch *b, cons
     m->events_matched++;
 }
 
-/* memo: the indexes of the events the rule's filter matches when already known (a rule with
- * the same WHERE computed them for this batch), else NULL. */
-static void rule_feed_batch(alert_mgr *m, alert_rule *r, const qr_batch *b,
-                            const filter_memo_entry *memo, int64_t now_ns)
+/* Every event of b through the rule's own filter (the rebuild and the reference path). */
+static void rule_feed_batch(alert_mgr *m, alert_rule *r, const qr_batch *b, int64_t now_ns)
 {
     int64_t now_slot = floor_div(now_ns, r->slot_ns);
-    if (memo) {
-        const uint32_t *rows = (const uint32_t *)memo->rows.data;
-        for (size_t idx = 0; idx < memo->count; idx++)
-            rule_feed_event(m, r, b, &b->events[rows[idx]], now_slot);
-        return;
-    }
     for (size_t idx = 0; idx < b->count; idx++)
         if (evf_match(r->filter, b, &b->events[idx]) == 1)
-            rule_feed_event(m, r, b, &b->events[idx], now_slot);
+            rule_feed_event(m, r, b, idx, now_slot, NULL, NULL);
 }
 
-static void rows_add(qr_buf *rows, uint32_t idx) { qr_buf_append(rows, &idx, sizeof idx); }
-
-static bool bix_levels(batch_index *x, const qr_batch *b)
+/* True when every GROUP BY label is service, host or level: a label class has one group
+ * (*host: one of them is host). */
+static bool groups_by_class(const alert_rule *r, bool *host)
 {
-    if (x->levels_built) return true;
-    for (int l = 0; l < QR_LEVEL_COUNT; l++) qr_buf_clear(&x->level_rows[l]);
-    for (size_t idx = 0; idx < b->count; idx++) {
-        uint8_t l = b->events[idx].level < QR_LEVEL_COUNT ? b->events[idx].level : 0;
-        rows_add(&x->level_rows[l], (uint32_t)idx);
+    *host = false;
+    for (uint32_t fi = 0; fi < r->group_count; fi++) {
+        const char *f = r->group_fields[fi];
+        if (!strcmp(f, "host")) *host = true;
+        if (strcmp(f, "service") && strcmp(f, "host") && strcmp(f, "level")) return false;
     }
-    for (int l = 0; l < QR_LEVEL_COUNT; l++)
-        if (!qr_buf_ok(&x->level_rows[l])) return false;
-    return x->levels_built = true;
+    return true;
 }
 
-static svc_bucket *bix_find(batch_index *x, const char *s, size_t len, uint64_t hash, bool add)
+/* The rule over the batch of m->cqb: its WHERE's events, columns and classes are shared by
+ * the rules of the batch; events are fed in order, so the states equal the per-event path's.
+ * QR_ENOMEM: nothing was fed (the caller takes the per-event path). */
+static int rule_feed_shared(alert_mgr *m, alert_rule *r, const qr_batch *b, int64_t now_ns)
 {
-    uint32_t mask = x->bucket_cap - 1;
-    for (uint32_t pos = (uint32_t)hash & mask;; pos = (pos + 1) & mask) {
-        svc_bucket *sb = &x->buckets[pos];
-        if (sb->stamp != x->stamp) {
-            if (!add) return NULL;
-            sb->stamp = x->stamp;
-            sb->hash = hash;
-            sb->service = qr_str_make(s, len);
-            qr_buf_clear(&sb->rows);
-            x->bucket_n++;
-            return sb;
-        }
-        if (sb->hash == hash && sb->service.len == len && memcmp(sb->service.ptr, s, len) == 0)
-            return sb;
-    }
-}
-
-static bool bix_services(batch_index *x, const qr_batch *b)
-{
-    if (x->services_built) return true;
-    /* at most one bucket per event: a table of twice the batch size never fills */
-    uint32_t need = 16;
-    while (need < 2 * b->count) need *= 2;
-    if (need > x->bucket_cap) {
-        svc_bucket *grown = realloc(x->buckets, need * sizeof *grown);
-        if (!grown) return false;
-        for (uint32_t idx = x->bucket_cap; idx < need; idx++) {
-            memset(&grown[idx], 0, sizeof grown[idx]);
-            qr_buf_init(&grown[idx].rows);
-        }
-        /* a bigger table rehashes: start this batch over with fresh stamps */
-        x->buckets = grown;
-        x->bucket_cap = need;
-        for (uint32_t idx = 0; idx < need; idx++) x->buckets[idx].stamp = 0;
-        if (++x->stamp == 0) x->stamp = 1;
-    }
-    x->bucket_n = 0;
-    uint64_t last_hash = 0;
-    qr_str last = {NULL, UINT32_MAX};
-    svc_bucket *sb = NULL;
-    for (size_t idx = 0; idx < b->count; idx++) {
-        qr_str s = b->events[idx].service;
-        /* batches are mostly runs of one service: skip the hash when it repeats */
-        if (!sb || s.len != last.len || (s.len && memcmp(s.ptr, last.ptr, s.len) != 0)) {
-            last_hash = qr_hash64(s.ptr ? s.ptr : "", s.len);
-            sb = bix_find(x, s.ptr ? s.ptr : "", s.len, last_hash, true);
-            last = s;
-        }
-        rows_add(&sb->rows, (uint32_t)idx);
-        if (!qr_buf_ok(&sb->rows)) return false;
-    }
-    return x->services_built = true;
-}
-
-/* The events the rule's prefilter lets through, as indexes (*all when every event may
- * match: rows is then NULL). */
-static const uint32_t *rule_candidates(alert_mgr *m, const alert_rule *r, const qr_batch *b,
-                                       size_t *n, bool *all)
-{
-    batch_index *x = &m->bix;
-    *all = false;
-    bool any_level = r->level_mask == 0xff ||
-                     (r->level_mask & ((1u << QR_LEVEL_COUNT) - 1)) == ((1u << QR_LEVEL_COUNT) - 1);
-    if (r->service_eq && bix_services(x, b)) {
-        svc_bucket *sb = bix_find(x, r->service_eq, r->service_eq_len,
-                                  qr_hash64(r->service_eq, r->service_eq_len), false);
-        *n = 0;
-        if (!sb) return NULL;
-        if (any_level) {
-            *n = sb->rows.len / sizeof(uint32_t);
-            return (const uint32_t *)sb->rows.data;
-        }
-        qr_buf_clear(&x->scratch);
-        const uint32_t *rows = (const uint32_t *)sb->rows.data;
-        for (size_t idx = 0; idx < sb->rows.len / sizeof(uint32_t); idx++) {
-            uint8_t l = b->events[rows[idx]].level;
-            if (l < QR_LEVEL_COUNT && (r->level_mask >> l & 1)) rows_add(&x->scratch, rows[idx]);
-        }
-        *n = x->scratch.len / sizeof(uint32_t);
-        return qr_buf_ok(&x->scratch) ? (const uint32_t *)x->scratch.data : NULL;
-    }
-    if (!any_level && bix_levels(x, b)) {
-        qr_buf_clear(&x->scratch);
-        for (int l = 0; l < QR_LEVEL_COUNT; l++)
-            if (r->level_mask >> l & 1)
-                qr_buf_append(&x->scratch, x->level_rows[l].data, x->level_rows[l].len);
-        if (qr_buf_ok(&x->scratch)) {
-            *n = x->scratch.len / sizeof(uint32_t);
-            return (const uint32_t *)x->scratch.data;
+    const uint32_t *rows;
+    size_t n;
+    if (cqb_batch_select(m->cqb, &r->where, &rows, &n)) return QR_ENOMEM;
+    if (!n) return 0;
+    const exec_value *stack_vals[8];
+    const exec_value **vals = r->agg_count <= 8 ? stack_vals : malloc(r->agg_count * sizeof *vals);
+    if (!vals) return QR_ENOMEM;
+    for (uint32_t ai = 0; ai < r->agg_count; ai++) {
+        vals[ai] = NULL;
+        if (r->aggs[ai].kind != CQ_AGG_COUNT_STAR &&
+            !(vals[ai] = cqb_batch_column(m->cqb, r->aggs[ai].field))) {
+            if (vals != stack_vals) free(vals);
+            return QR_ENOMEM;
         }
     }
-    *all = true;
-    *n = b->count;
-    return NULL;
-}
-
-/* The per-batch match results of the rule's filter, shared by every rule of the batch with the
- * same WHERE (many rules differ only in grouping, aggregate or threshold). NULL when the memo
- * cannot grow (the caller evaluates the filter itself). Caller holds mu. */
-static const filter_memo_entry *filter_memo(alert_mgr *m, alert_rule *r, const qr_batch *b)
-{
-    for (uint32_t idx = 0; idx < m->memo_n; idx++)
-        if (m->memo[idx].key == r->filter_key) return &m->memo[idx];
-    if (m->memo_n == m->memo_cap) {
-        uint32_t cap = m->memo_cap ? m->memo_cap * 2 : 16;
-        filter_memo_entry *grown = realloc(m->memo, cap * sizeof *grown);
-        if (!grown) return NULL;
-        for (uint32_t idx = m->memo_cap; idx < cap; idx++) qr_buf_init(&grown[idx].rows);
-        m->memo = grown;
-        m->memo_cap = cap;
+    uint32_t ncls = 0;
+    bool host = false;
+    const uint16_t *cls = NULL;
+    if (m->gcache && groups_by_class(r, &host)) cls = cqb_batch_classes(m->cqb, host, &ncls);
+    uint32_t gen = ++m->gen;
+    if (gen == 0) { /* wrapped: forget every slot */
+        memset(m->gcache_gen, 0, CQB_CLASS_MAX * sizeof *m->gcache_gen);
+        gen = m->gen = 1;
     }
-    filter_memo_entry *me = &m->memo[m->memo_n];
-    qr_buf_clear(&me->rows);
-    if (!qr_buf_reserve(&me->rows, (b->count + 1) * sizeof(uint32_t))) return NULL;
-    uint32_t *rows = (uint32_t *)me->rows.data; /* malloc'd: aligned for uint32_t */
-    size_t n = 0, cand_n = 0;
-    bool all = false;
-    const uint32_t *cand = rule_candidates(m, r, b, &cand_n, &all);
-    for (size_t ci = 0; ci < cand_n; ci++) {
-        uint32_t idx = all ? (uint32_t)ci : cand[ci];
-        if (evf_match(r->filter, b, &b->events[idx]) == 1) rows[n++] = idx;
+    int64_t now_slot = floor_div(now_ns, r->slot_ns);
+    for (size_t ri = 0; ri < n; ri++) {
+        uint32_t ei = rows[ri];
+        alert_group **gslot = NULL;
+        if (cls) {
+            uint16_t c = cls[ei];
+            if (m->gcache_gen[c] != gen) {
+                m->gcache_gen[c] = gen;
+                m->gcache[c] = NULL;
+            }
+            gslot = &m->gcache[c];
+        }
+        rule_feed_event(m, r, b, ei, now_slot, vals, gslot);
     }
-    me->count = n;
-    me->key = r->filter_key;
-    m->memo_n++;
-    return me;
+    if (vals != stack_vals) free(vals);
+    return 0;
 }
 
 static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn)
@@ -502,13 +463,21 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
     if (m->rules) {
         int64_t now = mgr_now(m);
         bool dirty = false;
-        m->memo_n = 0;
-        m->bix.levels_built = m->bix.services_built = false;
-        if (++m->bix.stamp == 0) m->bix.stamp = 1;
+        if (!m->opts.per_event && !m->cqb && (m->cqb = cqb_batch_new())) {
+            m->gcache = calloc(CQB_CLASS_MAX, sizeof *m->gcache);
+            m->gcache_gen = calloc(CQB_CLASS_MAX, sizeof *m->gcache_gen);
+            if (!m->gcache || !m->gcache_gen) {
+                free(m->gcache);
+                free(m->gcache_gen);
+                m->gcache = NULL;
+                m->gcache_gen = NULL;
+            }
+        }
+        if (m->cqb) cqb_batch_begin(m->cqb, batch);
         for (alert_rule *r = m->rules; r; r = r->next) {
             if (strcmp(r->tenant, tenant) != 0) continue;
             bool was_dirty = r->dirty;
-            rule_feed_batch(m, r, batch, filter_memo(m, r, batch), now);
+            if (!m->cqb || rule_feed_shared(m, r, batch, now)) rule_feed_batch(m, r, batch, now);
             dirty |= r->dirty && !was_dirty; /* wake the evaluator once per evaluation */
         }
         if (dirty) {
@@ -588,6 +557,10 @@ static char *channel_url(const sql_channel *ch)
 }
 
 /* Builds the payloads of one notification of g (caller holds mu). */
+static int build_notifies_with(alert_mgr *m, const alert_rule *r, const alert_group *g,
+                               const char *state, int64_t now, action *a, const notify_kv *group_kv,
+                               uint32_t gc, const char *const *samples, uint32_t sc);
+
 static int build_notifies(alert_mgr *m, const alert_rule *r, const alert_group *g,
                           const char *state, int64_t now, action *a)
 {
@@ -598,17 +571,30 @@ static int build_notifies(alert_mgr *m, const alert_rule *r, const alert_group *
         group_kv[idx].value = g->values[idx];
     }
     const char *samples[ALERT_MAX_SAMPLES];
+    qr_buf json[ALERT_MAX_SAMPLES];
     uint32_t sc = 0;
     for (uint32_t idx = 0; idx < g->sample_count; idx++) {
         /* oldest first */
         uint32_t pos =
             (g->sample_next + ALERT_MAX_SAMPLES - g->sample_count + idx) % ALERT_MAX_SAMPLES;
         const qr_buf *s = &g->samples[pos];
-        if (s->len && qr_buf_ok(s) && s->len < s->cap) {
-            s->data[s->len] = 0; /* within capacity: a C string for the builder */
-            samples[sc++] = (const char *)s->data;
+        qr_buf_init(&json[sc]);
+        if (s->len && qr_buf_ok(s) && sample_json(s, &json[sc])) {
+            samples[sc] = (const char *)json[sc].data;
+            sc++;
+        } else {
+            qr_buf_fini(&json[sc]);
         }
     }
+    int rc_all = build_notifies_with(m, r, g, state, now, a, group_kv, gc, samples, sc);
+    for (uint32_t idx = 0; idx < sc; idx++) qr_buf_fini(&json[idx]);
+    return rc_all;
+}
+
+static int build_notifies_with(alert_mgr *m, const alert_rule *r, const alert_group *g,
+                               const char *state, int64_t now, action *a, const notify_kv *group_kv,
+                               uint32_t gc, const char *const *samples, uint32_t sc)
+{
     notify_alert na = {
         .rule = r->name,
         .state = state,
@@ -1139,7 +1125,7 @@ static int feed_block(alert_mgr *m, rebuild_ctx *rc, qr_part *p, uint32_t block_
     if (b->count == 0) return 0;
     pthread_mutex_lock(&m->mu);
     int64_t now = mgr_now(m);
-    for (size_t idx = 0; idx < rc->count; idx++) rule_feed_batch(m, rc->rules[idx], b, NULL, now);
+    for (size_t idx = 0; idx < rc->count; idx++) rule_feed_batch(m, rc->rules[idx], b, now);
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
@@ -1418,12 +1404,9 @@ void alert_mgr_close(alert_mgr *m)
         alert_rule_free(r);
         r = next;
     }
-    for (uint32_t idx = 0; idx < m->memo_cap; idx++) qr_buf_fini(&m->memo[idx].rows);
-    for (int l = 0; l < QR_LEVEL_COUNT; l++) qr_buf_fini(&m->bix.level_rows[l]);
-    for (uint32_t idx = 0; idx < m->bix.bucket_cap; idx++) qr_buf_fini(&m->bix.buckets[idx].rows);
-    free(m->bix.buckets);
-    qr_buf_fini(&m->bix.scratch);
-    free(m->memo);
+    cqb_batch_free(m->cqb);
+    free(m->gcache);
+    free(m->gcache_gen);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->ddl_mu);
     pthread_mutex_destroy(&m->mu);

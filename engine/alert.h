@@ -58,6 +58,8 @@ typedef struct alert_mgr_opts {
     notify_opts notify;   /* sender settings */
     const char *base_url; /* for query links in payloads, e.g. "http://127.0.0.1:7070" */
     bool no_thread;       /* tests: no evaluator thread; call alert_mgr_tick */
+    bool per_event;       /* tests: every event through each rule's own filter (the reference
+                           * path), not the per-batch shared evaluation */
     /* tests: the clock (wall time, ns); NULL = qr_now_ns */
     int64_t (*clock)(void *ctx);
     void *clock_ctx;

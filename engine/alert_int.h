@@ -7,6 +7,7 @@
 #include "common/qr_buf.h"
 #include "engine/alert.h"
 #include "engine/cq_agg.h"
+#include "engine/cq_batch.h"
 #include "engine/evfilter.h"
 
 #include <pthread.h>
@@ -56,12 +57,8 @@ struct alert_rule {
     const char *select_text;
     const char *cond_text;
     const sql_alert *al;
-    evf *filter;
-    uint64_t filter_key; /* xxh3 of the WHERE text: rules with equal keys share match results */
-    /* prefilter from top-level AND conjuncts of WHERE (a superset: evf_match decides) */
-    const char *service_eq; /* service = '...', or NULL */
-    uint32_t service_eq_len;
-    uint8_t level_mask; /* bit per qr_level that can match; 0xff = any */
+    evf *filter;     /* the whole WHERE (rebuild, reference path) */
+    cqb_where where; /* the WHERE by conjunct: shared per batch with the other rules */
     uint32_t agg_count;
     cq_agg_spec *aggs;
     const sql_expr **agg_calls; /* the call each spec came from (to match in WHEN) */

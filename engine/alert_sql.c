@@ -409,63 +409,13 @@ int alert_when_eval(const alert_rule *r, const double *vals, const bool *has)
     return !v.null && v.v != 0;
 }
 
-/* ---- prefilter ----------------------------------------------------------------------------- */
-
-/* Levels a comparison `level OP lv` can accept, by severity; UNKNOWN (0) always stays in
- * (the mask is a superset: the filter decides). */
-static uint8_t level_mask_for(sql_op op, uint8_t lv)
-{
-    uint8_t mask = 1;
-    for (uint8_t l = 1; l < QR_LEVEL_COUNT; l++) {
-        bool in = op == SQL_OP_EQ   ? l == lv
-                  : op == SQL_OP_NE ? l != lv
-                  : op == SQL_OP_GE ? l >= lv
-                  : op == SQL_OP_GT ? l > lv
-                  : op == SQL_OP_LE ? l <= lv
-                  : op == SQL_OP_LT ? l < lv
-                                    : true;
-        if (in) mask |= (uint8_t)(1u << l);
-    }
-    return mask;
-}
-
-static void prefilter_conjunct(alert_rule *r, const sql_expr *e)
-{
-    if (e->kind != SQL_EXPR_BINARY || e->u.binary.negated) return;
-    const sql_expr *lhs = e->u.binary.lhs, *rhs = e->u.binary.rhs;
-    if (lhs->kind != SQL_EXPR_FIELD) return;
-    if (strcmp(lhs->u.name.s, "service") == 0 && e->u.binary.op == SQL_OP_EQ &&
-        rhs->kind == SQL_EXPR_STRING) {
-        r->service_eq = rhs->u.str.s;
-        r->service_eq_len = rhs->u.str.len;
-        return;
-    }
-    if (strcmp(lhs->u.name.s, "level") != 0 || e->u.binary.op > SQL_OP_GE) return;
-    qr_level lv;
-    if (rhs->kind == SQL_EXPR_LEVEL)
-        lv = (qr_level)rhs->u.level;
-    else if (rhs->kind != SQL_EXPR_STRING || !qr_level_parse(rhs->u.str.s, rhs->u.str.len, &lv))
-        return;
-    r->level_mask &= level_mask_for(e->u.binary.op, (uint8_t)lv);
-}
-
-static void prefilter_compile(alert_rule *r, const sql_expr *where)
-{
-    r->level_mask = 0xff;
-    if (!where) return;
-    if (where->kind == SQL_EXPR_AND)
-        for (uint32_t idx = 0; idx < where->u.list.count; idx++)
-            prefilter_conjunct(r, where->u.list.items[idx]);
-    else
-        prefilter_conjunct(r, where);
-}
-
 /* ---- compile ------------------------------------------------------------------------------- */
 
 void alert_rule_free(alert_rule *r)
 {
     if (!r) return;
     evf_free(r->filter);
+    cqb_where_fini(&r->where);
     for (uint32_t gi = 0; gi < r->group_cap; gi++) {
         alert_group *g = r->groups ? r->groups[gi] : NULL;
         if (g) alert_group_free(r, g);
@@ -633,15 +583,7 @@ int alert_rule_compile(const char *tenant, const char *text, db_snapshot *snap, 
     /* WHERE */
     if ((rc = check_fields(snap, s->where, d))) goto fail;
     if ((rc = evf_compile_where(copy, s->where, &r->filter, d))) goto fail;
-    prefilter_compile(r, s->where);
-    {
-        qr_buf w;
-        qr_buf_init(&w);
-        if (s->where) sql_print_expr(s->where, &w);
-        r->filter_key = qr_buf_ok(&w) ? qr_hash64(w.data ? (const char *)w.data : "", w.len)
-                                      : (uint64_t)(uintptr_t)r; /* unique: never shared */
-        qr_buf_fini(&w);
-    }
+    if ((rc = cqb_where_compile(copy, s->where, &r->where, d))) goto fail;
     /* channels */
     for (uint32_t idx = 0; idx < al->channel_count; idx++) {
         const sql_channel *ch = &al->channels[idx];

@@ -277,18 +277,10 @@ int cq_agg_add_value(const cq_agg_spec *s, cq_agg_state *st, const exec_value *v
     }
 }
 
-/* The event's value of a column, as the engine reads it from a segment. */
-static exec_value event_column(const qr_batch *b, const qr_event *e, const char *name)
+exec_value cq_agg_field_value(const qr_batch *b, const qr_event *e, const char *name, size_t len)
 {
     exec_value v;
     memset(&v, 0, sizeof v);
-    if (!strcmp(name, "service") || !strcmp(name, "host") || !strcmp(name, "msg")) {
-        v.type = EXEC_STRING;
-        v.v.s = name[0] == 's' ? e->service : name[0] == 'h' ? e->host : e->msg;
-        return v;
-    }
-    if (!strcmp(name, "level")) return ev_int(EXEC_LEVEL, e->level);
-    size_t len = strlen(name);
     const qr_field *fs = qr_event_fields(b, e);
     for (uint32_t idx = 0; idx < e->field_count; idx++) {
         const qr_field *f = &fs[idx];
@@ -315,13 +307,32 @@ static exec_value event_column(const qr_batch *b, const qr_event *e, const char 
     return v;
 }
 
+bool cq_agg_name_is_label(const char *name)
+{
+    return !strcmp(name, "service") || !strcmp(name, "host") || !strcmp(name, "msg") ||
+           !strcmp(name, "level");
+}
+
+exec_value cq_agg_event_value(const qr_batch *b, const qr_event *e, const char *name)
+{
+    exec_value v;
+    memset(&v, 0, sizeof v);
+    if (!strcmp(name, "service") || !strcmp(name, "host") || !strcmp(name, "msg")) {
+        v.type = EXEC_STRING;
+        v.v.s = name[0] == 's' ? e->service : name[0] == 'h' ? e->host : e->msg;
+        return v;
+    }
+    if (!strcmp(name, "level")) return ev_int(EXEC_LEVEL, e->level);
+    return cq_agg_field_value(b, e, name, strlen(name));
+}
+
 int cq_agg_add_event(const cq_agg_spec *s, cq_agg_state *st, const qr_batch *b, const qr_event *e)
 {
     if (s->kind == CQ_AGG_COUNT_STAR) {
         st->count++;
         return 0;
     }
-    exec_value v = event_column(b, e, s->field);
+    exec_value v = cq_agg_event_value(b, e, s->field);
     return cq_agg_add_value(s, st, &v);
 }
 

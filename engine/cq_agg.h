@@ -60,6 +60,14 @@ cq_agg_state *cq_agg_new(const cq_agg_spec *s);
 void cq_agg_free(cq_agg_state *st);
 /* Adds one event (its value of the spec's column; NULL/absent adds nothing but count(*)). */
 int cq_agg_add_event(const cq_agg_spec *s, cq_agg_state *st, const qr_batch *b, const qr_event *e);
+/* The event's value of a column as the engine reads it from a segment (what add_event adds):
+ * service, host, msg (STRING), level (LEVEL) or a field; NULL when absent. Strings point into
+ * the batch. */
+exec_value cq_agg_event_value(const qr_batch *b, const qr_event *e, const char *name);
+/* The same for a name that is not service, host, msg or level (cq_agg_name_is_label false):
+ * the event's field of that name (len bytes), NULL when absent. */
+exec_value cq_agg_field_value(const qr_batch *b, const qr_event *e, const char *name, size_t len);
+bool cq_agg_name_is_label(const char *name);
 /* Adds one value as the engine gives it (a cell of a raw query: backfill/rebuild). */
 int cq_agg_add_value(const cq_agg_spec *s, cq_agg_state *st, const exec_value *v);
 /* count(*) += n (e.g. from block metadata). */

@@ -8,6 +8,9 @@
 #include "storage/tokenize.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -935,6 +938,141 @@ static bool search_may(const sql_search *s, const evf_toks *t)
     }
 }
 
+/* How rare a lower-cased token byte is in text: English letter frequency order (e most
+ * common); digits and other bytes count as rare. */
+static const uint8_t byte_rarity[256] = {
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 3,  20, 12, 11, 1,  15, 17, 9,  5,  24, 22, 10, 14, 6,  4,  16, 25, 8,  7,  2,  13, 21, 18,
+    23, 19, 26, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+};
+
+/* False only when text cannot hold tok as a token: a token is a run of token bytes,
+ * ASCII-lower-cased (storage/tokenize.h), so a token equal to tok (or cut to tok's length,
+ * which is at most QR_TOKEN_MAX_BYTES) appears in text as tok's bytes up to ASCII case. No
+ * allocation, no tokenizing: two memchr scans for tok's first byte and a compare per hit. */
+static bool text_may_have(const char *text, size_t len, const char *tok, size_t tok_len)
+{
+    if (tok_len == 0 || tok_len > QR_TOKEN_MAX_BYTES) return true;
+    for (size_t idx = 0; idx < tok_len; idx++)
+        if (!qr_token_byte[(uint8_t)tok[idx]]) return true; /* not one token: say maybe */
+    if (len < tok_len) return false;
+    /* scan for the token's least common pair of adjacent bytes (or its one byte): fewer
+     * candidates to compare */
+    size_t at = 0;
+    unsigned best = 0;
+    for (size_t idx = 0; idx + 1 < tok_len; idx++) {
+        unsigned rank = byte_rarity[qr_token_fold[(uint8_t)tok[idx]]] +
+                        byte_rarity[qr_token_fold[(uint8_t)tok[idx + 1]]];
+        if (rank > best) {
+            best = rank;
+            at = idx;
+        }
+    }
+    bool pair = tok_len >= 2;
+    /* candidates: positions whose bytes equal tok[at] (and tok[at + 1]) up to ASCII case,
+     * found 8 at a time as the zero bytes of (word | 0x20..) ^ (byte | 0x20)..; every
+     * occurrence is a candidate (folding only sets bit 0x20 of ASCII letters), the compare
+     * decides */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    const uint64_t lower = 0x2020202020202020ULL;
+    uint8_t c1 = (uint8_t)(qr_token_fold[(uint8_t)tok[at]] | 0x20);
+    uint8_t c2 = pair ? (uint8_t)(qr_token_fold[(uint8_t)tok[at + 1]] | 0x20) : 0;
+    uint64_t want1 = ones * c1, want2 = ones * c2;
+    size_t pos = at, end = len - tok_len + at + 1; /* tok[at] sits at text[pos], pos < end */
+#ifdef __SSE2__
+    /* 16 positions a step: bytes | 0x20 compared with both wanted bytes (a pair reads
+     * text[pos + 16], within the text while pos + 16 < end) */
+    const __m128i lo16 = _mm_set1_epi8(0x20), w1 = _mm_set1_epi8((char)c1),
+                  w2 = _mm_set1_epi8((char)c2);
+    while (end - pos >= 16) {
+        __m128i a =
+            _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(text + pos)), lo16);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, w1));
+        if (pair && mask) {
+            __m128i b2 = _mm_or_si128(
+                _mm_loadu_si128((const __m128i *)(const void *)(text + pos + 1)), lo16);
+            mask &= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b2, w2));
+        }
+        while (mask) {
+            size_t k = (size_t)__builtin_ctz(mask);
+            mask &= mask - 1;
+            const char *start = text + pos + k - at;
+            size_t m = 0;
+            while (m < tok_len &&
+                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
+                m++;
+            if (m == tok_len) return true;
+        }
+        pos += 16;
+    }
+#endif
+    while (pos < end) {
+        uint64_t hits = 0;
+        size_t span = end - pos < 8 ? end - pos : 8;
+        /* byte k of a loaded word at bits 8k: little-endian; a pair reads text[pos + 8] */
+        if (span == 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+            uint64_t w;
+            memcpy(&w, text + pos, 8);
+            uint64_t v = (w | lower) ^ want1;
+            hits = (v - ones) & ~v & highs;
+            if (pair && hits) {
+                memcpy(&w, text + pos + 1, 8);
+                v = (w | lower) ^ want2;
+                hits &= (v - ones) & ~v & highs;
+            }
+        } else {
+            for (size_t k = 0; k < span; k++)
+                if (((uint8_t)text[pos + k] | 0x20) == c1 &&
+                    (!pair || ((uint8_t)text[pos + k + 1] | 0x20) == c2))
+                    hits |= 0x80ULL << (8 * k);
+        }
+        while (hits) {
+            size_t k = (size_t)__builtin_ctzll(hits) / 8;
+            hits &= hits - 1;
+            const char *start = text + pos + k - at;
+            size_t m = 0;
+            while (m < tok_len &&
+                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
+                m++;
+            if (m == tok_len) return true;
+        }
+        pos += span;
+    }
+    return false;
+}
+
+/* False only when the search cannot match text (text_may_have per term and phrase token).
+ * Prefixes, regexes, field:value and NOT say "maybe". */
+static bool search_may_text(const sql_search *s, const char *text, size_t len)
+{
+    switch (s->kind) {
+    case SQL_SEARCH_TERM:
+        return text_may_have(text, len, s->text, s->text_len);
+    case SQL_SEARCH_PHRASE:
+        for (uint32_t idx = 0; idx < s->token_count; idx++)
+            if (!text_may_have(text, len, s->tokens[idx], strlen(s->tokens[idx]))) return false;
+        return true;
+    case SQL_SEARCH_AND:
+        for (uint32_t idx = 0; idx < s->child_count; idx++)
+            if (!search_may_text(s->children[idx], text, len)) return false;
+        return true;
+    case SQL_SEARCH_OR:
+        for (uint32_t idx = 0; idx < s->child_count; idx++)
+            if (search_may_text(s->children[idx], text, len)) return true;
+        return false;
+    default:
+        return true;
+    }
+}
+
 static int eval_node(evf *f, const evf_node *n, const qr_batch *b, const qr_event *e)
 {
     switch (n->kind) {
@@ -990,6 +1128,8 @@ static int eval_node(evf *f, const evf_node *n, const qr_batch *b, const qr_even
         ev_val v;
         if (!event_value(b, e, n, &v)) return TV_NULL;
         if (v.kind == CV_STR) { /* most events lack the words: say so without tokenizing */
+            if (!search_may_text(n->search, v.s.ptr ? v.s.ptr : "", v.s.len))
+                return n->negated ? TV_TRUE : TV_FALSE;
             const evf_toks *t = toks_of(v.s);
             if (t && !search_may(n->search, t)) return n->negated ? TV_TRUE : TV_FALSE;
         }

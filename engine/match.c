@@ -8,7 +8,9 @@
  *                                                               hash, a superset: verified)
  *   prefix*  OR of postings(t) for t in terms_with_prefix       exact
  *            (a sparse index lists only some terms: every row)  not exact
- *   "phrase" AND of its tokens' postings                        exact only for one token
+ *   "phrase" AND of its tokens' postings                        exact for one token, or
+ *                                                               where the segment's
+ *                                                               adjacency pairs say so
  *   /regex/, field:value   every row                            not exact
  *   a AND b  intersection; a OR b union      exact when both are
  *   NOT a    all rows minus a when a is exact, else all rows    exact when a is
@@ -166,6 +168,12 @@ static int cand(exec_ctx *q, qr_part *p, const ms_node *m, roaring_bitmap_t **ou
             if (roaring_bitmap_is_empty(acc)) break;
         }
         if (!acc && !rc) acc = bm_all(p);
+        /* Words that, wherever they meet in this segment, stand next to each other: the
+         * intersection is the answer (storage/phrase.h). */
+        if (!rc && !*exact && m->token_count >= 2 && p->postings_exact &&
+            qr_part_phrase_exact(p, (const char *const *)m->tokens, m->token_lens,
+                                 m->token_count))
+            *exact = true;
         break;
     case SQL_SEARCH_REGEX:
     case SQL_SEARCH_FIELD:

@@ -256,104 +256,104 @@ static void late_add(rollup *r, int64_t t)
 /* First bucket start that is still open. */
 static int64_t first_open_t(const rollup *r) { return r->closed_through_ns; }
 
-/* Events of a batch in classes of equal (service, level), or (service, host, level) for the
- * rollups that read host, computed once per batch for every rollup: a filter that reads only
- * those is evaluated once per class, and a window keyed by them is found once per class and
- * bucket. */
-#define RU_CLASS_MAX 1024
-#define RU_CLASS_SLOTS 4096 /* open addressing over the class hashes */
+/* The observer shares one cq_batch among the rollups of a batch: each distinct WHERE conjunct
+ * is evaluated once per batch (once per label class when it reads only labels), each column an
+ * aggregate reads is looked up once per event, and the events are in label classes (equal
+ * service, host, level) so that a window keyed by labels only is found once per class and
+ * bucket. Per rollup what remains is the AND of its conjuncts' bitmaps and, per matching
+ * event, the window (cached per class) and the aggregate updates — in event order, so the
+ * states are exactly those of the per-event path (event_add). */
+typedef struct win_cache {
+    ru_win *w;
+    int64_t t;
+    uint32_t gen; /* == the rollup's turn in this batch: valid */
+} win_cache;
 
-typedef struct batch_classes {
-    bool done;
-    bool with_host;
-    uint16_t *cls; /* per event; NULL: too many classes (or no memory): per-event path */
-    uint32_t count;
-    uint32_t rep[RU_CLASS_MAX]; /* an event of each class */
-} batch_classes;
-
-static bool same_class(const qr_event *a, const qr_event *b, bool with_host)
-{
-    return a->level == b->level && a->service.len == b->service.len &&
-           (a->service.ptr == b->service.ptr ||
-            !memcmp(a->service.ptr, b->service.ptr, a->service.len)) &&
-           (!with_host ||
-            (a->host.len == b->host.len &&
-             (a->host.ptr == b->host.ptr || !memcmp(a->host.ptr, b->host.ptr, a->host.len))));
-}
-
-static void classes_compute(const qr_batch *b, batch_classes *bc)
-{
-    bc->done = true;
-    bc->count = 0;
-    bc->cls = b->count ? malloc(b->count * sizeof *bc->cls) : NULL;
-    uint16_t *slots = bc->cls ? calloc(RU_CLASS_SLOTS, sizeof *slots) : NULL; /* class + 1 */
-    if (!slots) {
-        free(bc->cls);
-        bc->cls = NULL;
-        return;
-    }
-    uint16_t prev = 0;
-    for (size_t idx = 0; idx < b->count; idx++) {
-        const qr_event *e = &b->events[idx];
-        if (idx && same_class(e, &b->events[bc->rep[prev]], bc->with_host)) {
-            bc->cls[idx] = prev; /* the common case: a run of one source */
-            continue;
-        }
-        uint64_t h = qr_hash64_seed(e->service.ptr, e->service.len, e->level);
-        if (bc->with_host) h ^= qr_hash64(e->host.ptr, e->host.len) * 0x9e3779b97f4a7c15ULL;
-        size_t pos = h & (RU_CLASS_SLOTS - 1);
-        uint16_t c = UINT16_MAX;
-        while (slots[pos]) {
-            if (same_class(e, &b->events[bc->rep[slots[pos] - 1]], bc->with_host)) {
-                c = (uint16_t)(slots[pos] - 1);
-                break;
-            }
-            pos = (pos + 1) & (RU_CLASS_SLOTS - 1);
-        }
-        if (c == UINT16_MAX) {
-            if (bc->count == RU_CLASS_MAX) {
-                free(bc->cls);
-                bc->cls = NULL;
-                break;
-            }
-            c = (uint16_t)bc->count;
-            bc->rep[bc->count++] = (uint32_t)idx;
-            slots[pos] = (uint16_t)(c + 1);
-        }
-        bc->cls[idx] = c;
-        prev = c;
-    }
-    free(slots);
-}
-
-/* One rollup over a batch whose events have classes (filter and/or window by class). */
-static void observe_classes(rollup *r, const qr_batch *batch, const batch_classes *bc)
+/* One rollup over a batch through the shared context. QR_ENOMEM: nothing was added (the caller
+ * takes the per-event path). */
+/* A rollup whose filter reads only labels and whose windows are keyed by labels only, over
+ * the batch's (class, bucket) groups shared with the other rollups of the interval: per group
+ * one window lookup and count(*) += the group's size; other aggregates add the group's events
+ * in batch order. Every window sees the same adds in the same order as event by event (and
+ * new windows and late buckets appear in the same order). QR_ENOMEM / QR_ELIMIT: nothing was
+ * added. */
+static int observe_groups(rollup *r, cqb_batch *x, const qr_batch *batch, bool with_host,
+                          const exec_value *const *vals)
 {
     const ru_def *def = &r->def;
-    uint8_t pass[RU_CLASS_MAX];
-    bool any = false;
-    bool filter_by_class = !(bc->with_host ? def->where_other_h : def->where_other);
-    bool win_by_class = bc->with_host ? def->labels_slh : def->labels_sl;
-    for (uint32_t c = 0; c < bc->count; c++) {
-        pass[c] = !filter_by_class || !r->filter ||
-                  evf_match(r->filter, batch, &batch->events[bc->rep[c]]) == 1;
-        any |= pass[c];
+    cqb_groups g;
+    uint8_t pass[CQB_CLASS_MAX];
+    int rc = cqb_batch_groups(x, with_host, def->interval_ns, &g);
+    if (!rc) rc = cqb_batch_class_pass(x, &def->where, with_host, pass);
+    if (rc) return rc;
+    int64_t first = first_open_t(r);
+    for (size_t gi = 0; gi < g.n; gi++) {
+        if (!pass[g.cls[gi]]) continue;
+        int64_t t = g.t[gi];
+        uint32_t lo = g.off[gi], hi = g.off[gi + 1];
+        if (t < first) {
+            for (uint32_t k = lo; k < hi; k++) late_add(r, t);
+            continue;
+        }
+        const qr_event *e = &batch->events[g.rows[lo]];
+        qr_buf_clear(&r->key);
+        for (uint32_t li = 0; li < def->label_count; li++) {
+            exec_value v;
+            label_value(&def->labels[li], batch, e, &v);
+            ru_key_add(&r->key, &v);
+        }
+        int err = 0;
+        ru_win *w = qr_buf_ok(&r->key)
+                        ? ru_table_get(&r->open, def, t, r->key.data, (uint32_t)r->key.len, &err)
+                        : NULL;
+        if (!w) continue; /* out of memory: the window misses the events */
+        for (uint32_t ai = 0; ai < def->agg_count; ai++) {
+            const cq_agg_spec *sp = &def->aggs[ai].spec;
+            if (sp->kind == CQ_AGG_COUNT_STAR) {
+                cq_agg_add_count(sp, w->st[ai], hi - lo);
+                continue;
+            }
+            for (uint32_t k = lo; k < hi; k++)
+                cq_agg_add_value(sp, w->st[ai], &vals[ai][g.rows[k]]);
+        }
     }
-    if (!any) return;
-    struct {
-        ru_win *w;
-        int64_t t;
-    } cache[RU_CLASS_MAX];
-    for (uint32_t c = 0; c < bc->count; c++) cache[c].w = NULL;
+    return 0;
+}
+
+static int observe_shared(rollup *r, cqb_batch *x, const qr_batch *batch, win_cache *cache,
+                          uint32_t gen)
+{
+    const ru_def *def = &r->def;
+    const exec_value *vals[RU_MAX_COLUMNS];
+    for (uint32_t ai = 0; ai < def->agg_count; ai++) {
+        const cq_agg_spec *sp = &def->aggs[ai].spec;
+        vals[ai] = NULL;
+        if (sp->kind != CQ_AGG_COUNT_STAR && !(vals[ai] = cqb_batch_column(x, sp->field)))
+            return QR_ENOMEM;
+    }
+    if (cache && def->labels_slh) { /* whole label classes: by (class, bucket) group */
+        bool with_host = !def->labels_sl;
+        for (uint32_t ci = 0; ci < def->where.count; ci++)
+            with_host |= def->where.conj[ci].reads_host;
+        if (cqb_where_by_class(&def->where, with_host) &&
+            !observe_groups(r, x, batch, with_host, vals))
+            return 0;
+    }
+    const uint32_t *rows;
+    size_t n;
+    if (cqb_batch_select(x, &def->where, &rows, &n)) return QR_ENOMEM;
+    if (!n) return 0;
+    uint32_t ncls = 0;
+    const uint16_t *cls = NULL; /* windows keyed by labels only: cached per class */
+    if (cache && def->labels_slh) cls = cqb_batch_classes(x, !def->labels_sl, &ncls);
     int64_t first = first_open_t(r), iv = def->interval_ns;
-    for (size_t ei = 0; ei < batch->count; ei++) {
-        uint16_t c = bc->cls[ei];
-        if (!pass[c]) continue;
+    for (size_t ri = 0; ri < n; ri++) {
+        uint32_t ei = rows[ri];
         const qr_event *e = &batch->events[ei];
-        if (!filter_by_class && r->filter && evf_match(r->filter, batch, e) != 1) continue;
+        win_cache *wc = cls ? &cache[cls[ei]] : NULL;
         ru_win *w = NULL;
-        if (win_by_class && cache[c].w && e->ts_ns >= cache[c].t && e->ts_ns - cache[c].t < iv) {
-            w = cache[c].w;
+        if (wc && wc->gen == gen && e->ts_ns >= wc->t && e->ts_ns - wc->t < iv) {
+            w = wc->w;
         } else {
             int64_t t = ru_bucket(e->ts_ns, iv);
             if (t < first) {
@@ -370,14 +370,46 @@ static void observe_classes(rollup *r, const qr_batch *batch, const batch_classe
             if (qr_buf_ok(&r->key))
                 w = ru_table_get(&r->open, def, t, r->key.data, (uint32_t)r->key.len, &err);
             if (!w) continue; /* out of memory: the window misses the event */
-            if (win_by_class) {
-                cache[c].w = w;
-                cache[c].t = t;
+            if (wc) {
+                wc->w = w;
+                wc->t = t;
+                wc->gen = gen;
             }
         }
-        for (uint32_t ai = 0; ai < def->agg_count; ai++)
-            cq_agg_add_event(&def->aggs[ai].spec, w->st[ai], batch, e);
+        for (uint32_t ai = 0; ai < def->agg_count; ai++) {
+            const cq_agg_spec *sp = &def->aggs[ai].spec;
+            if (sp->kind == CQ_AGG_COUNT_STAR)
+                cq_agg_add_count(sp, w->st[ai], 1);
+            else
+                cq_agg_add_value(sp, w->st[ai], &vals[ai][ei]);
+        }
     }
+    return 0;
+}
+
+/* The per-batch scratch: the manager's when free, else a new one (*own). */
+static void scratch_take(rollup_mgr *m, cqb_batch **x, win_cache **cache, bool *own)
+{
+    *own = pthread_mutex_trylock(&m->scratch_mu) != 0;
+    if (!*own) {
+        if (!m->scratch_cqb) m->scratch_cqb = cqb_batch_new();
+        if (!m->scratch_cache) m->scratch_cache = calloc(CQB_CLASS_MAX, sizeof *m->scratch_cache);
+        *x = m->scratch_cqb;
+        *cache = m->scratch_cache;
+        return;
+    }
+    *x = cqb_batch_new();
+    *cache = calloc(CQB_CLASS_MAX, sizeof **cache);
+}
+
+static void scratch_give(rollup_mgr *m, cqb_batch *x, win_cache *cache, bool own)
+{
+    if (!own) {
+        pthread_mutex_unlock(&m->scratch_mu);
+        return;
+    }
+    cqb_batch_free(x);
+    free(cache);
 }
 
 static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64_t lsn)
@@ -385,32 +417,29 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
     (void)lsn;
     rollup_mgr *m = ctx;
     const char *tn = tenant ? tenant : DB_DEFAULT_TENANT;
-    /* class sets are computed on first need; the structs are large: heap, once per batch */
-    batch_classes *sets[2] = {NULL, NULL}; /* [0] (service, level), [1] with host */
+    cqb_batch *x = NULL;
+    win_cache *cache = NULL;
+    bool taken = false, own = false;
+    uint32_t gen = 0;
     pthread_rwlock_rdlock(&m->list_lock);
     for (size_t idx = 0; idx < m->count; idx++) {
         rollup *r = m->list[idx];
         if (strcmp(r->def.tenant, tn) != 0) continue;
-        const ru_def *def = &r->def;
-        int h = def->uses_host ? 1 : 0;
-        bool useful = h ? (!def->where_other_h && r->filter) || def->labels_slh
-                        : (!def->where_other && r->filter) || def->labels_sl;
-        batch_classes *bc = NULL;
-        if (useful) {
-            if (!sets[h]) {
-                sets[h] = malloc(sizeof *sets[h]);
-                if (sets[h]) {
-                    sets[h]->with_host = h == 1;
-                    classes_compute(batch, sets[h]);
-                }
+        if (!taken && !m->opts.per_event) { /* on first need */
+            taken = true;
+            scratch_take(m, &x, &cache, &own);
+            if (x) cqb_batch_begin(x, batch);
+            /* turns count on across batches (entries of an earlier batch never match) */
+            gen = own ? 0 : m->scratch_gen;
+            if (cache && gen > UINT32_MAX - 2 * (uint32_t)m->count - 2) {
+                for (uint32_t c = 0; c < CQB_CLASS_MAX; c++) cache[c].gen = 0;
+                gen = 0;
             }
-            bc = sets[h] && sets[h]->cls ? sets[h] : NULL;
         }
+        const ru_def *def = &r->def;
         pthread_mutex_lock(&r->mu);
         if (r->registered && !r->dropped) {
-            if (bc) {
-                observe_classes(r, batch, bc);
-            } else {
+            if (!x || observe_shared(r, x, batch, cache, ++gen)) {
                 int64_t first = first_open_t(r);
                 for (size_t ei = 0; ei < batch->count; ei++) {
                     int64_t t = 0;
@@ -424,11 +453,9 @@ static void observe(void *ctx, const char *tenant, const qr_batch *batch, uint64
         }
         pthread_mutex_unlock(&r->mu);
     }
+    if (taken && !own) m->scratch_gen = gen; /* still under scratch_mu */
     pthread_rwlock_unlock(&m->list_lock);
-    for (int k = 0; k < 2; k++) {
-        if (sets[k]) free(sets[k]->cls);
-        free(sets[k]);
-    }
+    if (taken) scratch_give(m, x, cache, own);
 }
 
 /* ---- rollup objects ------------------------------------------------------------------------- */
@@ -1254,6 +1281,7 @@ int rollup_mgr_open(db_t *db, const rollup_opts *opts, rollup_mgr **out, qr_diag
     if (opts) m->opts = *opts;
     pthread_rwlock_init(&m->list_lock, NULL);
     pthread_mutex_init(&m->tick_mu, NULL);
+    pthread_mutex_init(&m->scratch_mu, NULL);
     pthread_cond_init(&m->tick_cv, NULL);
     char **tenants = NULL;
     size_t tenant_n = 0;
@@ -1339,6 +1367,9 @@ void rollup_mgr_close(rollup_mgr *m)
      * reads the (empty) list. db_close ends that; the caller closes the db right after. */
     pthread_mutex_destroy(&m->tick_mu);
     pthread_cond_destroy(&m->tick_cv);
+    pthread_mutex_destroy(&m->scratch_mu);
+    cqb_batch_free(m->scratch_cqb);
+    free(m->scratch_cache);
     free(m);
 }
 

@@ -42,6 +42,8 @@ typedef struct rollup_opts {
     void *clock_ctx;
     uint32_t tick_ms; /* how often the background thread closes windows; 0 = 500 */
     bool no_thread;   /* no background thread: the caller calls rollup_mgr_tick (tests) */
+    bool per_event;   /* tests: every event through each rollup's own filter (the reference
+                       * path), not the per-batch shared evaluation */
 } rollup_opts;
 
 /* Loads every tenant's rollup definitions and closed windows, registers the manager as an

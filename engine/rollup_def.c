@@ -279,6 +279,11 @@ int ru_def_compile(const char *text, const char *tenant, db_snapshot *snap, ru_d
     if (!rc && filter) {
         /* positions point into the arena's copy of the text, which equals text */
         rc = evf_compile_where(text, stmt->u.rollup->select->where, filter, d);
+        if (!rc) rc = cqb_where_compile(text, stmt->u.rollup->select->where, &def->where, d);
+        if (rc) {
+            evf_free(*filter);
+            *filter = NULL;
+        }
     }
     if (rc) ru_def_fini(def);
     return rc;
@@ -286,6 +291,7 @@ int ru_def_compile(const char *text, const char *tenant, db_snapshot *snap, ru_d
 
 void ru_def_fini(ru_def *def)
 {
+    cqb_where_fini(&def->where);
     free(def->text);
     for (uint32_t idx = 0; idx < def->conj_count; idx++) free(def->conj_texts[idx]);
     free(def->conj_texts);

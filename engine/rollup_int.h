@@ -9,6 +9,7 @@
 
 #include "common/qr_buf.h"
 #include "engine/cq_agg.h"
+#include "engine/cq_batch.h"
 #include "engine/engine.h"
 #include "engine/evfilter.h"
 #include "engine/rollup.h"
@@ -81,6 +82,7 @@ typedef struct ru_def {
     uint32_t field_count;
     char **fields;   /* fields the filter, labels and aggregates read (malloc) */
     qr_arena *arena; /* the parsed statement: a compiled filter points into it */
+    cqb_where where; /* the WHERE by conjunct (compiled with the filter) */
 } ru_def;
 
 /* Compiles the CREATE ROLLUP statement text: checks aggregates and (when snap has rows) that
@@ -178,6 +180,12 @@ struct rollup_mgr {
     pthread_mutex_t tick_mu;
     pthread_cond_t tick_cv;
     bool stop;
+    /* the observer's per-batch scratch, reused by whichever call holds scratch_mu (a call
+     * that finds it busy, another tenant's ingest, allocates its own) */
+    pthread_mutex_t scratch_mu;
+    cqb_batch *scratch_cqb;
+    struct win_cache *scratch_cache; /* CQB_CLASS_MAX */
+    uint32_t scratch_gen;            /* the last rollup turn given out with scratch_cache */
 };
 
 int64_t ru_now(const rollup_mgr *m);

@@ -17,6 +17,7 @@ seg_write_opts compact_seg_opts(int zstd_level, uint32_t msg_frame_bytes)
     o.msg_frame_bytes = msg_frame_bytes ? msg_frame_bytes : COMPACT_MSG_FRAME_BYTES;
     o.sparse_index = true;
     o.msg_inline_lengths = true;
+    o.phrase_pairs = SEG_PHRASE_CHECKED;
     return o;
 }
 

@@ -107,6 +107,9 @@ typedef struct qr_part_ops {
     /* Terms starting with prefix, in byte order. QR_ENOTFOUND without an inverted index. */
     int (*terms_with_prefix)(qr_part *p, const char *prefix, size_t len, qr_term_fn fn, void *ctx,
                              qr_diag *d);
+    /* True when the rows holding every token of the phrase (n >= 2, lower-cased) are exactly
+     * the rows holding the phrase (storage/phrase.h). NULL: never. */
+    bool (*phrase_exact)(qr_part *p, const char *const *tokens, const uint32_t *lens, uint32_t n);
     void (*destroy)(qr_part *p);
 } qr_part_ops;
 
@@ -172,6 +175,11 @@ static inline int qr_part_postings(qr_part *p, const char *term, size_t len, roa
                                    qr_diag *d)
 {
     return p->ops->postings(p, term, len, out, d);
+}
+static inline bool qr_part_phrase_exact(qr_part *p, const char *const *tokens,
+                                        const uint32_t *lens, uint32_t n)
+{
+    return p->ops->phrase_exact && p->ops->phrase_exact(p, tokens, lens, n);
 }
 static inline int qr_part_terms_with_prefix(qr_part *p, const char *prefix, size_t len,
                                             qr_term_fn fn, void *ctx, qr_diag *d)

@@ -74,6 +74,8 @@ enum { SEG_FIELD_PLAIN = 0, SEG_FIELD_DICT = 1 };
 /* Open flags for seg_open_ex. SEG_OPEN_NO_CHECKSUMS is for the fuzzer only: it lets random
  * bytes reach the structural decoders, which must stay safe without checksums. */
 #define SEG_OPEN_NO_CHECKSUMS 1u
+/* footer has_index: flag for the adjacency pairs ref after the index ref */
+#define SEG_INDEX_PHRASE 4u
 
 int seg_open_ex(const char *path, unsigned flags, qr_part **out, qr_diag *d);
 

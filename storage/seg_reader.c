@@ -19,6 +19,7 @@
 #include "storage/bloom.h"
 #include "storage/codec.h"
 #include "storage/invidx.h"
+#include "storage/phrase.h"
 #include "storage/seg_int.h"
 #include "storage/tokenize.h"
 
@@ -76,7 +77,10 @@ typedef struct seg_reader {
     invidx ix;                   /* valid once ix_state is IX_OK */
     atomic_int ix_state;         /* IX_UNOPENED / IX_OK / IX_BAD; moves once, under ix_mu */
     uint64_t ix_bad_off;         /* where the index header is bad, for IX_BAD */
-    pthread_mutex_t ix_mu;       /* serialises the one invidx_open */
+    pthread_mutex_t ix_mu;       /* serialises the one invidx_open (and phrase_pairs_open) */
+    seg_ref ph_ref;              /* adjacency pairs (has_index | SEG_INDEX_PHRASE), len 0: none */
+    phrase_pairs ph;             /* valid once ph_state is IX_OK */
+    atomic_int ph_state;         /* IX_UNOPENED / IX_OK / IX_BAD, like ix_state */
     atomic_uchar *bloom_state;   /* 0 unknown, 1 good, 2 bad */
     atomic_bool unlink_on_close; /* replaced by compaction: remove the file at the last unref */
 } seg_reader;
@@ -862,6 +866,28 @@ static int op_postings(qr_part *p, const char *term, size_t len, roaring_bitmap_
     return rc;
 }
 
+/* A damaged pairs blob claims nothing (rows are then verified); seg_verify reports it. */
+static bool op_phrase_exact(qr_part *p, const char *const *tokens, const uint32_t *lens,
+                            uint32_t n)
+{
+    seg_reader *s = impl(p);
+    if (!s->ph_ref.len) return false;
+    int state = atomic_load_explicit(&s->ph_state, memory_order_acquire);
+    if (state == IX_UNOPENED) {
+        pthread_mutex_lock(&s->ix_mu);
+        state = atomic_load_explicit(&s->ph_state, memory_order_relaxed);
+        if (state == IX_UNOPENED) {
+            state = crc_ok(s, &s->ph_ref) && phrase_pairs_open(&s->ph, s->map + s->ph_ref.off,
+                                                               (size_t)s->ph_ref.len, NULL) == 0
+                        ? IX_OK
+                        : IX_BAD;
+            atomic_store_explicit(&s->ph_state, state, memory_order_release);
+        }
+        pthread_mutex_unlock(&s->ix_mu);
+    }
+    return state == IX_OK && phrase_pairs_exact(&s->ph, tokens, lens, n);
+}
+
 static int op_terms_with_prefix(qr_part *p, const char *prefix, size_t len, qr_term_fn fn,
                                 void *ctx, qr_diag *d)
 {
@@ -892,6 +918,7 @@ static void seg_reader_free(seg_reader *s)
         }
     free(s->rfields);
     free((void *)s->bloom_state);
+    phrase_pairs_close(&s->ph);
     pthread_mutex_destroy(&s->ix_mu);
     free(s);
 }
@@ -910,6 +937,7 @@ static const qr_part_ops seg_part_ops = {
     .block_may_contain_token = op_block_may_contain_token,
     .postings = op_postings,
     .terms_with_prefix = op_terms_with_prefix,
+    .phrase_exact = op_phrase_exact,
     .destroy = op_destroy,
 };
 
@@ -1062,12 +1090,15 @@ static int parse_footer(seg_reader *s, const uint8_t *fp, size_t flen, qr_diag *
     }
     p->fields = s->fields;
     uint8_t has_ix = qr_rd_u8(&rd);
-    if (rd.bad || has_ix > 2) BAD("bad index flag");
+    bool has_ph = has_ix & SEG_INDEX_PHRASE;
+    has_ix &= (uint8_t)~SEG_INDEX_PHRASE;
+    if (rd.bad || has_ix > 2 || (has_ph && !has_ix)) BAD("bad index flag");
     if (has_ix) {
         if (!rd_ref(&rd, s, &s->ix_ref) || s->ix_ref.len == 0) BAD("bad index ref");
         s->has_ix = true;
         s->ix_sparse = has_ix == 2;
     }
+    if (has_ph && (!rd_ref(&rd, s, &s->ph_ref) || s->ph_ref.len == 0)) BAD("bad phrase pairs ref");
     p->has_postings = s->has_ix;
     p->postings_exact = s->has_ix;
     p->postings_sparse = s->ix_sparse;
@@ -1368,6 +1399,16 @@ int seg_verify(qr_part *p, seg_stats *stats_out, qr_diag *d)
             }
         }
         st.postings_bytes = s->ix_ref.len;
+    }
+    if (!rc && s->ph_ref.len) {
+        if (!crc_ok(s, &s->ph_ref))
+            rc = corrupt_at(s, d, s->ph_ref.off, "phrase pairs checksum mismatch");
+        qr_diag pd;
+        qr_diag_init(&pd);
+        if (!rc && phrase_pairs_verify(s->map + s->ph_ref.off, (size_t)s->ph_ref.len, &pd))
+            rc = corrupt_at(s, d, s->ph_ref.off + (uint64_t)(pd.offset > 0 ? pd.offset : 0),
+                            pd.msg);
+        st.postings_bytes += s->ph_ref.len;
     }
     if (!rc && stats_out) *stats_out = st;
     return rc;

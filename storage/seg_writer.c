@@ -21,9 +21,10 @@
  *   uvarint field_count; per field: (uvarint len, key bytes), u8 type (qr_field_type),
  *       uvarint row_count, u8 kind (0 plain, 1 dict); dict: uvarint dict_count, ref
  *       (dict chunk: u8 0, then dict_count x (uvarint len, bytes), sorted by bytes)
- *   u8 has_index (0 none, 1 full, 2 sparse: compaction); if 1 or 2: ref of the inverted
- *       index blob (storage/invidx.h); its crc covers the whole blob and is checked by
- *       seg_verify; reads check the blob's inner crcs
+ *   u8 has_index (0 none, 1 full, 2 sparse: compaction; | 4 when adjacency pairs
+ *       follow); if 1 or 2: ref of the inverted index blob (storage/invidx.h); its crc
+ *       covers the whole blob and is checked by seg_verify; reads check the blob's inner
+ *       crcs; if | 4: ref of the adjacency pairs blob (storage/phrase.h)
  *   per block: uvarint row_count, uvarint min_ts - segment min_ts, uvarint max_ts - min_ts,
  *       uvarint count_n, count_n x (uvarint service_id, u8 level, uvarint rows) sorted by
  *       (service_id, level), then refs: bloom, ts, ingest_ts, level, service, host, msg,
@@ -62,6 +63,7 @@
 #include "storage/bloom.h"
 #include "storage/codec.h"
 #include "storage/invidx.h"
+#include "storage/phrase.h"
 #include "storage/seg_int.h"
 
 #include <errno.h>
@@ -292,6 +294,8 @@ typedef struct seg_w {
     uint32_t field_count;
     uint32_t first_fid; /* the first field of the previous event (key prediction) */
     invidx_builder *ix;
+    phrase_builder *ph; /* adjacency pairs (opts->phrase_pairs), else NULL */
+    bool phrase_check;  /* intersect postings for the pairs the counts cannot decide */
     bool postings;
     bool sparse_index;
     bool msg_inline_lengths;
@@ -954,6 +958,7 @@ typedef struct seg_ix_job {
     qr_buf blooms;      /* every block's bloom chunk, back to back */
     size_t *bloom_end;  /* block_count: end of each block's chunk in blooms */
     qr_buf index;       /* the inverted index blob (postings only) */
+    qr_buf phrase;      /* the adjacency pairs blob, empty when none (storage/phrase.h) */
     atomic_bool cancel; /* the block loop failed: stop early */
     int rc;
 } seg_ix_job;
@@ -979,6 +984,7 @@ static void *w_ix_main(void *arg)
             }
             qr_str msg = w->ev[w->order[row]]->msg;
             rc = invidx_builder_add_text(w->ix, msg.ptr, msg.len, row);
+            if (!rc && w->ph) rc = phrase_builder_add_text(w->ph, msg.ptr, msg.len, row);
         }
         if (rc) break;
         const uint64_t *hs;
@@ -990,6 +996,17 @@ static void *w_ix_main(void *arg)
     }
     if (!rc && w->postings)
         rc = invidx_builder_finish_sparse(w->ix, w->sparse_index ? w->block_rows : 0, &job->index);
+    if (!rc && w->ph) { /* the adjacency pairs, checked against the index just built */
+        invidx ix;
+        qr_diag ixd;
+        qr_diag_init(&ixd);
+        if (w->phrase_check)
+            rc = invidx_open(&ix, job->index.data, job->index.len, w->row_count, &ixd);
+        uint32_t pairs = 0;
+        if (!rc)
+            rc = phrase_builder_finish(w->ph, w->phrase_check ? &ix : NULL, &job->phrase, &pairs);
+        if (!rc && !pairs) qr_buf_clear(&job->phrase);
+    }
     job->rc = rc;
     return NULL;
 }
@@ -1027,11 +1044,16 @@ static int w_finish(seg_w *w, const seg_write_opts *opts, const seg_ix_job *job)
 {
     int rc = w_put_blooms(w, job);
     if (rc) return rc;
-    seg_ref ix_ref = {0, 0, 0};
+    seg_ref ix_ref = {0, 0, 0}, ph_ref = {0, 0, 0};
     if (w->postings) {
         rc = w_put(w, job->index.data, job->index.len, &ix_ref);
         if (rc) return rc;
         w->st.postings_bytes += ix_ref.len;
+        if (job->phrase.len) {
+            rc = w_put(w, job->phrase.data, job->phrase.len, &ph_ref);
+            if (rc) return rc;
+            w->st.postings_bytes += ph_ref.len;
+        }
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
         wfield *wf = &w->fields[fid];
@@ -1069,8 +1091,11 @@ static int w_finish(seg_w *w, const seg_write_opts *opts, const seg_ix_job *job)
             put_ref(&footer, &wf->dict_ref);
         }
     }
-    qr_buf_u8(&footer, w->postings ? (w->sparse_index ? 2 : 1) : 0);
+    uint8_t has_index = w->postings ? (w->sparse_index ? 2 : 1) : 0;
+    if (ph_ref.len) has_index |= SEG_INDEX_PHRASE;
+    qr_buf_u8(&footer, has_index);
     if (w->postings) put_ref(&footer, &ix_ref);
+    if (ph_ref.len) put_ref(&footer, &ph_ref);
     for (uint32_t blk = 0; blk < w->block_count; blk++) {
         size_t start = blk ? w->meta_end[blk - 1] : 0;
         qr_buf_append(&footer, w->block_meta.data + start, w->meta_end[blk] - start);
@@ -1166,6 +1191,7 @@ static void w_fini(seg_w *w)
     }
     free(w->fields);
     invidx_builder_free(w->ix);
+    phrase_builder_free(w->ph);
     free(w->i64a);
     free(w->i64b);
     free(w->u64a);
@@ -1203,6 +1229,7 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     job.w = &w;
     qr_buf_init(&job.blooms);
     qr_buf_init(&job.index);
+    qr_buf_init(&job.phrase);
     atomic_init(&job.cancel, false);
     pthread_t ix_thread;
     bool ix_running = false;
@@ -1219,6 +1246,8 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     w.ix = w.postings ? invidx_builder_new() : invidx_builder_new_terms_only();
     if (w.ix && w.postings && w.sparse_index) invidx_builder_block_hashes_first_seen(w.ix);
     if (!w.ix) goto out;
+    if (w.postings && opts->phrase_pairs && !(w.ph = phrase_builder_new())) goto out;
+    w.phrase_check = opts->phrase_pairs == SEG_PHRASE_CHECKED;
     w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
     w.slots = SEG_SLOT_FIELD0 + w.field_count;
     size_t brows = w.block_rows < w.row_count ? w.block_rows : w.row_count;
@@ -1271,6 +1300,7 @@ out:
     }
     qr_buf_fini(&job.blooms);
     qr_buf_fini(&job.index);
+    qr_buf_fini(&job.phrase);
     free(job.bloom_end);
     if (rc && w.tmp_path) unlink(w.tmp_path);
     if (!rc) {

@@ -39,6 +39,8 @@
  * needle decodes little, large enough that per-block metadata stays a small part of the file. */
 #define SEG_DEFAULT_BLOCK_ROWS 8192
 
+enum { SEG_PHRASE_NONE = 0, SEG_PHRASE_COUNTED = 1, SEG_PHRASE_CHECKED = 2 };
+
 typedef struct seg_write_opts {
     uint32_t block_rows; /* 0 = SEG_DEFAULT_BLOCK_ROWS */
     int zstd_level;      /* 0 = 1 on flush (compaction uses higher) */
@@ -52,6 +54,10 @@ typedef struct seg_write_opts {
      * column of its own (zstd predicts it from the message; a row's bytes need its frame
      * decompressed anyway). */
     bool msg_inline_lengths;
+    /* Record exact adjacency pairs (storage/phrase.h) so phrases of template words are
+     * answered by the postings alone: SEG_PHRASE_COUNTED keeps the pairs the counts prove
+     * (flush), SEG_PHRASE_CHECKED also checks the others against the postings (compaction). */
+    uint8_t phrase_pairs;
     uint64_t segment_id;      /* recorded in the footer */
 } seg_write_opts;
 

@@ -183,6 +183,9 @@ TEST(pending_firing_resolved)
     CHECK(strstr(body(&f, 0), "\"state\":\"firing\"") != NULL);
     CHECK(strstr(body(&f, 0), "\"value\":3") != NULL);
     CHECK(strstr(body(&f, 0), "card declined") != NULL);
+    /* each sample is the whole event (captured as bytes at ingest, written at notify time) */
+    CHECK(strstr(body(&f, 0), "\"service\":\"pay\",\"host\":\"h1\",\"level\":\"ERROR\","
+                              "\"msg\":\"card declined\",\"latency_ms\":10}") != NULL);
     tick(&f, SEC); /* still firing: no repeat */
     CHECK_EQ_INT(delivered(&f), 1);
     tick(&f, 10 * SEC); /* the window moved past the errors */
