@@ -20,6 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,9 +135,11 @@ static void opts_defaults(db_opts *o)
     if (!o->max_frozen) o->max_frozen = 2;
     if (!o->block_rows) o->block_rows = SEG_DEFAULT_BLOCK_ROWS;
     if (!o->segment_zstd_level) o->segment_zstd_level = 1;
-    /* WAL files live only until their rows are in segments: spend little CPU on them
-     * (zstd -1 measured ~0.9 µs/event vs ~1.4 µs at level 1, bench/wal_bench.c) */
-    if (!o->wal.zstd_level) o->wal.zstd_level = -1;
+    /* WAL files live only until their rows are in segments: spend (almost) no CPU on them.
+     * zstd at DB_WAL_ZSTD_LEVEL stores the encoded batch nearly as is: 0.07 µs/event and
+     * 110 B/event, against 0.50 µs and 57 B/event at -1 (bench/ingest_stages_bench); with
+     * fsync=always the extra bytes cost no measurable system time (bench/RESULTS.md). */
+    if (!o->wal.zstd_level) o->wal.zstd_level = DB_WAL_ZSTD_LEVEL;
     if (!o->compact_min_segments) o->compact_min_segments = 4;
     if (!o->compact_rows) o->compact_rows = 1u << 20;
     if (o->compact_rows < 2) o->compact_rows = 2;
@@ -794,8 +799,28 @@ static int db_load_tenants(db_t *db, qr_diag *d)
     return rc;
 }
 
+/* Every flush frees a memtable's batches and the segment writer's work arrays (hundreds of
+ * MB) and the next ones are allocated right after: glibc would hand that memory back to the
+ * kernel (trim, munmap of large blocks) and take page faults to get it again, ~10 % of the
+ * ingest CPU. Keeping freed memory in the heap for reuse costs nothing in steady state (the
+ * peak is bounded by the memtable limits either way). Process-wide, set once. */
+static void db_malloc_tune_once(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+void db_malloc_tune(void)
+{
+    static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+    pthread_once(&malloc_once, db_malloc_tune_once);
+}
+
 int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report, qr_diag *d)
 {
+    db_malloc_tune();
     if (strlen(dir) >= PATH_CAP - 200) return qr_diag_set(d, QR_EINVAL, "data path too long");
     db_t *db = calloc(1, sizeof *db);
     if (!db) return QR_ENOMEM;

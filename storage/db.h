@@ -42,9 +42,11 @@
 #include <stdint.h>
 
 #define DB_DEFAULT_TENANT "default"
+/* zstd level of WAL records under db_open: fast enough that zstd only frames the bytes */
+#define DB_WAL_ZSTD_LEVEL (-200)
 
 typedef struct db_opts {
-    wal_opts wal;           /* wal.zstd_level 0 = -1 here (fast; the WAL is short-lived) */
+    wal_opts wal;           /* wal.zstd_level 0 = DB_WAL_ZSTD_LEVEL here (the WAL is short-lived) */
     uint32_t flush_rows;    /* freeze the active memtable at this many rows; 0 = 262144 */
     uint64_t flush_bytes;   /* ... or this many bytes; 0 = 128 MiB */
     uint32_t flush_age_ms;  /* ... or when its oldest row is this old; 0 = 5000 */
@@ -68,6 +70,10 @@ typedef struct db_snapshot db_snapshot;
 /* Opens or creates DIR. report (optional) receives what WAL recovery found. */
 int db_open(const char *dir, const db_opts *opts, db_t **out, wal_replay_report *report,
             qr_diag *d);
+/* Tells glibc malloc to keep freed memory for reuse instead of returning it to the kernel
+ * after every flush (page faults were ~10 % of ingest CPU); process-wide, idempotent.
+ * db_open calls it; benchmarks that drive the storage stages without a db call it too. */
+void db_malloc_tune(void);
 /* Flushes memtables (unless no_flush_on_close), stops the flush thread, closes the WAL and
  * unlocks the directory. NULL is a no-op. */
 void db_close(db_t *db);

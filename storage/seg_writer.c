@@ -55,9 +55,10 @@
  *
  * Algorithm: one pass interns services, hosts, field (key, type) pairs and low-cardinality
  * string values; rows are sorted; each block is encoded column by column into a write
- * buffer flushed to the .tmp file; msg tokens feed the block bloom (distinct hashes) and
- * the inverted index builder (invidx.h). Then dictionaries, index, footer, trailer; fsync,
- * rename, fsync of the directory. */
+ * buffer flushed to the .tmp file. Meanwhile a second thread (the index job) tokenizes the
+ * msgs in the same row order, feeding the inverted index builder (invidx.h), which lists
+ * each block's distinct token hashes for its bloom. Then the blooms (all blocks', after the
+ * columns), dictionaries, index, footer, trailer; fsync, rename, fsync of the directory. */
 #include "common/qr_hash.h"
 #include "storage/bloom.h"
 #include "storage/codec.h"
@@ -67,6 +68,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +78,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
+
+/* Rows ahead whose scattered bytes (msg, string values) a row-by-row loop prefetches. */
+#define SEG_PREFETCH_ROWS 8
 
 /* ------------------------------------------------------------ string interning */
 
@@ -223,10 +229,17 @@ static int strtab_sorted(const strtab *t, qr_str **sorted_out, uint32_t **remap_
 
 /* ------------------------------------------------------------ writer state */
 
-typedef struct occ_ref {
-    uint32_t batch;
-    uint32_t occ; /* index into the batch's fields */
-} occ_ref;
+/* A block's value of one field, copied out of the event's field in the row-major gather
+ * (reading the batches field by field later would miss the cache on every row). */
+typedef struct wval {
+    union {
+        qr_str s;
+        int64_t i;
+        double f;
+        bool b;
+    } v;
+    uint32_t vid; /* value id (dictionary-encoded string fields) */
+} wval;
 
 typedef struct wfield {
     qr_str key;
@@ -242,7 +255,7 @@ typedef struct wfield {
     uint32_t *remap;
     seg_ref dict_ref;
     /* per block */
-    occ_ref *vals;
+    wval *vals;
     uint32_t val_count;
     uint64_t *present;
 } wfield;
@@ -301,7 +314,8 @@ typedef struct seg_w {
     uint32_t slots;
     uint32_t block_count;
     uint32_t block_rows;
-    qr_buf footer_blocks;
+    qr_buf block_meta; /* per block: the footer entry before its refs */
+    size_t *meta_end;  /* block_count: end of each block's entry in block_meta */
     int64_t min_ts, max_ts;
     uint64_t level_rows[QR_LEVEL_COUNT];
 } seg_w;
@@ -327,10 +341,7 @@ static int w_flush(seg_w *w)
     return 0;
 }
 
-static uint64_t w_pos(const seg_w *w)
-{
-    return w->off + w->out.len;
-}
+static uint64_t w_pos(const seg_w *w) { return w->off + w->out.len; }
 
 /* Appends bytes to the file and returns their ref. */
 static int w_put(seg_w *w, const void *p, size_t len, seg_ref *ref)
@@ -611,7 +622,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
         for (size_t byte = 0; byte < bytes; byte++)
             p[byte] = (uint8_t)(wf->present[byte / 8] >> (8 * (byte % 8)));
     }
-#define FVAL(idx) (&w->batches[wf->vals[idx].batch]->fields[wf->vals[idx].occ])
+#define FVAL(idx) (&wf->vals[idx])
     switch (wf->type) {
     case QR_FT_NULL:
         qr_buf_u8(s, SEG_FENC_NULL);
@@ -667,8 +678,7 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
     case QR_FT_STRING: {
         if (wf->is_dict) {
             qr_buf_u8(s, SEG_FENC_DICT);
-            for (uint32_t idx = 0; idx < m; idx++)
-                w->u64a[idx] = wf->remap[w->fval[wf->vals[idx].batch][wf->vals[idx].occ]];
+            for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = wf->remap[wf->vals[idx].vid];
             codec_u64_encode(w->u64a, m, s);
             break;
         }
@@ -686,6 +696,8 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
             if (!p) return QR_ENOMEM;
             unsigned any = 0, all = HEXF_DIGIT;
             for (uint32_t idx = 0; idx < m && all; idx++) {
+                if (idx + SEG_PREFETCH_ROWS < m)
+                    __builtin_prefetch(FVAL(idx + SEG_PREFETCH_ROWS)->v.s.ptr);
                 qr_str v = FVAL(idx)->v.s;
                 if (v.len != hex_len) {
                     all = 0;
@@ -709,6 +721,8 @@ static int w_field_chunk(seg_w *w, wfield *wf, uint32_t n, seg_ref *ref)
         for (uint32_t idx = 0; idx < m; idx++) w->u64a[idx] = FVAL(idx)->v.s.len;
         codec_u64_encode(w->u64a, m, s);
         for (uint32_t idx = 0; idx < m; idx++) {
+            if (idx + SEG_PREFETCH_ROWS < m)
+                __builtin_prefetch(FVAL(idx + SEG_PREFETCH_ROWS)->v.s.ptr);
             qr_str v = FVAL(idx)->v.s;
             qr_buf_append(s, v.ptr, v.len);
         }
@@ -818,25 +832,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         w->i64a[r] = e->ts_ns;
         w->i64b[r] = (int64_t)((uint64_t)e->ingest_ts_ns - (uint64_t)e->ts_ns);
     }
-    /* Tokens: the index builder interns them (postings) and lists the block's distinct
-     * token hashes for its bloom. */
-    for (uint32_t r = 0; r < n; r++) {
-        rc = invidx_builder_add_text(w->ix, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
-        if (rc) return rc;
-    }
-    for (uint32_t r = 0; w->ph && r < n; r++) {
-        rc = phrase_builder_add_text(w->ph, w->bmsg[r].ptr, w->bmsg[r].len, first + r);
-        if (rc) return rc;
-    }
-    {
-        const uint64_t *hs;
-        size_t cnt = invidx_builder_block_hashes(w->ix, &hs);
-        qr_buf_clear(s);
-        qr_buf_u8(s, SEG_COMP_NONE);
-        bloom_build(hs, cnt, BLOOM_BITS_PER_KEY, s);
-        rc = w_put_chunk(w, false, &refs[SEG_SLOT_BLOOM], &w->st.bloom_bytes);
-        if (rc) return rc;
-    }
+    /* (the block's bloom and its tokens' postings come from the index job, w_ix_main) */
     /* ts, ingest_ts */
     qr_buf_clear(s);
     qr_buf_u8(s, SEG_COMP_NONE);
@@ -902,7 +898,9 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
                 if (!wf->vals || !wf->present) return QR_ENOMEM;
             }
             wf->present[r >> 6] |= 1ull << (r & 63);
-            wf->vals[wf->val_count++] = (occ_ref){batch, occ};
+            wval *wv = &wf->vals[wf->val_count++];
+            memcpy(&wv->v, &w->batches[batch]->fields[occ].v, sizeof wv->v);
+            wv->vid = w->fval[batch][occ];
         }
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
@@ -931,7 +929,7 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         w->cells[b] = v;
     }
     int64_t bmin = w->bev[0]->ts_ns, bmax = w->bev[n - 1]->ts_ns;
-    qr_buf *fb = &w->footer_blocks;
+    qr_buf *fb = &w->block_meta;
     qr_buf_uvarint(fb, n);
     qr_buf_uvarint(fb, (uint64_t)bmin - (uint64_t)w->min_ts);
     qr_buf_uvarint(fb, (uint64_t)bmax - (uint64_t)bmin);
@@ -943,8 +941,92 @@ static int w_block(seg_w *w, uint32_t block_idx, uint32_t first, uint32_t n)
         qr_buf_uvarint(fb, w->cell_count[cell]);
         w->cell_count[cell] = 0;
     }
-    for (uint32_t slot = 0; slot < w->slots; slot++) put_ref(fb, &refs[slot]);
+    w->meta_end[block_idx] = fb->len;
     return qr_buf_ok(fb) ? 0 : QR_ENOMEM;
+}
+
+/* ------------------------------------------------------------ the index job */
+
+/* The token work of a segment (tokenize every msg, intern, one bloom per block, the inverted
+ * index) depends on nothing the column encoding produces, so it runs on a thread of its own
+ * next to the block loop: a flush takes about half the wall time on two cores (it is the one
+ * serial stage of ingest). Its output waits in memory and is written after the blocks'
+ * columns (chunks may lie in any order). The job reads w's input arrays, which are fixed
+ * once w_collect returned, and writes only its own fields. */
+typedef struct seg_ix_job {
+    seg_w *w;
+    qr_buf blooms;      /* every block's bloom chunk, back to back */
+    size_t *bloom_end;  /* block_count: end of each block's chunk in blooms */
+    qr_buf index;       /* the inverted index blob (postings only) */
+    qr_buf phrase;      /* the adjacency pairs blob, empty when none (storage/phrase.h) */
+    atomic_bool cancel; /* the block loop failed: stop early */
+    int rc;
+} seg_ix_job;
+
+static void *w_ix_main(void *arg)
+{
+    seg_ix_job *job = arg;
+    seg_w *w = job->w;
+    int rc = 0;
+    for (uint32_t blk = 0; blk < w->block_count && !rc; blk++) {
+        if (atomic_load_explicit(&job->cancel, memory_order_relaxed)) {
+            rc = QR_EINVAL;
+            break;
+        }
+        uint32_t first = blk * w->block_rows;
+        uint32_t end = w->row_count - first < w->block_rows ? w->row_count : first + w->block_rows;
+        for (uint32_t row = first; row < end && !rc; row++) {
+            /* messages lie scattered in the batches: fetch a few rows ahead */
+            if (row + SEG_PREFETCH_ROWS < end) {
+                const char *ahead = w->ev[w->order[row + SEG_PREFETCH_ROWS]]->msg.ptr;
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + 64);
+            }
+            qr_str msg = w->ev[w->order[row]]->msg;
+            rc = invidx_builder_add_text(w->ix, msg.ptr, msg.len, row);
+            if (!rc && w->ph) rc = phrase_builder_add_text(w->ph, msg.ptr, msg.len, row);
+        }
+        if (rc) break;
+        const uint64_t *hs;
+        size_t cnt = invidx_builder_block_hashes(w->ix, &hs);
+        qr_buf_u8(&job->blooms, SEG_COMP_NONE);
+        bloom_build(hs, cnt, BLOOM_BITS_PER_KEY, &job->blooms);
+        if (!qr_buf_ok(&job->blooms)) rc = QR_ENOMEM;
+        job->bloom_end[blk] = job->blooms.len;
+    }
+    if (!rc && w->postings)
+        rc = invidx_builder_finish_sparse(w->ix, w->sparse_index ? w->block_rows : 0, &job->index);
+    if (!rc && w->ph) { /* the adjacency pairs, checked against the index just built */
+        invidx ix;
+        qr_diag ixd;
+        qr_diag_init(&ixd);
+        if (w->phrase_check)
+            rc = invidx_open(&ix, job->index.data, job->index.len, w->row_count, &ixd);
+        uint32_t pairs = 0;
+        if (!rc)
+            rc = phrase_builder_finish(w->ph, w->phrase_check ? &ix : NULL, &job->phrase, &pairs);
+        if (!rc && !pairs) qr_buf_clear(&job->phrase);
+    }
+    job->rc = rc;
+    return NULL;
+}
+
+/* Writes the job's blooms as the blocks' bloom chunks. */
+static int w_put_blooms(seg_w *w, const seg_ix_job *job)
+{
+    size_t start = 0;
+    for (uint32_t blk = 0; blk < w->block_count; blk++) {
+        size_t len = job->bloom_end[blk] - start;
+        if (len - 1 > SEG_CHUNK_RAW_MAX)
+            return qr_diag_set(w->d, QR_ELIMIT, "segment %s: a bloom exceeds %u bytes", w->path,
+                               SEG_CHUNK_RAW_MAX);
+        seg_ref *ref = &w->refs[(size_t)blk * w->slots + SEG_SLOT_BLOOM];
+        int rc = w_put(w, job->blooms.data + start, len, ref);
+        if (rc) return rc;
+        w->st.bloom_bytes += ref->len;
+        start = job->bloom_end[blk];
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ finish */
@@ -958,37 +1040,20 @@ static int w_dict_chunk(seg_w *w, const qr_str *strs, uint32_t count, seg_ref *r
     return w_put_chunk(w, false, ref, &w->st.meta_bytes);
 }
 
-/* The adjacency pairs, checked against the index just written (still in w->scratch). */
-static int w_phrase(seg_w *w, seg_ref *ref)
+static int w_finish(seg_w *w, const seg_write_opts *opts, const seg_ix_job *job)
 {
-    invidx ix;
-    qr_diag ixd;
-    qr_diag_init(&ixd);
-    int rc = 0;
-    if (w->phrase_check) rc = invidx_open(&ix, w->scratch.data, w->scratch.len, w->row_count, &ixd);
+    int rc = w_put_blooms(w, job);
     if (rc) return rc;
-    qr_buf_clear(&w->scratch2);
-    uint32_t pairs = 0;
-    rc = phrase_builder_finish(w->ph, w->phrase_check ? &ix : NULL, &w->scratch2, &pairs);
-    if (rc || !pairs) return rc;
-    rc = w_put(w, w->scratch2.data, w->scratch2.len, ref);
-    if (!rc) w->st.postings_bytes += ref->len;
-    return rc;
-}
-
-static int w_finish(seg_w *w, const seg_write_opts *opts)
-{
-    int rc;
     seg_ref ix_ref = {0, 0, 0}, ph_ref = {0, 0, 0};
     if (w->postings) {
-        qr_buf_clear(&w->scratch);
-        rc = invidx_builder_finish_sparse(w->ix, w->sparse_index ? w->block_rows : 0, &w->scratch);
-        if (rc) return rc;
-        rc = w_put(w, w->scratch.data, w->scratch.len, &ix_ref);
+        rc = w_put(w, job->index.data, job->index.len, &ix_ref);
         if (rc) return rc;
         w->st.postings_bytes += ix_ref.len;
-        if (w->ph) rc = w_phrase(w, &ph_ref);
-        if (rc) return rc;
+        if (job->phrase.len) {
+            rc = w_put(w, job->phrase.data, job->phrase.len, &ph_ref);
+            if (rc) return rc;
+            w->st.postings_bytes += ph_ref.len;
+        }
     }
     for (uint32_t fid = 0; fid < w->field_count; fid++) {
         wfield *wf = &w->fields[fid];
@@ -1031,7 +1096,12 @@ static int w_finish(seg_w *w, const seg_write_opts *opts)
     qr_buf_u8(&footer, has_index);
     if (w->postings) put_ref(&footer, &ix_ref);
     if (ph_ref.len) put_ref(&footer, &ph_ref);
-    qr_buf_append(&footer, w->footer_blocks.data, w->footer_blocks.len);
+    for (uint32_t blk = 0; blk < w->block_count; blk++) {
+        size_t start = blk ? w->meta_end[blk - 1] : 0;
+        qr_buf_append(&footer, w->block_meta.data + start, w->meta_end[blk] - start);
+        for (uint32_t slot = 0; slot < w->slots; slot++)
+            put_ref(&footer, &w->refs[(size_t)blk * w->slots + slot]);
+    }
     if (!qr_buf_ok(&footer) || footer.len > UINT32_MAX) {
         qr_buf_fini(&footer);
         return QR_ENOMEM;
@@ -1084,7 +1154,8 @@ static void w_fini(seg_w *w)
     qr_buf_fini(&w->out);
     qr_buf_fini(&w->scratch);
     qr_buf_fini(&w->scratch2);
-    qr_buf_fini(&w->footer_blocks);
+    qr_buf_fini(&w->block_meta);
+    free(w->meta_end);
     ZSTD_freeCCtx(w->cctx);
     if (w->fcol)
         for (size_t b = 0; b < w->batch_count; b++) free(w->fcol[b]);
@@ -1152,7 +1223,16 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     qr_buf_init(&w.out);
     qr_buf_init(&w.scratch);
     qr_buf_init(&w.scratch2);
-    qr_buf_init(&w.footer_blocks);
+    qr_buf_init(&w.block_meta);
+    seg_ix_job job;
+    memset(&job, 0, sizeof job);
+    job.w = &w;
+    qr_buf_init(&job.blooms);
+    qr_buf_init(&job.index);
+    qr_buf_init(&job.phrase);
+    atomic_init(&job.cancel, false);
+    pthread_t ix_thread;
+    bool ix_running = false;
     int rc = w_collect(&w);
     if (rc) goto out;
     rc = QR_ENOMEM;
@@ -1181,8 +1261,10 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     w.cell_count = calloc((size_t)w.services.count * 8, sizeof *w.cell_count);
     w.cells = malloc((size_t)w.services.count * 8 * sizeof *w.cells);
     w.refs = calloc((size_t)w.block_count * w.slots, sizeof *w.refs);
+    w.meta_end = malloc((size_t)w.block_count * sizeof *w.meta_end);
+    job.bloom_end = malloc((size_t)w.block_count * sizeof *job.bloom_end);
     if (!w.i64a || !w.i64b || !w.u64a || !w.bev || !w.bmsg || !w.bsvc || !w.blvl || !w.cell_count ||
-        !w.cells || !w.refs)
+        !w.cells || !w.refs || !w.meta_end || !job.bloom_end)
         goto out;
     w.fd = open(w.tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w.fd < 0) {
@@ -1194,14 +1276,32 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     qr_store_u32(header + 8, SEG_FORMAT_VERSION);
     qr_store_u32(header + 12, qr_checksum32(header, 12));
     qr_buf_append(&w.out, header, sizeof header);
+    /* the index job on its own thread; without one, first, on this thread */
+    if (pthread_create(&ix_thread, NULL, w_ix_main, &job) == 0)
+        ix_running = true;
+    else
+        w_ix_main(&job);
     for (uint32_t blk = 0; blk < w.block_count; blk++) {
         uint32_t first = blk * w.block_rows;
         uint32_t n = w.row_count - first < w.block_rows ? w.row_count - first : w.block_rows;
         rc = w_block(&w, blk, first, n);
         if (rc) goto out;
     }
-    rc = w_finish(&w, opts);
+    if (ix_running) {
+        pthread_join(ix_thread, NULL);
+        ix_running = false;
+    }
+    rc = job.rc;
+    if (!rc) rc = w_finish(&w, opts, &job);
 out:
+    if (ix_running) { /* the block loop failed: stop the job before freeing what it reads */
+        atomic_store(&job.cancel, true);
+        pthread_join(ix_thread, NULL);
+    }
+    qr_buf_fini(&job.blooms);
+    qr_buf_fini(&job.index);
+    qr_buf_fini(&job.phrase);
+    free(job.bloom_end);
     if (rc && w.tmp_path) unlink(w.tmp_path);
     if (!rc) {
         w.st.rows = w.row_count;

@@ -589,6 +589,52 @@ TEST(lsn_continues_after_clean_close_removes_wal)
     qr_test_rmdir(dir);
 }
 
+/* The WAL's zstd level is a writer's choice: records written at the old default (-1) replay
+ * under the new one, and the other way round, with every row back. */
+TEST(wal_records_of_any_level_replay)
+{
+    char dir[512];
+    REQUIRE(qr_test_tmpdir("db_wal_level", dir, sizeof dir));
+    qr_diag d;
+    qr_diag_init(&d);
+    qr_batch b;
+    qr_batch_init(&b);
+    uint64_t rng = 21;
+    rowset expect = {0};
+    const int levels[3] = {-1, 0, 3}; /* 0 = DB_WAL_ZSTD_LEVEL */
+    db_t *db = NULL;
+    for (int round = 0; round < 3; round++) {
+        db_opts o = small_opts();
+        o.wal.zstd_level = levels[round];
+        o.no_flush_on_close = true; /* rows stay in the WAL only */
+        o.flush_age_ms = 600000;
+        REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+        rowset got = {0};
+        size_t segs = 1;
+        CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+        CHECK_EQ_INT((int)segs, 0);
+        CHECK(rowsets_equal(&expect, &got)); /* the earlier rounds' rows, replayed */
+        rowset_free(&got);
+        qr_batch_reset(&b);
+        for (int k = 0; k < 300; k++) add_random_event(&b, &rng, 1749945600000000000LL);
+        CHECK_EQ_INT(db_ingest(db, NULL, &b, &d), 0);
+        canon_batch(&b, &expect);
+        db_close(db);
+    }
+    db_opts o = small_opts();
+    REQUIRE(db_open(dir, &o, &db, NULL, &d) == 0);
+    rowset got = {0};
+    size_t segs;
+    CHECK_EQ_INT(canon_snapshot(db, NULL, &got, &segs), 0);
+    CHECK_EQ_INT((int)got.count, 900);
+    CHECK(rowsets_equal(&expect, &got));
+    db_close(db);
+    rowset_free(&got);
+    rowset_free(&expect);
+    qr_batch_fini(&b);
+    qr_test_rmdir(dir);
+}
+
 /* --- compaction ---------------------------------------------------------------------------- */
 
 static int tok_collect(void *ctx, const char *tok, size_t len, size_t offset)
@@ -847,6 +893,7 @@ TEST(memtables_stay_bounded_when_ingest_outruns_flush)
 int main(void)
 {
     RUN(lsn_continues_after_clean_close_removes_wal);
+    RUN(wal_records_of_any_level_replay);
     RUN(model_random_events_read_back_equal);
     RUN(directory_lock_and_tenant_names);
     RUN(concurrent_ingest_with_background_flush);
