@@ -11,6 +11,7 @@
 
 #include "common/qr_buf.h"
 #include "common/qr_fs.h"
+#include "engine/engine.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ void config_init(config *cfg)
     cfg->query_timeout_ms = 30000;
     cfg->query_mem_bytes = 256ull * 1024 * 1024;
     cfg->stream_buffer_bytes = 4ull * 1024 * 1024;
+    cfg->msg_cache_bytes = EXEC_MSG_CACHE_DEFAULT_BYTES;
     cfg->tail_subscribers = 256;
     cfg->tail_subscriber_bytes = 1024 * 1024;
     cfg->tail_ring_bytes = 64ull * 1024 * 1024;
@@ -312,6 +314,12 @@ static int apply(parse_ctx *pc, const char *section, config_tenant *t, const cha
             size_t v = 0;
             int rc = set_size(pc, key, value, &v, 4096, 1 * GIB);
             if (!rc) c->stream_buffer_bytes = v;
+            return rc;
+        }
+        if (!strcmp(key, "msg_cache_bytes")) {
+            size_t v = 0;
+            int rc = set_size(pc, key, value, &v, 0, 16 * GIB);
+            if (!rc) c->msg_cache_bytes = v;
             return rc;
         }
     } else if (!strcmp(section, "tail")) {

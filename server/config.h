@@ -52,6 +52,8 @@ typedef struct config {
     uint32_t queries_max;         /* queries running at once; 0 = half the workers, at least 1 */
     uint64_t stream_buffer_bytes; /* a streamed result's unsent bytes before the query waits;
                                      default 4 MiB */
+    uint64_t msg_cache_bytes;     /* result rows' messages kept across queries; default 16 MiB,
+                                     0 = none */
     /* live tail ([tail]) */
     uint32_t tail_subscribers;      /* open /v1/tail streams; default 256 */
     uint64_t tail_subscriber_bytes; /* queued SSE bytes per subscriber; default 1 MiB */

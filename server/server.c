@@ -1500,6 +1500,19 @@ static void render_metrics(server *s, qr_buf *o)
                  "streamed /v1/query results stopped because the client left");
     metrics_sample_u64(o, "quarry_query_streams_abandoned_total", "",
                        atomic_load_explicit(&s->streams_abandoned, memory_order_relaxed));
+    if (s->msg_cache) {
+        exec_msg_cache_stat mc;
+        exec_msg_cache_stats(s->msg_cache, &mc);
+        metrics_head(o, "quarry_msg_cache_bytes", "gauge",
+                     "result rows' messages kept across queries ([limits] msg_cache_bytes)");
+        metrics_sample_u64(o, "quarry_msg_cache_bytes", "", mc.used_bytes);
+        metrics_head(o, "quarry_msg_cache_hits_total", "counter",
+                     "result rows whose message came from the cache");
+        metrics_sample_u64(o, "quarry_msg_cache_hits_total", "", mc.hits);
+        metrics_head(o, "quarry_msg_cache_misses_total", "counter",
+                     "result rows whose message was read from a segment");
+        metrics_sample_u64(o, "quarry_msg_cache_misses_total", "", mc.misses);
+    }
     metrics_head(o, "quarry_queries_cancelled_total", "counter",
                  "queries stopped because their client closed the connection");
     metrics_sample_u64(o, "quarry_queries_cancelled_total", "",
@@ -1970,7 +1983,7 @@ static void work_open(uv_work_t *w)
         ao.base_url = base;
         qr_diag_init(&s->alerts_diag);
         if (alert_mgr_open(s->db, &ao, &s->alerts, &s->alerts_diag) != 0) s->alerts = NULL;
-        s->msg_cache = exec_msg_cache_new(EXEC_MSG_CACHE_DEFAULT_BYTES);
+        if (s->cfg->msg_cache_bytes) s->msg_cache = exec_msg_cache_new(s->cfg->msg_cache_bytes);
     }
     if (rc) {
         s->db = NULL;

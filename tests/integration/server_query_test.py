@@ -397,8 +397,15 @@ check("stream: a reader that stops holds the query; leaving ends it",
 
 # the deadline covers the whole stream: a reader too slow for it gets the rows sent so far and
 # a last line naming the error (the status line went out with the first page)
+# the message cache of result rows: on by default, off with [limits] msg_cache_bytes = 0
+check("metrics: the message cache reports its bytes, hits and misses",
+      metric("quarry_msg_cache_bytes") is not None and
+      metric("quarry_msg_cache_hits_total") is not None, metric("quarry_msg_cache_bytes"))
 slow_srv = Server("qdeadline", "[storage]\nfsync = never\n[limits]\nquery_timeout_ms = 1500\n"
-                  "stream_buffer_bytes = 64KiB\n")
+                  "stream_buffer_bytes = 64KiB\nmsg_cache_bytes = 0\n")
+_, _, slow_metrics = slow_srv.request("GET", "/metrics")
+check("metrics: msg_cache_bytes = 0 turns the message cache off",
+      "quarry_queries_running" in slow_metrics and "quarry_msg_cache_bytes" not in slow_metrics)
 for k in range(5):
     ingest(slow_srv, "streamwide", [{"ts": BASE + k * 5000 + i, "msg": "w %d %s" % (i, big)}
                                     for i in range(5000)])

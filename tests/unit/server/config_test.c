@@ -19,6 +19,7 @@ TEST(defaults)
     CHECK_EQ_INT(c.batch_events, 100000);
     CHECK_EQ_INT(c.db.wal.fsync_policy, WAL_FSYNC_ALWAYS);
     CHECK_EQ_INT(c.key_count, 0);
+    CHECK_EQ_INT(c.msg_cache_bytes, 16 * 1024 * 1024);
     config_fini(&c);
 }
 
@@ -35,6 +36,7 @@ TEST(sections_and_sizes)
                    "decoded_bytes = 1G\n"
                    "header_bytes = 8k\n"
                    "batch_events = 500\n"
+                   "msg_cache_bytes = 0\n"
                    "[storage]\n"
                    "fsync = interval\n"
                    "fsync_interval_ms = 50\n"
@@ -51,6 +53,7 @@ TEST(sections_and_sizes)
     CHECK_EQ_INT(c.decoded_bytes, 1024LL * 1024 * 1024);
     CHECK_EQ_INT(c.http.header_bytes, 8192);
     CHECK_EQ_INT(c.batch_events, 500);
+    CHECK_EQ_INT(c.msg_cache_bytes, 0);
     CHECK_EQ_INT(c.db.wal.fsync_policy, WAL_FSYNC_INTERVAL);
     CHECK_EQ_INT(c.db.wal.fsync_interval_ms, 50);
     CHECK(c.db.compact_off);
