@@ -345,6 +345,7 @@ static int tenant_flush_one_locked(db_t *db, tenant *t, qr_diag *d)
     memset(&stats, 0, sizeof stats);
     seg_write_opts wopts = {.block_rows = db->opts.block_rows,
                             .zstd_level = db->opts.segment_zstd_level,
+                            .phrase_pairs = SEG_PHRASE_COUNTED,
                             .segment_id = seg_id};
     rc = memtab_chunks(m, &chunks, &chunk_count);
     if (!rc) rc = seg_write(path, chunks, chunk_count, &wopts, &stats, d);

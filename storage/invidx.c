@@ -67,6 +67,8 @@ struct invidx_builder {
     bool terms_only;
     bool first_seen_only; /* block hashes list only terms no earlier block had */
     bool failed;
+    invidx_token_sink sink; /* add_text's tokens per row, in order (NULL: none) */
+    void *sink_ctx;
 };
 
 static invidx_builder *builder_new(bool terms_only)
@@ -85,6 +87,12 @@ static invidx_builder *builder_new(bool terms_only)
 }
 
 invidx_builder *invidx_builder_new(void) { return builder_new(false); }
+
+void invidx_builder_set_sink(invidx_builder *b, invidx_token_sink sink, void *ctx)
+{
+    b->sink = sink;
+    b->sink_ctx = ctx;
+}
 
 invidx_builder *invidx_builder_new_terms_only(void) { return builder_new(true); }
 
@@ -283,6 +291,7 @@ typedef struct text_run {
     uint64_t words[TEXT_RUN_TOKENS * QR_TOKEN_MAX_BYTES / 8];
     uint32_t count;
     uint32_t words_len;
+    bool row_start; /* no earlier run of this row went to the sink */
 } text_run;
 
 /* Interns the run's tokens and records them for row: slots prefetched first, then the
@@ -301,6 +310,13 @@ static int run_flush(invidx_builder *b, text_run *run, uint32_t row)
         int rc = term_occurs(b, run->id[t], row);
         if (rc) return rc;
     }
+    if (b->sink) {
+        invidx_tokens toks = {row,        run->row_start, run->count, run->id,
+                              run->words, run->woff,      run->nw,    run->len};
+        int rc = b->sink(b->sink_ctx, &toks);
+        if (rc) return rc;
+    }
+    run->row_start = false;
     run->count = 0;
     run->words_len = 0;
     return 0;
@@ -314,6 +330,7 @@ int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uin
     text_run run;
     run.count = 0;
     run.words_len = 0;
+    run.row_start = true;
     size_t pos = 0, nw, n;
     uint64_t h;
     while (qr_token_next(text, len, &pos, run.words + run.words_len, &nw, &n, &h)) {

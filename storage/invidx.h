@@ -93,6 +93,24 @@ int invidx_builder_add(invidx_builder *b, const char *tok, size_t len, uint64_t 
  * row: the fast path of segment writing (one pass over the bytes, no callback, the intern
  * hash computed while folding case). Errors as invidx_builder_add. */
 int invidx_builder_add_text(invidx_builder *b, const char *text, size_t len, uint32_t row);
+/* The tokens of one row as invidx_builder_add_text interned them, in text order (a long row
+ * comes in several calls; row_start marks its first): ids are the builder's term ids (equal
+ * ids ⇔ equal bytes); token t's lower-cased bytes are words[woff[t] ..] (nw[t] zero-padded
+ * words, len[t] bytes). A non-zero return stops add_text with that error. */
+typedef struct invidx_tokens {
+    uint32_t row;
+    bool row_start;
+    uint32_t count;
+    const uint32_t *ids;
+    const uint64_t *words;
+    const uint16_t *woff;
+    const uint8_t *nw;
+    const uint8_t *len;
+} invidx_tokens;
+typedef int (*invidx_token_sink)(void *ctx, const invidx_tokens *toks);
+/* Hands every row's tokens to sink as add_text interns them (storage/phrase.h counts
+ * adjacent pairs from them without tokenizing again); NULL stops. */
+void invidx_builder_set_sink(invidx_builder *b, invidx_token_sink sink, void *ctx);
 /* The qr_token_hash of every distinct term added since the previous call (for a block
  * bloom); *hashes stays valid until the next add. Returns their count. */
 size_t invidx_builder_block_hashes(invidx_builder *b, const uint64_t **hashes);

@@ -39,7 +39,12 @@ struct phrase_builder {
     size_t pcap;
     size_t npair;
     qr_arena bytes; /* token copies */
-    uint32_t row;   /* the last row added */
+    /* phrase_builder_add_tokens: index term id → token id + 1, or 0 (not seen; digit tokens
+     * never get an entry) */
+    uint32_t *map;
+    size_t map_cap;
+    uint32_t prev; /* token id + 1 of the row's previous token (0: none) */
+    uint32_t row;  /* the last row added */
     bool started;
 };
 
@@ -77,6 +82,7 @@ void phrase_builder_free(phrase_builder *b)
     free(b->tslots);
     free(b->pslots);
     free(b->toks);
+    free(b->map);
     qr_arena_fini(&b->bytes);
     free(b);
 }
@@ -115,6 +121,25 @@ static int pair_grow(phrase_builder *b)
     return 0;
 }
 
+/* A new token's entry (the caller knows it is new: by bytes, or by the index's term id). */
+static int tok_new(phrase_builder *b, const uint64_t *w, size_t nw, size_t len, uint32_t *id)
+{
+    if (b->ntok == UINT32_MAX - 1) return QR_ENOMEM;
+    if (b->ntok == b->toks_cap) {
+        tok_info *t = realloc(b->toks, b->toks_cap * 2 * sizeof *t);
+        if (!t) return QR_ENOMEM;
+        b->toks = t;
+        b->toks_cap *= 2;
+    }
+    uint64_t *copy = qr_arena_alloc(&b->bytes, nw * 8);
+    if (!copy) return QR_ENOMEM;
+    memcpy(copy, w, nw * 8);
+    *id = b->ntok++;
+    b->toks[*id] =
+        (tok_info){.bytes = (const char *)copy, .last_row = UINT32_MAX, .len = (uint8_t)len};
+    return 0;
+}
+
 /* The token's id, interned on first sight. Compared by bytes: tokens sharing a hash stay
  * two tokens. */
 static int tok_id(phrase_builder *b, uint64_t hash, const uint64_t *w, size_t nw, size_t len,
@@ -133,19 +158,8 @@ static int tok_id(phrase_builder *b, uint64_t hash, const uint64_t *w, size_t nw
         }
         at = (at + 1) & (b->tcap - 1);
     }
-    if (b->ntok == UINT32_MAX - 1) return QR_ENOMEM;
-    if (b->ntok == b->toks_cap) {
-        tok_info *t = realloc(b->toks, b->toks_cap * 2 * sizeof *t);
-        if (!t) return QR_ENOMEM;
-        b->toks = t;
-        b->toks_cap *= 2;
-    }
-    uint64_t *copy = qr_arena_alloc(&b->bytes, nw * 8);
-    if (!copy) return QR_ENOMEM;
-    memcpy(copy, w, nw * 8);
-    *id = b->ntok++;
-    b->toks[*id] =
-        (tok_info){.bytes = (const char *)copy, .last_row = UINT32_MAX, .len = (uint8_t)len};
+    int rc = tok_new(b, w, nw, len, id);
+    if (rc) return rc;
     b->tslots[at] = (tok_slot){hash, *id + 1};
     if ((size_t)b->ntok * 2 > b->tcap) return tok_grow(b);
     return 0;
@@ -216,6 +230,56 @@ int phrase_builder_add_text(phrase_builder *b, const char *text, size_t len, uin
         prev = id + 1;
     }
     b->row = row;
+    return 0;
+}
+
+int phrase_builder_add_tokens(void *ctx, const invidx_tokens *toks)
+{
+    phrase_builder *b = ctx;
+    if (toks->row_start) {
+        if (b->started && toks->row < b->row) return QR_EINVAL;
+        b->started = true;
+        b->row = toks->row;
+        b->prev = 0;
+    }
+    uint32_t row = b->row;
+    for (uint32_t t = 0; t < toks->count; t++) {
+        /* digits first: the words are at hand, while the map entry of a once-seen id is a
+         * cache miss */
+        if (has_digit(toks->words + toks->woff[t], toks->nw[t])) {
+            b->prev = 0;
+            continue;
+        }
+        uint32_t ix_id = toks->ids[t];
+        if (ix_id >= b->map_cap) {
+            size_t cap = b->map_cap ? b->map_cap : 4096;
+            while (cap <= ix_id) cap *= 2;
+            uint32_t *m = realloc(b->map, cap * sizeof *m);
+            if (!m) return QR_ENOMEM;
+            memset(m + b->map_cap, 0, (cap - b->map_cap) * sizeof *m);
+            b->map = m;
+            b->map_cap = cap;
+        }
+        uint32_t m = b->map[ix_id];
+        if (!m) {
+            uint32_t id;
+            int rc = tok_new(b, toks->words + toks->woff[t], toks->nw[t], toks->len[t], &id);
+            if (rc) return rc;
+            m = b->map[ix_id] = id + 1;
+        }
+        tok_info *ti = &b->toks[m - 1];
+        if (ti->last_row == row) {
+            ti->multi = 1;
+        } else {
+            ti->last_row = row;
+            ti->df++;
+        }
+        if (b->prev) {
+            int rc = pair_count_row(b, b->prev - 1, m - 1, row);
+            if (rc) return rc;
+        }
+        b->prev = m;
+    }
     return 0;
 }
 

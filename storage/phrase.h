@@ -6,7 +6,8 @@
  * words occur in a row they occur next to each other. For such a pair the intersection is the
  * answer, and no row needs its text.
  *
- * phrase_builder collects, while a segment is written, every adjacent token pair (token i
+ * phrase_builder collects, while a segment is written (fed by the index builder's token sink:
+ * the text is tokenized once), every adjacent token pair (token i
  * immediately followed by token i+1 in one msg, by the storage tokenizer) with the number of
  * rows that have it, and per token the rows that have it and whether some row has it twice.
  * phrase_builder_finish keeps a pair (a, b) only when it is exact: the rows holding a and b
@@ -54,6 +55,10 @@ void phrase_builder_free(phrase_builder *b);
  * not go backwards. text must stay valid until phrase_builder_finish (the first occurrence
  * of each token is kept by pointer). Errors: QR_ENOMEM, QR_EINVAL (row going backwards). */
 int phrase_builder_add_text(phrase_builder *b, const char *text, size_t len, uint32_t row);
+/* The same, from the tokens an inverted index builder interned (an invidx_token_sink: pass
+ * the builder as ctx to invidx_builder_set_sink), so the text is tokenized once. A builder is
+ * fed either this way or by add_text, not both. */
+int phrase_builder_add_tokens(void *ctx, const invidx_tokens *toks);
 /* Appends the blob to out. A pair whose rows are all the rows of one of its words is exact
  * from the builder's counts alone; with ix (the segment's finished inverted index, holding
  * every row added here) the others are checked by intersecting their words' rows (the cost

@@ -983,8 +983,7 @@ static void *w_ix_main(void *arg)
                 __builtin_prefetch(ahead + 64);
             }
             qr_str msg = w->ev[w->order[row]]->msg;
-            rc = invidx_builder_add_text(w->ix, msg.ptr, msg.len, row);
-            if (!rc && w->ph) rc = phrase_builder_add_text(w->ph, msg.ptr, msg.len, row);
+            rc = invidx_builder_add_text(w->ix, msg.ptr, msg.len, row); /* (and w->ph) */
         }
         if (rc) break;
         const uint64_t *hs;
@@ -1246,7 +1245,10 @@ int seg_write(const char *path, const qr_batch *const *batches, size_t batch_cou
     w.ix = w.postings ? invidx_builder_new() : invidx_builder_new_terms_only();
     if (w.ix && w.postings && w.sparse_index) invidx_builder_block_hashes_first_seen(w.ix);
     if (!w.ix) goto out;
-    if (w.postings && opts->phrase_pairs && !(w.ph = phrase_builder_new())) goto out;
+    if (w.postings && opts->phrase_pairs) {
+        if (!(w.ph = phrase_builder_new())) goto out;
+        invidx_builder_set_sink(w.ix, phrase_builder_add_tokens, w.ph); /* one tokenizing */
+    }
     w.phrase_check = opts->phrase_pairs == SEG_PHRASE_CHECKED;
     w.block_count = (w.row_count + w.block_rows - 1) / w.block_rows;
     w.slots = SEG_SLOT_FIELD0 + w.field_count;

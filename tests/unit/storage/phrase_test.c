@@ -269,9 +269,57 @@ TEST(damaged_blobs_are_errors)
     unbuild(&bt);
 }
 
+/* Fed by an index builder's token sink (one tokenizing pass, as segments are written), a
+ * builder makes the very blob add_text makes. */
+TEST(token_sink_equals_add_text)
+{
+    for (int apart = 0; apart < 2; apart++) {
+        make_rows(11 + (uint64_t)apart, apart);
+        invidx_builder *ib = invidx_builder_new();
+        phrase_builder *via_sink = phrase_builder_new(), *via_text = phrase_builder_new();
+        REQUIRE(ib && via_sink && via_text);
+        invidx_builder_set_sink(ib, phrase_builder_add_tokens, via_sink);
+        for (uint32_t r = 0; r < NROWS; r++) {
+            size_t len = strlen(g_rows.text[r]);
+            REQUIRE(invidx_builder_add_text(ib, g_rows.text[r], len, r) == 0);
+            REQUIRE(phrase_builder_add_text(via_text, g_rows.text[r], len, r) == 0);
+        }
+        /* one long row: the index hands it over in several runs; adjacency spans them */
+        char longrow[4096];
+        size_t at = 0;
+        for (int k = 0; k < 300; k++)
+            at += (size_t)snprintf(longrow + at, sizeof longrow - at, "%s ",
+                                   k % 3 ? "cache miss" : "7 timeout");
+        for (uint32_t r = NROWS; r < NROWS + 40; r++) {
+            REQUIRE(invidx_builder_add_text(ib, longrow, at, r) == 0);
+            REQUIRE(phrase_builder_add_text(via_text, longrow, at, r) == 0);
+        }
+        /* rows of one word each: nothing is adjacent across rows */
+        for (uint32_t r = NROWS + 40; r < NROWS + 120; r++) {
+            const char *w = r % 2 ? "sigma" : "tau";
+            REQUIRE(invidx_builder_add_text(ib, w, strlen(w), r) == 0);
+            REQUIRE(phrase_builder_add_text(via_text, w, strlen(w), r) == 0);
+        }
+        qr_buf a, b;
+        qr_buf_init(&a);
+        qr_buf_init(&b);
+        uint32_t na = 0, nb = 0;
+        REQUIRE(phrase_builder_finish(via_sink, NULL, &a, &na) == 0);
+        REQUIRE(phrase_builder_finish(via_text, NULL, &b, &nb) == 0);
+        CHECK(na > 0 && na == nb);
+        CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        qr_buf_fini(&a);
+        qr_buf_fini(&b);
+        invidx_builder_free(ib);
+        phrase_builder_free(via_sink);
+        phrase_builder_free(via_text);
+    }
+}
+
 int main(void)
 {
     RUN(claims_match_brute_force);
     RUN(damaged_blobs_are_errors);
+    RUN(token_sink_equals_add_text);
     QR_TEST_MAIN_END();
 }
