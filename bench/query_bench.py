@@ -49,6 +49,11 @@ if "--out" in args:
 counts = [int(x) for x in args] or [10_000_000]
 quarry = os.path.abspath(os.path.join(build, "quarry"))
 exec_bench = os.path.abspath(os.path.join(build, "exec_bench"))
+# exec_bench is not in the default build target: a stale one would measure old code (it once
+# let a background merge run), so bring it up to date with the quarry binary first
+if os.path.exists(exec_bench) and shutil.which("cmake"):
+    subprocess.run(["cmake", "--build", build, "--target", "exec_bench"], check=True,
+                   stdout=subprocess.DEVNULL)
 os.makedirs(out, exist_ok=True)
 
 PHRASE = "connection refused"
