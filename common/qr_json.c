@@ -605,7 +605,9 @@ static const char *parse_value(jp *s, const char *p, uint32_t depth)
     }
 }
 
-int qr_json_parse(qr_json_doc *doc, const char *p, size_t len, const qr_json_opts *opts, qr_diag *d)
+/* The parser over text[0, len) into doc, after the size limit and the doc's arena are checked. */
+static int jp_init(jp *js, qr_json_doc *doc, const char *p, size_t len, const qr_json_opts *opts,
+                   qr_diag *d)
 {
     jp s;
     s.base = p;
@@ -627,6 +629,15 @@ int qr_json_parse(qr_json_doc *doc, const char *p, size_t len, const qr_json_opt
         return QR_ELIMIT;
     }
     if (!doc->arena) return qr_diag_set(d, QR_EINVAL, "qr_json_doc has no arena");
+    *js = s;
+    return 0;
+}
+
+int qr_json_parse(qr_json_doc *doc, const char *p, size_t len, const qr_json_opts *opts, qr_diag *d)
+{
+    jp s;
+    int rc = jp_init(&s, doc, p, len, opts, d);
+    if (rc) return rc;
     const char *q = p;
     if (len >= 3 && memcmp(q, "\xEF\xBB\xBF", 3) == 0) q += 3;
     q = skip_ws(q, s.end);
@@ -646,25 +657,8 @@ int qr_json_parse_at(qr_json_doc *doc, const char *text, size_t len, size_t pos,
                      const qr_json_opts *opts, size_t *end, qr_diag *d)
 {
     jp s;
-    s.base = text;
-    s.end = text + len;
-    s.doc = doc;
-    s.d = d;
-    s.err = 0;
-    s.max_depth = opts && opts->max_depth ? opts->max_depth : QR_JSON_DEPTH_DEFAULT;
-    if (s.max_depth > QR_JSON_DEPTH_MAX) s.max_depth = QR_JSON_DEPTH_MAX;
-    size_t max_bytes = opts && opts->max_bytes ? opts->max_bytes : QR_JSON_BYTES_DEFAULT;
-    if (max_bytes > UINT32_MAX) max_bytes = UINT32_MAX;
-    doc->count = 0;
-    if (len > max_bytes) {
-        if (d && d->code == 0) {
-            qr_diag_set(d, QR_ELIMIT, "JSON text of %zu bytes is over the limit of %zu bytes", len,
-                        max_bytes);
-            d->offset = 0;
-        }
-        return QR_ELIMIT;
-    }
-    if (!doc->arena) return qr_diag_set(d, QR_EINVAL, "qr_json_doc has no arena");
+    int rc = jp_init(&s, doc, text, len, opts, d);
+    if (rc) return rc;
     if (pos > len) pos = len;
     const char *q = parse_value(&s, skip_ws(text + pos, s.end), depth);
     if (!q) {
