@@ -954,6 +954,14 @@ static const uint8_t byte_rarity[256] = {
     30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
 };
 
+/* text[0, len) equals tok case-folded as the tokenizer folds. */
+static inline bool folded_eq(const char *text, const char *tok, size_t len)
+{
+    size_t m = 0;
+    while (m < len && qr_token_fold[(uint8_t)text[m]] == qr_token_fold[(uint8_t)tok[m]]) m++;
+    return m == len;
+}
+
 /* False only when text cannot hold tok as a token: a token is a run of token bytes,
  * ASCII-lower-cased (storage/tokenize.h), so a token equal to tok (or cut to tok's length,
  * which is at most QR_TOKEN_MAX_BYTES) appears in text as tok's bytes up to ASCII case. No
@@ -1005,11 +1013,7 @@ static bool text_may_have(const char *text, size_t len, const char *tok, size_t 
             size_t k = (size_t)__builtin_ctz(mask);
             mask &= mask - 1;
             const char *start = text + pos + k - at;
-            size_t m = 0;
-            while (m < tok_len &&
-                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
-                m++;
-            if (m == tok_len) return true;
+            if (folded_eq(start, tok, tok_len)) return true;
         }
         pos += 16;
     }
@@ -1038,11 +1042,7 @@ static bool text_may_have(const char *text, size_t len, const char *tok, size_t 
             size_t k = (size_t)__builtin_ctzll(hits) / 8;
             hits &= hits - 1;
             const char *start = text + pos + k - at;
-            size_t m = 0;
-            while (m < tok_len &&
-                   qr_token_fold[(uint8_t)start[m]] == qr_token_fold[(uint8_t)tok[m]])
-                m++;
-            if (m == tok_len) return true;
+            if (folded_eq(start, tok, tok_len)) return true;
         }
         pos += span;
     }
