@@ -121,15 +121,34 @@ void qr_batch_reset(qr_batch *b)
     b->bytes = 0;
 }
 
+/* Room for need events / fields (capacities double from 1024 / 4096). */
+static inline int batch_reserve_events(qr_batch *b, size_t need)
+{
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < need) cap *= 2;
+    qr_event *p = realloc(b->events, cap * sizeof *p);
+    if (!p) return QR_ENOMEM;
+    b->events = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int batch_reserve_fields(qr_batch *b, size_t need)
+{
+    if (need <= b->field_cap) return 0;
+    size_t cap = b->field_cap ? b->field_cap : 4096;
+    while (cap < need) cap *= 2;
+    qr_field *p = realloc(b->fields, cap * sizeof *p);
+    if (!p) return QR_ENOMEM;
+    b->fields = p;
+    b->field_cap = cap;
+    return 0;
+}
+
 qr_event *qr_batch_push(qr_batch *b)
 {
-    if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        qr_event *p = realloc(b->events, cap * sizeof *p);
-        if (!p) return NULL;
-        b->events = p;
-        b->cap = cap;
-    }
+    if (batch_reserve_events(b, b->count + 1)) return NULL;
     qr_event *e = &b->events[b->count++];
     memset(e, 0, sizeof *e);
     e->field_off = (uint32_t)b->field_count;
@@ -164,13 +183,7 @@ int qr_batch_add_field(qr_batch *b, const qr_field *f)
     if (!b->count) return QR_EINVAL;
     qr_event *e = &b->events[b->count - 1];
     if (e->field_count >= QR_FIELDS_MAX) return QR_ELIMIT;
-    if (b->field_count == b->field_cap) {
-        size_t cap = b->field_cap ? b->field_cap * 2 : 4096;
-        qr_field *p = realloc(b->fields, cap * sizeof *p);
-        if (!p) return QR_ENOMEM;
-        b->fields = p;
-        b->field_cap = cap;
-    }
+    if (batch_reserve_fields(b, b->field_count + 1)) return QR_ENOMEM;
     b->fields[b->field_count++] = *f;
     e->field_count++;
     b->bytes += sizeof *f;
@@ -180,22 +193,9 @@ int qr_batch_add_field(qr_batch *b, const qr_field *f)
 int qr_batch_absorb(qr_batch *dst, qr_batch *src)
 {
     if (!src->count) return 0;
-    if (dst->count + src->count > dst->cap) {
-        size_t cap = dst->cap ? dst->cap : 1024;
-        while (cap < dst->count + src->count) cap *= 2;
-        qr_event *p = realloc(dst->events, cap * sizeof *p);
-        if (!p) return QR_ENOMEM;
-        dst->events = p;
-        dst->cap = cap;
-    }
-    if (dst->field_count + src->field_count > dst->field_cap) {
-        size_t cap = dst->field_cap ? dst->field_cap : 4096;
-        while (cap < dst->field_count + src->field_count) cap *= 2;
-        qr_field *p = realloc(dst->fields, cap * sizeof *p);
-        if (!p) return QR_ENOMEM;
-        dst->fields = p;
-        dst->field_cap = cap;
-    }
+    if (batch_reserve_events(dst, dst->count + src->count) ||
+        batch_reserve_fields(dst, dst->field_count + src->field_count))
+        return QR_ENOMEM;
     for (size_t idx = 0; idx < src->count; idx++) {
         qr_event *e = &dst->events[dst->count + idx];
         *e = src->events[idx];
