@@ -121,6 +121,7 @@ TEST(errors_name_the_line)
          "write\n",
          "t.conf:2: unknown scope \"write\""},
         {"listen\n", "t.conf:1: expected key = value"},
+        {"[limits]\nmsg_cache_bytes = 17GiB\n", "t.conf:2: msg_cache_bytes"},
         {"[limits]\nbody_bytez = 1\n", "t.conf:2: unknown key \"body_bytez\" in [limits]"},
     };
     for (size_t idx = 0; idx < sizeof cases / sizeof cases[0]; idx++) {

@@ -300,6 +300,13 @@ TEST(token_sink_equals_add_text)
             REQUIRE(invidx_builder_add_text(ib, w, strlen(w), r) == 0);
             REQUIRE(phrase_builder_add_text(via_text, w, strlen(w), r) == 0);
         }
+        /* a row going back is refused, as add_text refuses it */
+        uint32_t back_id = 0;
+        uint64_t back_word = 0x6b636162; /* "back" */
+        uint16_t back_off = 0;
+        uint8_t back_nw = 1, back_len = 4;
+        invidx_tokens back = {3, true, 1, &back_id, &back_word, &back_off, &back_nw, &back_len};
+        CHECK(phrase_builder_add_tokens(via_sink, &back) == QR_EINVAL);
         qr_buf a, b;
         qr_buf_init(&a);
         qr_buf_init(&b);
