@@ -5,8 +5,13 @@
  *
  * usage: http_ingest_bench --bin build/quarry [--clients 8] [--seconds 10] [--batch 1000]
  *                          [--fsync always|interval|never] [--workers 8] [--data DIR]
+ *                          [--rate EVENTS_PER_S]
  * Batches come from qr_gen (8 different bodies, reused round-robin), wrapped as
  * {"source":{"service":"bench"},"logs":[...]}.
+ * --rate R offers R events/s open-loop instead of each client sending again at once: a
+ * 1 ms timer releases batches on schedule to idle clients, and a batch's latency counts from
+ * the moment it was due (a batch waiting for an idle client is late, not unsent — no
+ * coordinated omission). It shows ack latency at a given load rather than at saturation.
  * --probe 1 (default) also runs a probe thread during the load, a plain blocking client
  * (server/hclient.h) doing one thing at a time, every ~100 ms:
  *   freshness: POST one event carrying a unique token, then POST /v1/search for that token
@@ -57,9 +62,18 @@ typedef struct bench {
     size_t lat_count;
     int batch;
     int open;
+    /* open-loop mode (--rate): batches released by the timer so far, from t0_ns */
+    double rate_batches_per_s;
+    int64_t t0_ns;
+    uint64_t released;
+    uv_timer_t timer;
+    client *clients;
+    int client_count;
+    uint64_t late; /* batches sent > 5 ms after due (no idle client; the timer ticks at 1 ms) */
 } bench;
 
-static void client_send(client *c);
+static void client_send(client *c, int64_t due_ns);
+static void rate_dispatch(bench *b);
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -114,12 +128,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     memmove(c->in.data, c->in.data + len, c->in.len - len);
     c->in.len -= len;
     c->busy = false;
+    c->body_idx = (c->body_idx + 1) % BODIES;
+    if (b->rate_batches_per_s > 0) {
+        rate_dispatch(b);
+        return;
+    }
     if (now >= b->end_ns) {
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
     }
-    c->body_idx = (c->body_idx + 1) % BODIES;
-    client_send(c);
+    client_send(c, now);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -131,11 +149,12 @@ static void on_write(uv_write_t *w, int status)
     }
 }
 
-static void client_send(client *c)
+/* due_ns: when the batch was due (latency counts from there). */
+static void client_send(client *c, int64_t due_ns)
 {
     qr_buf *r = &c->b->reqs[c->body_idx];
     uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)r->len);
-    c->sent_ns = qr_monotonic_ns();
+    c->sent_ns = due_ns;
     c->busy = true;
     c->write.data = c;
     uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
@@ -151,8 +170,38 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    client_send(c);
+    if (c->b->rate_batches_per_s > 0) return; /* the timer sends */
+    client_send(c, qr_monotonic_ns());
 }
+
+/* Open loop: sends every batch due by now to an idle client, oldest due first; after the end,
+ * closes the idle clients and the timer once nothing is in flight. */
+static void rate_dispatch(bench *b)
+{
+    int64_t now = qr_monotonic_ns();
+    if (now >= b->end_ns) {
+        int busy = 0;
+        for (int ci = 0; ci < b->client_count; ci++) busy += b->clients[ci].busy;
+        if (busy) return;
+        for (int ci = 0; ci < b->client_count; ci++)
+            if (!uv_is_closing((uv_handle_t *)&b->clients[ci].tcp))
+                uv_close((uv_handle_t *)&b->clients[ci].tcp, on_close);
+        if (!uv_is_closing((uv_handle_t *)&b->timer)) uv_close((uv_handle_t *)&b->timer, NULL);
+        return;
+    }
+    double per_ns = b->rate_batches_per_s / 1e9;
+    uint64_t due = (uint64_t)((double)(now - b->t0_ns) * per_ns) + 1;
+    for (int ci = 0; ci < b->client_count && b->released < due; ci++) {
+        client *c = &b->clients[ci];
+        if (c->busy || !uv_is_readable((uv_stream_t *)&c->tcp)) continue;
+        int64_t due_ns = b->t0_ns + (int64_t)((double)b->released / per_ns);
+        if (now - due_ns > 5000000) b->late++;
+        b->released++;
+        client_send(c, due_ns);
+    }
+}
+
+static void on_timer(uv_timer_t *t) { rate_dispatch(t->data); }
 
 /* ---- probe thread: freshness and search latency under load ---- */
 
@@ -333,6 +382,7 @@ int main(int argc, char **argv)
     const char *bin = NULL, *fsync = "always", *data = NULL, *workers = "8", *config = NULL;
     int probing = 1;
     int clients = 8, seconds = 10, batch = 1000;
+    double rate = 0;
     for (int idx = 1; idx + 1 < argc; idx += 2) {
         if (!strcmp(argv[idx], "--bin"))
             bin = argv[idx + 1];
@@ -350,13 +400,15 @@ int main(int argc, char **argv)
             workers = argv[idx + 1];
         else if (!strcmp(argv[idx], "--config"))
             config = argv[idx + 1];
+        else if (!strcmp(argv[idx], "--rate"))
+            rate = atof(argv[idx + 1]);
         else if (!strcmp(argv[idx], "--probe"))
             probing = atoi(argv[idx + 1]);
     }
     if (!bin || clients < 1 || clients > 1000 || seconds < 1 || seconds > 600 || batch < 1) {
         fprintf(stderr, "usage: http_ingest_bench --bin QUARRY [--clients N] [--seconds S] "
                         "[--batch N] [--fsync P] [--workers N] [--data DIR] [--probe 0|1] "
-                        "[--config FILE]\n");
+                        "[--config FILE] [--rate EVENTS_PER_S]\n");
         return 2;
     }
     char dir[256];
@@ -448,6 +500,15 @@ int main(int argc, char **argv)
     double srv_cpu0 = proc_cpu_s(pid), cli_cpu0 = self_cpu_s();
     int64_t t0 = qr_monotonic_ns();
     b.end_ns = t0 + (int64_t)seconds * QR_NS_PER_SEC;
+    b.t0_ns = t0;
+    b.clients = cs;
+    b.client_count = clients;
+    b.rate_batches_per_s = rate / batch;
+    if (rate > 0) {
+        uv_timer_init(loop, &b.timer);
+        b.timer.data = &b;
+        uv_timer_start(&b.timer, on_timer, 1, 1);
+    }
     for (int ci = 0; ci < clients; ci++) {
         client *c = &cs[ci];
         c->b = &b;
@@ -478,7 +539,16 @@ int main(int argc, char **argv)
            (unsigned long long)events, (unsigned long long)b.errors);
     printf("  rate      %.0f events/s, %.1f MB/s of JSON\n", (double)events / elapsed,
            (double)b.bytes / elapsed / 1e6);
-    printf("  ack latency  p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, pmax);
+    if (rate > 0)
+        printf(
+            "  offered   %.0f events/s open-loop; %llu batches sent > 5 ms late (no idle client), "
+            "%llu never sent\n",
+            rate, (unsigned long long)b.late,
+            (unsigned long long)((uint64_t)(b.rate_batches_per_s * seconds) > b.released
+                                     ? (uint64_t)(b.rate_batches_per_s * seconds) - b.released
+                                     : 0));
+    printf("  ack latency  p50 %.2f ms, p99 %.2f ms, max %.2f ms%s\n", p50, p99, pmax,
+           rate > 0 ? " (from when each batch was due)" : "");
     printf("  CPU       server %.2f s (%.0f%% of one core), client %.2f s (%.0f%%); "
            "server %.0f ns/event\n",
            srv_cpu, 100 * srv_cpu / elapsed, cli_cpu, 100 * cli_cpu / elapsed,
